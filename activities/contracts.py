@@ -1,0 +1,86 @@
+"""Typed inputs and outputs of the activities (shared with the workflow that calls them)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from leadflow.journey import DecisionEntry, NotificationKind, Stage
+
+
+class LeadProjection(BaseModel):
+    """The current-lead row of the ledger (no personal data)."""
+
+    lead_id: str
+    journey_id: str
+    workflow_id: str
+    stage: Stage
+    tier: str | None = None
+    owner_id: str | None = None
+    fit_score: float = 0.0
+    source: str | None = None
+    policy_version: str
+    sla_due_at: datetime | None = None
+    outcome: str | None = None
+    seq: int
+    updated_at: datetime
+
+
+class Claim(BaseModel):
+    step: int
+    rep_id: str
+
+
+class LedgerBatch(BaseModel):
+    """Everything one journey step writes to the ledger, applied in one transaction.
+
+    Each entry is keyed by (journey_id, seq), releases and claims by their step, so a
+    retried activity writes once.
+    """
+
+    journey_id: str
+    lead_id: str
+    workflow_id: str
+    policy_version: str
+    entries: list[DecisionEntry] = Field(default_factory=list)
+    releases: list[str] = Field(default_factory=list)
+    claims: list[Claim] = Field(default_factory=list)
+    projection: LeadProjection
+    at: datetime
+
+
+class AssignmentRequest(BaseModel):
+    journey_id: str
+    lead_id: str
+    step: int
+    policy_version: str
+    tier: str
+    territory: str | None = None
+    segment: str | None = None
+    exclude: list[str] = Field(default_factory=list)
+    release_rep_id: str | None = None
+    at: datetime
+
+
+class AssignmentResult(BaseModel):
+    step: int
+    rep_id: str | None = None
+    team: str | None = None
+    on_shift: bool = False
+    why_none: str | None = None
+
+
+class Notification(BaseModel):
+    key: str = Field(description="idempotency key: journey id and decision step")
+    kind: NotificationKind
+    recipients: list[str]
+    detail: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+
+class NotificationBatch(BaseModel):
+    notifications: list[Notification]
+
+
+class PolicyRequest(BaseModel):
+    version: str | None = Field(default=None, description="None: the worker's current policy")

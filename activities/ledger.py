@@ -1,0 +1,299 @@
+"""The ledger: journey events, the current-lead projection and routing state, in SQL.
+
+SQLite file by default, PostgreSQL by URL. Every write is idempotent on its key, so an
+activity retried after a crash writes once. Assignment reads the routing state, asks the
+core's ``choose_rep`` and writes the result inside one serialised transaction, so several
+workers on one ledger never overload a rep or skip the round-robin order.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from sqlalchemy import Engine, and_, create_engine, event, func, make_url, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from activities.contracts import AssignmentRequest, AssignmentResult, LedgerBatch
+from activities.ledger_schema import (
+    assignments,
+    journey_events,
+    leads,
+    metadata,
+    notifications_sent,
+    policies,
+    routing_lock,
+    routing_pointers,
+)
+from leadflow.policy import Policy, parse_policy
+from leadflow.routing import RouteRequest, RoutingSnapshot, choose_rep, pool_key
+
+
+def normalise_database_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain ``postgresql://`` URLs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+class Ledger:
+    """Access to the ledger database. Thread-safe; one per worker process."""
+
+    def __init__(self, url: str):
+        self.url = normalise_database_url(url)
+        self.engine: Engine = _make_engine(self.url)
+        self.dialect = self.engine.dialect.name
+
+    def create_schema(self) -> None:
+        """Create missing tables (idempotent)."""
+        metadata.create_all(self.engine)
+        with self.transaction() as conn:
+            self._insert_ignore(conn, routing_lock, [{"id": 1, "assignments": 0}], ["id"])
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def _insert_ignore(self, conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> int:
+        if not rows:
+            return 0
+        dialect = postgresql if self.dialect == "postgresql" else sqlite
+        statement = dialect.insert(table).values(rows).on_conflict_do_nothing(index_elements=keys)
+        return max(conn.execute(statement.execution_options(preserve_rowcount=True)).rowcount, 0)
+
+    # -- policies ----------------------------------------------------------------------
+
+    def register_policy(self, policy: Policy) -> None:
+        """Keep every policy version a journey may refer to (first registration wins)."""
+        with self.transaction() as conn:
+            self._insert_ignore(
+                conn,
+                policies,
+                [
+                    {
+                        "version": policy.version,
+                        "name": policy.name,
+                        "body": policy.model_dump_json(),
+                        "registered_at": datetime.now(timezone.utc),
+                    }
+                ],
+                ["version"],
+            )
+
+    def policy(self, version: str) -> Policy | None:
+        with self.engine.connect() as conn:
+            body = conn.execute(select(policies.c.body).where(policies.c.version == version)).scalar()
+        return parse_policy(json.loads(body), f"ledger policy {version}") if body else None
+
+    # -- journey events and projection ------------------------------------------------
+
+    def apply(self, batch: LedgerBatch) -> int:
+        """Write one journey step; returns how many new events were stored."""
+        rows = [
+            {
+                "event_key": f"{batch.journey_id}:{entry.seq}",
+                "journey_id": batch.journey_id,
+                "lead_id": batch.lead_id,
+                "workflow_id": batch.workflow_id,
+                "seq": entry.seq,
+                "kind": str(entry.kind),
+                "stage": str(entry.stage),
+                "owner_id": entry.owner_id,
+                "tier": entry.tier,
+                "at": entry.at,
+                "detail": entry.detail,
+                "policy_version": batch.policy_version,
+            }
+            for entry in batch.entries
+        ]
+        projection = batch.projection.model_dump(mode="python")
+        projection["stage"] = str(projection["stage"])
+        with self.transaction() as conn:
+            written = self._insert_ignore(conn, journey_events, rows, ["event_key"])
+            for claim in batch.claims:
+                self._insert_ignore(
+                    conn,
+                    assignments,
+                    [
+                        {
+                            "journey_id": batch.journey_id,
+                            "step": claim.step,
+                            "lead_id": batch.lead_id,
+                            "rep_id": claim.rep_id,
+                            "team": None,
+                            "pool": "claim",
+                            "on_shift": 1,
+                            "assigned_at": batch.at,
+                        }
+                    ],
+                    ["journey_id", "step"],
+                )
+            for rep_id in batch.releases:
+                self._release(conn, batch.journey_id, rep_id, batch.at)
+            self._upsert_projection(conn, projection)
+        return written
+
+    def _upsert_projection(self, conn: Connection, row: dict[str, Any]) -> None:
+        dialect = postgresql if self.dialect == "postgresql" else sqlite
+        insert = dialect.insert(leads).values(row)
+        changes = {name: insert.excluded[name] for name in row if name != "lead_id"}
+        # Within a journey, a retried older step never overwrites a newer one; across the
+        # journeys of one person, the most recently updated journey wins.
+        same_journey = leads.c.journey_id == insert.excluded.journey_id
+        newer = (same_journey & (leads.c.seq < insert.excluded.seq)) | (
+            ~same_journey & (leads.c.updated_at < insert.excluded.updated_at)
+        )
+        conn.execute(insert.on_conflict_do_update(index_elements=["lead_id"], set_=changes, where=newer))
+
+    @staticmethod
+    def _release(conn: Connection, journey_id: str, rep_id: str, at: datetime) -> None:
+        conn.execute(
+            update(assignments)
+            .where(
+                and_(
+                    assignments.c.journey_id == journey_id,
+                    assignments.c.rep_id == rep_id,
+                    assignments.c.released_at.is_(None),
+                )
+            )
+            .values(released_at=at)
+        )
+
+    # -- routing -----------------------------------------------------------------------
+
+    def assign(self, request: AssignmentRequest, policy: Policy) -> AssignmentResult:
+        """Choose and record the rep for one routing step (once, however often retried)."""
+        with self.transaction() as conn:
+            self._lock_routing(conn)
+            done = conn.execute(
+                select(assignments.c.rep_id, assignments.c.team, assignments.c.on_shift).where(
+                    and_(assignments.c.journey_id == request.journey_id, assignments.c.step == request.step)
+                )
+            ).first()
+            if done is not None:
+                return AssignmentResult(step=request.step, rep_id=done.rep_id, team=done.team, on_shift=bool(done.on_shift))
+            if request.release_rep_id:
+                self._release(conn, request.journey_id, request.release_rep_id, request.at)
+            pool = pool_key(request.territory, request.segment)
+            snapshot = RoutingSnapshot(
+                open_leads=self._counts(conn, open_only=True),
+                assigned_total=self._counts(conn, open_only=False),
+                last_assigned=conn.execute(
+                    select(routing_pointers.c.last_rep_id).where(routing_pointers.c.pool == pool)
+                ).scalar(),
+            )
+            decision = choose_rep(
+                policy,
+                RouteRequest(territory=request.territory, segment=request.segment, exclude=request.exclude, at=request.at),
+                snapshot,
+            )
+            if decision.rep_id is None:
+                return AssignmentResult(step=request.step, why_none=decision.why_none)
+            conn.execute(
+                assignments.insert().values(
+                    journey_id=request.journey_id,
+                    step=request.step,
+                    lead_id=request.lead_id,
+                    rep_id=decision.rep_id,
+                    team=decision.team,
+                    pool=pool,
+                    on_shift=int(decision.on_shift),
+                    assigned_at=request.at,
+                )
+            )
+            self._set_pointer(conn, pool, decision.rep_id)
+            return AssignmentResult(
+                step=request.step, rep_id=decision.rep_id, team=decision.team, on_shift=decision.on_shift
+            )
+
+    def _lock_routing(self, conn: Connection) -> None:
+        # SQLite: every transaction already began IMMEDIATE (one writer at a time).
+        # PostgreSQL: a row lock serialises routing decisions across workers.
+        conn.execute(update(routing_lock).where(routing_lock.c.id == 1).values(assignments=routing_lock.c.assignments + 1))
+
+    @staticmethod
+    def _counts(conn: Connection, open_only: bool) -> dict[str, int]:
+        query = select(assignments.c.rep_id, func.count()).group_by(assignments.c.rep_id)
+        if open_only:
+            query = query.where(assignments.c.released_at.is_(None))
+        return {rep_id: count for rep_id, count in conn.execute(query)}
+
+    def _set_pointer(self, conn: Connection, pool: str, rep_id: str) -> None:
+        dialect = postgresql if self.dialect == "postgresql" else sqlite
+        insert = dialect.insert(routing_pointers).values(pool=pool, last_rep_id=rep_id)
+        conn.execute(insert.on_conflict_do_update(index_elements=["pool"], set_={"last_rep_id": rep_id}))
+
+    # -- notifications ------------------------------------------------------------------
+
+    def notification_sent(self, key: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(notifications_sent.c.notification_key).where(notifications_sent.c.notification_key == key)
+            ).first() is not None
+
+    def mark_notification_sent(self, key: str, kind: str) -> None:
+        with self.transaction() as conn:
+            self._insert_ignore(
+                conn,
+                notifications_sent,
+                [{"notification_key": key, "kind": kind, "sent_at": datetime.now(timezone.utc)}],
+                ["notification_key"],
+            )
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def events(self, lead_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(journey_events).where(journey_events.c.lead_id == lead_id).order_by(journey_events.c.at, journey_events.c.seq)
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    def lead(self, lead_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(leads).where(leads.c.lead_id == lead_id)).mappings().first()
+        return dict(row) if row is not None else None
+
+    def assignments_of(self, lead_id: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(assignments).where(assignments.c.lead_id == lead_id).order_by(assignments.c.assigned_at, assignments.c.step)
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    def open_leads_by_rep(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            return self._counts(conn, open_only=True)
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # let SQLAlchemy's BEGIN below take over
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)

@@ -1,0 +1,125 @@
+"""Tables of the ledger: append-only journey events, the current-lead projection, routing state."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime as _DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class DateTime(TypeDecorator):
+    """An instant, stored in UTC on every backend (SQLite keeps no offset of its own)."""
+
+    impl = _DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the ledger; give a time zone")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+metadata = MetaData()
+
+policies = Table(
+    "policies",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("registered_at", DateTime(), nullable=False),
+)
+
+journey_events = Table(
+    "journey_events",
+    metadata,
+    Column("event_key", String(200), primary_key=True),
+    Column("journey_id", String(100), nullable=False),
+    Column("lead_id", String(64), nullable=False),
+    Column("workflow_id", String(200), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("kind", String(40), nullable=False),
+    Column("stage", String(20), nullable=False),
+    Column("owner_id", String(64)),
+    Column("tier", String(40)),
+    Column("at", DateTime(), nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    Index("ix_journey_events_lead", "lead_id", "seq"),
+)
+
+leads = Table(
+    "leads",
+    metadata,
+    Column("lead_id", String(64), primary_key=True),
+    Column("journey_id", String(100), nullable=False),
+    Column("workflow_id", String(200), nullable=False),
+    Column("stage", String(20), nullable=False),
+    Column("tier", String(40)),
+    Column("owner_id", String(64)),
+    Column("fit_score", Float, nullable=False),
+    Column("source", String(40)),
+    Column("policy_version", String(64), nullable=False),
+    Column("sla_due_at", DateTime()),
+    Column("outcome", String(40)),
+    Column("seq", Integer, nullable=False),
+    Column("updated_at", DateTime(), nullable=False),
+    Index("ix_leads_stage", "stage"),
+)
+
+assignments = Table(
+    "assignments",
+    metadata,
+    Column("journey_id", String(100), primary_key=True),
+    Column("step", Integer, primary_key=True),
+    Column("lead_id", String(64), nullable=False),
+    Column("rep_id", String(64), nullable=False),
+    Column("team", String(64)),
+    Column("pool", String(100), nullable=False),
+    Column("on_shift", Integer, nullable=False, default=1),
+    Column("assigned_at", DateTime(), nullable=False),
+    Column("released_at", DateTime()),
+    Index("ix_assignments_open", "rep_id", "released_at"),
+)
+
+routing_pointers = Table(
+    "routing_pointers",
+    metadata,
+    Column("pool", String(100), primary_key=True),
+    Column("last_rep_id", String(64), nullable=False),
+)
+
+routing_lock = Table(
+    "routing_lock",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("assignments", Integer, nullable=False),
+)
+
+notifications_sent = Table(
+    "notifications_sent",
+    metadata,
+    Column("notification_key", String(200), primary_key=True),
+    Column("kind", String(40), nullable=False),
+    Column("sent_at", DateTime(), nullable=False),
+)

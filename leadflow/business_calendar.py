@@ -1,0 +1,179 @@
+"""Business-time arithmetic: SLA clocks that pause at night, at weekends and on holidays.
+
+All functions take and return aware datetimes; results are in UTC. Arithmetic is done on
+UTC instants, never on local wall-clock values, so daylight-saving changes are handled.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
+_MAX_DAYS_SEARCHED = 3660
+
+
+class BusinessCalendar(BaseModel):
+    """Opening hours in a time zone, on some weekdays, except on holidays."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timezone: str = "UTC"
+    workdays: list[str] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1)
+    opens: str = "09:00"
+    closes: str = "17:00"
+    holidays: list[date] = Field(default_factory=list)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as 'Europe/London')")
+        return value
+
+    @field_validator("workdays")
+    @classmethod
+    def _known_days(cls, value: list[str]) -> list[str]:
+        days = [day.strip().lower()[:3] for day in value]
+        unknown = [day for day in days if day not in WEEKDAYS]
+        if unknown:
+            raise ValueError(f"unknown weekday(s) {unknown}; expected some of {list(WEEKDAYS)}")
+        return days
+
+    @field_validator("opens", "closes")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        if not _CLOCK.match(value):
+            raise ValueError(f"expected a 24-hour clock time HH:MM (00:00 to 24:00), got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _opens_before_closes(self) -> BusinessCalendar:
+        if _seconds_of_day(self.opens) >= _seconds_of_day(self.closes):
+            raise ValueError(f"opens ({self.opens}) must be earlier than closes ({self.closes})")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return _zone(self.timezone)
+
+    @property
+    def hours_per_day(self) -> float:
+        return (_seconds_of_day(self.closes) - _seconds_of_day(self.opens)) / 3600
+
+
+@lru_cache(maxsize=None)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _seconds_of_day(clock: str) -> int:
+    hours, minutes = clock.split(":")
+    return int(hours) * 3600 + int(minutes) * 60
+
+
+def _local_instant(calendar: BusinessCalendar, day: date, clock: str) -> datetime:
+    """The UTC instant at which the local clock in the calendar's zone shows ``clock`` on ``day``."""
+    # Aware + timedelta is wall-clock arithmetic; zoneinfo then picks the offset in force.
+    wall = datetime.combine(day, time(0), tzinfo=calendar.zone) + timedelta(seconds=_seconds_of_day(clock))
+    return wall.astimezone(timezone.utc)
+
+
+def is_business_day(calendar: BusinessCalendar, day: date) -> bool:
+    return WEEKDAYS[day.weekday()] in calendar.workdays and day not in calendar.holidays
+
+
+def _business_window(calendar: BusinessCalendar, day: date) -> tuple[datetime, datetime] | None:
+    if not is_business_day(calendar, day):
+        return None
+    return _local_instant(calendar, day, calendar.opens), _local_instant(calendar, day, calendar.closes)
+
+
+def _local_date(calendar: BusinessCalendar, instant: datetime) -> date:
+    return instant.astimezone(calendar.zone).date()
+
+
+def _require_aware(instant: datetime) -> datetime:
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise ValueError("naive datetime: give a time zone")
+    return instant.astimezone(timezone.utc)
+
+
+def is_open(calendar: BusinessCalendar, instant: datetime) -> bool:
+    """Whether ``instant`` falls inside business hours."""
+    instant = _require_aware(instant)
+    window = _business_window(calendar, _local_date(calendar, instant))
+    return window is not None and window[0] <= instant < window[1]
+
+
+def add_business_time(calendar: BusinessCalendar, start: datetime, amount: timedelta) -> datetime:
+    """The instant when ``amount`` of business time has elapsed after ``start``.
+
+    A start outside business hours counts from the next opening; ``amount`` zero gives that
+    opening (or ``start`` itself when open).
+    """
+    if amount < timedelta(0):
+        raise ValueError("business time to add must not be negative")
+    cursor = _require_aware(start)
+    remaining = amount
+    day = _local_date(calendar, cursor)
+    for _ in range(_MAX_DAYS_SEARCHED):
+        window = _business_window(calendar, day)
+        if window is not None:
+            opens, closes = window
+            begin = max(cursor, opens)
+            if begin < closes:
+                available = closes - begin
+                if remaining <= available:
+                    return begin + remaining
+                remaining -= available
+        day += timedelta(days=1)
+    raise ValueError(f"no business hours found within {_MAX_DAYS_SEARCHED} days of {start.isoformat()}")
+
+
+def add_business_hours(calendar: BusinessCalendar, start: datetime, hours: float) -> datetime:
+    """``add_business_time`` with the amount in (possibly fractional) hours."""
+    return add_business_time(calendar, start, timedelta(hours=hours))
+
+
+def business_time_between(calendar: BusinessCalendar, start: datetime, end: datetime) -> timedelta:
+    """Business time elapsed from ``start`` to ``end`` (zero when ``end`` is not later)."""
+    start, end = _require_aware(start), _require_aware(end)
+    total = timedelta(0)
+    if end <= start:
+        return total
+    day = _local_date(calendar, start)
+    last = _local_date(calendar, end)
+    while day <= last:
+        window = _business_window(calendar, day)
+        if window is not None:
+            begin, finish = max(window[0], start), min(window[1], end)
+            if finish > begin:
+                total += finish - begin
+        day += timedelta(days=1)
+    return total
+
+
+def end_of_business_day(calendar: BusinessCalendar, instant: datetime, days_after: int) -> datetime:
+    """Closing time of the ``days_after``-th business day after the one ``instant`` falls in.
+
+    An instant outside business hours belongs to the next business day.
+    """
+    if days_after < 0:
+        raise ValueError("days_after must not be negative")
+    day = _local_date(calendar, add_business_time(calendar, instant, timedelta(0)))
+    counted = 0
+    for _ in range(_MAX_DAYS_SEARCHED):
+        if is_business_day(calendar, day):
+            if counted == days_after:
+                return _local_instant(calendar, day, calendar.closes)
+            counted += 1
+        day += timedelta(days=1)
+    raise ValueError(f"no business day found within {_MAX_DAYS_SEARCHED} days of {instant.isoformat()}")

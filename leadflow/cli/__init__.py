@@ -1,0 +1,1 @@
+"""The ``leadflow`` command line (typer + rich)."""

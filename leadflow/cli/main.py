@@ -1,0 +1,72 @@
+"""Entry point of the ``leadflow`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import typer
+
+from leadflow.cli import lead_commands
+from leadflow.cli.demo import demo_command
+from leadflow.cli.errors import friendly_errors
+from leadflow.settings import Settings
+
+app = typer.Typer(help="leadflow: lead journeys as durable Temporal workflows.", no_args_is_help=True)
+app.add_typer(lead_commands.lead_app, name="lead")
+app.add_typer(lead_commands.leads_app, name="leads")
+app.command("demo")(demo_command)
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+@friendly_errors
+def worker(
+    policy: Path = typer.Option(None, "--policy", help="policy YAML (default: $LEADFLOW_POLICY or scenarios/policy.yaml)"),
+    task_queue: str = typer.Option(None, "--task-queue", help="default: $LEADFLOW_TASK_QUEUE or 'leadflow'"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run a worker against the Temporal server in the environment (TEMPORAL_ADDRESS, ...)."""
+    from worker import serve
+
+    _logging(verbose)
+    asyncio.run(serve(Settings.from_env(policy_path=policy, task_queue=task_queue)))
+
+
+@app.command()
+@friendly_errors
+def dev(
+    data_dir: Path = typer.Option(Path(".leadflow"), "--data-dir", help="Temporal and ledger SQLite files live here"),
+    port: int = typer.Option(7233, "--port", help="Temporal frontend port"),
+    ui_port: int = typer.Option(8233, "--ui-port", help="Temporal Web UI port"),
+    policy: Path = typer.Option(None, "--policy", help="policy YAML (default: scenarios/policy.yaml)"),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Start the embedded stack: Temporal dev server (SQLite) and a worker. Ctrl-C stops both."""
+    import os
+
+    from leadflow.dev_stack import DevServer
+    from worker import serve
+
+    _logging(verbose)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = DevServer(data_dir, port=port, ui_port=ui_port, log_path=data_dir / "temporal.log")
+    server.start()
+    typer.echo(f"Temporal dev server on {server.address}, Web UI http://127.0.0.1:{ui_port}, data in {data_dir}")
+    os.environ["TEMPORAL_ADDRESS"] = server.address
+    try:
+        asyncio.run(serve(Settings.from_env(policy_path=policy, data_dir=data_dir)))
+    finally:
+        server.stop()
+        typer.echo("stopped")
+
+
+if __name__ == "__main__":
+    app()

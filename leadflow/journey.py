@@ -1,0 +1,272 @@
+"""Journey vocabulary: stages, SLA clocks, the journey state, its events and its commands.
+
+Events go into ``decide``; commands come out. Both are plain data, so the Temporal shell
+can put them in workflow history and the simulator can put them on its event queue.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from leadflow.actions import RepAction
+from leadflow.lead import EngagementEvent, Lead, LeadSource
+
+LOG_LIMIT = 50
+"""Decision-log entries kept in the state (the ledger keeps them all)."""
+
+
+class Stage(StrEnum):
+    NEW = "NEW"
+    NURTURING = "NURTURING"
+    MQL = "MQL"
+    ASSIGNED = "ASSIGNED"
+    ACCEPTED = "ACCEPTED"
+    WORKING = "WORKING"
+    SQL = "SQL"
+    CONVERTED = "CONVERTED"
+    DISQUALIFIED = "DISQUALIFIED"
+    RECYCLED = "RECYCLED"
+    UNRESPONSIVE = "UNRESPONSIVE"
+
+
+TERMINAL_STAGES = frozenset({Stage.CONVERTED, Stage.DISQUALIFIED})
+
+
+class Clock(StrEnum):
+    """Named deadlines. The first three are SLA clocks whose miss is a breach."""
+
+    ACCEPTANCE = "acceptance"
+    FIRST_CONTACT = "first_contact"
+    FOLLOW_UP = "follow_up"
+    DISPOSITION = "disposition"
+    NURTURE = "nurture"
+    ROUTING_RETRY = "routing_retry"
+    SQL_STALL = "sql_stall"
+
+
+SLA_CLOCKS = frozenset({Clock.ACCEPTANCE, Clock.FIRST_CONTACT, Clock.FOLLOW_UP})
+
+
+class DecisionKind(StrEnum):
+    CREATED = "created"
+    MERGED = "merged"
+    MQL = "mql"
+    QUEUED = "queued"
+    ASSIGNED = "assigned"
+    ACCEPTED = "accepted"
+    ATTEMPT = "attempt"
+    FIRST_CONTACT = "first_contact"
+    BREACH = "breach"
+    ESCALATED = "escalated"
+    REASSIGNED = "reassigned"
+    UNRESPONSIVE = "unresponsive"
+    RECYCLED = "recycled"
+    QUALIFIED = "qualified"
+    CONVERTED = "converted"
+    DISQUALIFIED = "disqualified"
+    NURTURE_EXPIRED = "nurture_expired"
+
+
+class NotificationKind(StrEnum):
+    ASSIGNED = "assigned"
+    SLA_BREACH = "sla_breach"
+    REASSIGNED = "reassigned"
+    ESCALATED = "escalated"
+    UNROUTED = "unrouted"
+
+
+Detail = dict[str, Union[str, int, float, bool, None]]
+
+
+class DecisionEntry(BaseModel):
+    """One line of the decision log (and one row of the ledger)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    seq: int
+    at: datetime
+    kind: DecisionKind
+    stage: Stage
+    owner_id: str | None = None
+    tier: str | None = None
+    detail: Detail = Field(default_factory=dict)
+
+
+class StageChange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    stage: Stage
+    at: datetime
+
+
+class JourneyState(BaseModel):
+    """Everything ``decide`` needs to know about one lead's journey."""
+
+    lead_id: str
+    journey_id: str
+    policy_version: str
+    lead: Lead | None = None
+    stage: Stage = Stage.NEW
+    stage_history: list[StageChange] = Field(default_factory=list)
+    source: LeadSource | None = None
+    territory: str | None = None
+    segment: str | None = None
+    fit_score: float = 0.0
+    engagement_score: float = 0.0
+    engagement_as_of: datetime | None = None
+    hand_raised: bool = False
+    tier: str | None = None
+    owner_id: str | None = None
+    owner_team: str | None = None
+    queued_team: str | None = None
+    previous_owners: list[str] = Field(default_factory=list)
+    assignment_step: int = 0
+    routing_retries: int = 0
+    reassignments: int = 0
+    owner_breaches: int = 0
+    breaches: int = 0
+    escalation_level: int = 0
+    attempts: int = 0
+    owner_attempts: int = 0
+    owner_first_attempt_at: datetime | None = None
+    connected: bool = False
+    created_at: datetime | None = None
+    mql_at: datetime | None = None
+    assigned_at: datetime | None = None
+    accepted_at: datetime | None = None
+    first_contact_at: datetime | None = None
+    first_contact_due: datetime | None = None
+    first_contact_met: bool | None = None
+    sql_at: datetime | None = None
+    closed_at: datetime | None = None
+    deadlines: dict[Clock, datetime] = Field(default_factory=dict)
+    submissions: int = 0
+    recycles: int = 0
+    last_reason: str | None = None
+    outcome: str | None = None
+    seq: int = 0
+    log: list[DecisionEntry] = Field(default_factory=list)
+
+    @property
+    def finished(self) -> bool:
+        return self.outcome is not None
+
+    @property
+    def sla_due_at(self) -> datetime | None:
+        """The earliest running SLA deadline."""
+        due = [at for clock, at in self.deadlines.items() if clock in SLA_CLOCKS]
+        return min(due) if due else None
+
+
+# --- events: what happened -------------------------------------------------------------
+
+
+class LeadSubmitted(BaseModel):
+    type: Literal["submitted"] = "submitted"
+    lead: Lead
+
+
+class EngagementReceived(BaseModel):
+    type: Literal["engagement"] = "engagement"
+    event: EngagementEvent
+
+
+class RepActed(BaseModel):
+    type: Literal["action"] = "action"
+    action: RepAction
+
+
+class DeadlineReached(BaseModel):
+    type: Literal["deadline"] = "deadline"
+    clock: Clock
+    due_at: datetime
+
+
+class RepAssigned(BaseModel):
+    type: Literal["assigned"] = "assigned"
+    step: int
+    rep_id: str
+    team: str
+    on_shift: bool = True
+
+
+class NoRepAvailable(BaseModel):
+    type: Literal["no_rep"] = "no_rep"
+    step: int
+    why: str
+
+
+JourneyEvent = Annotated[
+    Union[LeadSubmitted, EngagementReceived, RepActed, DeadlineReached, RepAssigned, NoRepAvailable],
+    Field(discriminator="type"),
+]
+
+
+# --- commands: what the shell must do ---------------------------------------------------
+
+
+class StartDeadline(BaseModel):
+    """Arm (or re-arm, replacing the old one) the timer of ``clock``."""
+
+    type: Literal["start_deadline"] = "start_deadline"
+    clock: Clock
+    due_at: datetime
+
+
+class CancelDeadline(BaseModel):
+    type: Literal["cancel_deadline"] = "cancel_deadline"
+    clock: Clock
+
+
+class AssignLead(BaseModel):
+    """Route the lead; answer with ``RepAssigned`` or ``NoRepAvailable`` for the same step."""
+
+    type: Literal["assign"] = "assign"
+    step: int
+    tier: str
+    territory: str | None = None
+    segment: str | None = None
+    exclude: list[str] = Field(default_factory=list)
+    release_rep_id: str | None = Field(default=None, description="previous owner to release in the same step")
+
+
+class ClaimLead(BaseModel):
+    """A team member took the lead from the team queue: record the assignment."""
+
+    type: Literal["claim"] = "claim"
+    step: int
+    rep_id: str
+
+
+class ReleaseLead(BaseModel):
+    """The rep no longer owns the lead (frees capacity)."""
+
+    type: Literal["release"] = "release"
+    rep_id: str
+
+
+class Notify(BaseModel):
+    type: Literal["notify"] = "notify"
+    kind: NotificationKind
+    recipients: list[str]
+    detail: Detail = Field(default_factory=dict)
+
+
+class Record(BaseModel):
+    type: Literal["record"] = "record"
+    entry: DecisionEntry
+
+
+class Finish(BaseModel):
+    type: Literal["finish"] = "finish"
+    outcome: str
+
+
+Command = Annotated[
+    Union[StartDeadline, CancelDeadline, AssignLead, ClaimLead, ReleaseLead, Notify, Record, Finish],
+    Field(discriminator="type"),
+]

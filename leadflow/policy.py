@@ -1,0 +1,320 @@
+"""The policy: one YAML file that drives the live workers and the simulator alike.
+
+``parse_policy`` validates a mapping (already loaded from YAML by a shell) and raises
+``PolicyError`` whose message names every bad field by its path and says what was
+expected. The core itself never reads files.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from leadflow.business_calendar import BusinessCalendar
+from leadflow.lead import EngagementKind, LeadSource
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SizeBand(_Strict):
+    min_employees: int = Field(ge=0)
+    points: float
+
+
+class FitRules(_Strict):
+    """Explicit fit: who the person is, against the ideal customer profile (ICP)."""
+
+    seniority: dict[str, float] = Field(
+        default_factory=lambda: {"chief": 30, "vp": 25, "head": 20, "director": 20, "manager": 10},
+        description="title keyword -> points; the best matching keyword counts",
+    )
+    company_size: list[SizeBand] = Field(default_factory=list, description="the largest band reached counts")
+    icp_industries: list[str] = Field(default_factory=list)
+    industry_points: float = 20
+    icp_countries: list[str] = Field(default_factory=list)
+    country_points: float = 10
+
+    @field_validator("icp_industries")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [item.lower() for item in value]
+
+    @field_validator("icp_countries")
+    @classmethod
+    def _upper(cls, value: list[str]) -> list[str]:
+        return [item.upper() for item in value]
+
+    @field_validator("seniority")
+    @classmethod
+    def _lower_keys(cls, value: dict[str, float]) -> dict[str, float]:
+        return {key.lower(): points for key, points in value.items()}
+
+
+class EngagementRules(_Strict):
+    """Implicit interest: what the person does, decaying with a half-life."""
+
+    weights: dict[EngagementKind, float] = Field(
+        default_factory=lambda: {
+            EngagementKind.PAGE_VIEW: 1,
+            EngagementKind.EMAIL_CLICK: 3,
+            EngagementKind.CONTENT_DOWNLOAD: 8,
+            EngagementKind.PRICING_PAGE: 10,
+            EngagementKind.WEBINAR: 15,
+            EngagementKind.DEMO_REQUEST: 50,
+            EngagementKind.CONTACT_REQUEST: 50,
+        }
+    )
+    half_life_days: float = Field(default=14, gt=0)
+    source_points: dict[LeadSource, float] = Field(
+        default_factory=dict, description="engagement credited by the submission itself, by source"
+    )
+
+
+class Qualification(_Strict):
+    """When a nurtured lead becomes a marketing-qualified lead (MQL)."""
+
+    fit_threshold: float = Field(default=40, ge=0)
+    engagement_threshold: float = Field(default=30, ge=0)
+    fast_track_kinds: list[EngagementKind] = Field(
+        default_factory=lambda: [EngagementKind.DEMO_REQUEST, EngagementKind.CONTACT_REQUEST]
+    )
+    fast_track_sources: list[LeadSource] = Field(
+        default_factory=lambda: [LeadSource.DEMO_REQUEST, LeadSource.CONTACT_REQUEST]
+    )
+    fast_track_tier: str = "hot"
+
+
+class Tier(_Strict):
+    """A priority tier and its SLA clocks, in business hours."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    min_score: float = Field(ge=0, description="fit + engagement needed for this tier")
+    accept_within_hours: float = Field(gt=0)
+    first_contact_within_hours: float = Field(gt=0)
+
+
+class CadenceUnit(StrEnum):
+    BUSINESS_DAY = "business_day"
+    BUSINESS_HOUR = "business_hour"
+
+
+class Cadence(_Strict):
+    """Follow-up attempts: attempt k is due by ``schedule[k]`` units after the owner's first attempt."""
+
+    schedule: list[float] = Field(default_factory=lambda: [0, 1, 3, 5, 8, 12], min_length=1)
+    unit: CadenceUnit = CadenceUnit.BUSINESS_DAY
+    disposition_within_hours: float = Field(
+        default=40, gt=0, description="business hours after a connect to qualify, disqualify or recycle"
+    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _non_decreasing(cls, value: list[float]) -> list[float]:
+        if any(item < 0 for item in value):
+            raise ValueError("schedule entries must be >= 0")
+        if any(later < earlier for earlier, later in zip(value, value[1:])):
+            raise ValueError(f"schedule must not decrease, got {value}")
+        return value
+
+    @property
+    def max_attempts(self) -> int:
+        return len(self.schedule)
+
+
+class Escalation(_Strict):
+    """What happens on the nth SLA breach of the same owner."""
+
+    notify_on_breach: int = Field(default=1, ge=1, description="nth breach notifies rep and manager")
+    reassign_on_breach: int = Field(default=2, ge=1, description="nth breach reassigns to another rep")
+    max_reassignments: int = Field(default=2, ge=0, description="then the lead goes to the team queue")
+
+
+class RoutingMethod(StrEnum):
+    ROUND_ROBIN = "round_robin"
+    WEIGHTED = "weighted"
+    LEAST_LOADED = "least_loaded"
+
+
+class Segment(_Strict):
+    name: str
+    max_employees: int | None = Field(default=None, ge=0, description="None means no upper bound")
+
+
+class Absence(_Strict):
+    """Out of office from ``start`` to ``end`` inclusive, in the rep's own time zone."""
+
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Absence:
+        if self.end < self.start:
+            raise ValueError(f"end ({self.end}) must not be before start ({self.start})")
+        return self
+
+
+class Rep(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    team: str
+    territories: list[str] = Field(default_factory=list, description="empty = every territory")
+    segments: list[str] = Field(default_factory=list, description="empty = every segment")
+    weight: float = Field(default=1, gt=0)
+    capacity: int | None = Field(default=None, ge=1, description="open leads at most; default from routing")
+    hours: BusinessCalendar = Field(default_factory=BusinessCalendar)
+    away: bool = False
+    out_of_office: list[Absence] = Field(default_factory=list)
+
+
+class Team(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    manager: str = Field(description="id of the manager who gets escalations")
+
+
+class Routing(_Strict):
+    method: RoutingMethod = RoutingMethod.ROUND_ROBIN
+    default_capacity: int = Field(default=25, ge=1)
+    territories: dict[str, list[str]] = Field(
+        default_factory=dict, description="territory -> ISO country codes"
+    )
+    segments: list[Segment] = Field(
+        default_factory=lambda: [
+            Segment(name="smb", max_employees=199),
+            Segment(name="mid_market", max_employees=1999),
+            Segment(name="enterprise"),
+        ]
+    )
+    retry_minutes: float = Field(default=30, gt=0, description="wall minutes before routing again when nobody is free")
+    prefer_on_shift: bool = True
+
+    @field_validator("territories")
+    @classmethod
+    def _upper_countries(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {name: [code.upper() for code in codes] for name, codes in value.items()}
+
+
+class ReasonCodes(_Strict):
+    disqualify: list[str] = Field(
+        default_factory=lambda: ["no_budget", "no_authority", "no_need", "competitor", "student", "bad_data", "spam"],
+        min_length=1,
+    )
+    recycle: list[str] = Field(
+        default_factory=lambda: ["timing", "not_ready", "unresponsive", "no_disposition", "stalled"], min_length=1
+    )
+
+
+class Policy(_Strict):
+    """Everything the rules need, versioned."""
+
+    version: str = Field(min_length=1, max_length=64)
+    name: str = "default"
+    calendar: BusinessCalendar = Field(default_factory=BusinessCalendar)
+    fit: FitRules = Field(default_factory=FitRules)
+    engagement: EngagementRules = Field(default_factory=EngagementRules)
+    qualification: Qualification = Field(default_factory=Qualification)
+    tiers: list[Tier] = Field(min_length=1)
+    cadence: Cadence = Field(default_factory=Cadence)
+    escalation: Escalation = Field(default_factory=Escalation)
+    routing: Routing = Field(default_factory=Routing)
+    teams: list[Team] = Field(min_length=1)
+    reps: list[Rep] = Field(min_length=1)
+    reason_codes: ReasonCodes = Field(default_factory=ReasonCodes)
+    nurture_days: float = Field(default=180, gt=0, description="a nurture with no MQL ends after this many days")
+    sql_stall_days: float = Field(default=90, gt=0, description="an SQL not converted by then is recycled")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Policy:
+        tier_names = [tier.name for tier in self.tiers]
+        if len(set(tier_names)) != len(tier_names):
+            raise ValueError(f"tier names must be unique, got {tier_names}")
+        if self.qualification.fast_track_tier not in tier_names:
+            raise ValueError(
+                f"qualification.fast_track_tier {self.qualification.fast_track_tier!r} is not one of the tiers {tier_names}"
+            )
+        team_ids = {team.id for team in self.teams}
+        rep_ids = [rep.id for rep in self.reps]
+        if len(set(rep_ids)) != len(rep_ids):
+            raise ValueError("rep ids must be unique")
+        segment_names = {segment.name for segment in self.routing.segments}
+        for index, rep in enumerate(self.reps):
+            if rep.team not in team_ids:
+                raise ValueError(f"reps[{index}] ({rep.id}): team {rep.team!r} is not one of {sorted(team_ids)}")
+            unknown_territories = set(rep.territories) - set(self.routing.territories)
+            if unknown_territories:
+                raise ValueError(
+                    f"reps[{index}] ({rep.id}): unknown territories {sorted(unknown_territories)}; "
+                    f"routing.territories defines {sorted(self.routing.territories)}"
+                )
+            unknown_segments = set(rep.segments) - segment_names
+            if unknown_segments:
+                raise ValueError(
+                    f"reps[{index}] ({rep.id}): unknown segments {sorted(unknown_segments)}; "
+                    f"routing.segments defines {sorted(segment_names)}"
+                )
+        if self.escalation.reassign_on_breach < self.escalation.notify_on_breach:
+            raise ValueError("escalation.reassign_on_breach must not be lower than notify_on_breach")
+        return self
+
+    def tier(self, name: str) -> Tier:
+        for tier in self.tiers:
+            if tier.name == name:
+                return tier
+        raise KeyError(name)
+
+    def rep(self, rep_id: str) -> Rep | None:
+        for rep in self.reps:
+            if rep.id == rep_id:
+                return rep
+        return None
+
+    def team(self, team_id: str) -> Team | None:
+        for team in self.teams:
+            if team.id == team_id:
+                return team
+        return None
+
+    def manager_of(self, rep_id: str | None) -> str | None:
+        rep = self.rep(rep_id) if rep_id else None
+        team = self.team(rep.team) if rep else None
+        return team.manager if team else None
+
+    @property
+    def managers(self) -> set[str]:
+        return {team.manager for team in self.teams}
+
+
+class PolicyError(ValueError):
+    """A policy that does not validate; ``str()`` lists each problem with its field path."""
+
+    def __init__(self, source: str, problems: list[str]):
+        self.source = source
+        self.problems = problems
+        super().__init__(f"invalid policy {source}:\n" + "\n".join(f"  - {problem}" for problem in problems))
+
+
+def describe_validation_error(error: ValidationError) -> list[str]:
+    """One line per problem: dotted field path, what was wrong, and the offending value."""
+    lines = []
+    for item in error.errors():
+        path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in item["loc"]).lstrip(".")
+        path = path or "(top level)"
+        message = item["msg"]
+        if item["type"] not in ("missing", "value_error") and "input" in item:
+            shown = repr(item["input"])
+            message += f" (got {shown[:60]})"
+        lines.append(f"{path}: {message}")
+    return lines
+
+
+def parse_policy(data: Any, source: str = "<policy>") -> Policy:
+    """Validate a policy mapping, raising ``PolicyError`` that names every bad field."""
+    if not isinstance(data, dict):
+        raise PolicyError(source, [f"(top level): expected a mapping of policy fields, got {type(data).__name__}"])
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as error:
+        raise PolicyError(source, describe_validation_error(error)) from None

@@ -1,0 +1,126 @@
+"""Routing: which rep gets a lead.
+
+Pure: the caller supplies a snapshot of routing state (open leads per rep, assignments
+so far, the round-robin pointer of the pool) and gets back a decision. The Temporal
+shell keeps that state in the ledger inside one transaction; the simulator keeps it in
+memory. Both call ``choose_rep``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from leadflow.business_calendar import is_open
+from leadflow.policy import Policy, Rep, Routing, RoutingMethod
+
+
+class RoutingSnapshot(BaseModel):
+    """Routing state at the moment of a decision."""
+
+    model_config = ConfigDict(frozen=True)
+
+    open_leads: dict[str, int] = Field(default_factory=dict)
+    assigned_total: dict[str, int] = Field(default_factory=dict)
+    last_assigned: str | None = Field(default=None, description="round-robin pointer of the pool")
+
+
+class RouteRequest(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    territory: str | None = None
+    segment: str | None = None
+    exclude: list[str] = Field(default_factory=list, description="reps who already had the lead")
+    at: datetime
+
+
+class RouteDecision(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    pool: str
+    rep_id: str | None = None
+    team: str | None = None
+    on_shift: bool = False
+    why_none: str | None = None
+
+
+def territory_of(country: str | None, routing: Routing) -> str | None:
+    """The territory whose country list holds ``country`` (None when unknown or unmapped)."""
+    if not country:
+        return None
+    for name, countries in routing.territories.items():
+        if country.upper() in countries:
+            return name
+    return None
+
+
+def segment_of(company_size: int | None, routing: Routing) -> str | None:
+    """The first segment whose upper bound holds ``company_size`` (None when size is unknown)."""
+    if company_size is None:
+        return None
+    for segment in routing.segments:
+        if segment.max_employees is None or company_size <= segment.max_employees:
+            return segment.name
+    return None
+
+
+def pool_key(territory: str | None, segment: str | None) -> str:
+    return f"{territory or '*'}/{segment or '*'}"
+
+
+def is_out_of_office(rep: Rep, at: datetime) -> bool:
+    if rep.away:
+        return True
+    local_day = at.astimezone(rep.hours.zone).date()
+    return any(absence.start <= local_day <= absence.end for absence in rep.out_of_office)
+
+
+def on_shift(rep: Rep, at: datetime) -> bool:
+    """Within the rep's working hours (in the rep's time zone) and not out of office."""
+    return not is_out_of_office(rep, at) and is_open(rep.hours, at)
+
+
+def capacity_of(rep: Rep, routing: Routing) -> int:
+    return rep.capacity if rep.capacity is not None else routing.default_capacity
+
+
+def _covers(rep: Rep, territory: str | None, segment: str | None) -> bool:
+    territory_ok = territory is None or not rep.territories or territory in rep.territories
+    segment_ok = segment is None or not rep.segments or segment in rep.segments
+    return territory_ok and segment_ok
+
+
+def _after_pointer(candidates: list[Rep], roster: list[Rep], pointer: str | None) -> list[Rep]:
+    """Candidates in roster order, starting just after the pointer (cyclic)."""
+    position = {rep.id: index for index, rep in enumerate(roster)}
+    start = position.get(pointer, -1) if pointer else -1
+    return sorted(candidates, key=lambda rep: (position[rep.id] <= start, position[rep.id]))
+
+
+def choose_rep(policy: Policy, request: RouteRequest, snapshot: RoutingSnapshot) -> RouteDecision:
+    """Pick the rep for a lead, or say why nobody can take it."""
+    routing = policy.routing
+    pool = pool_key(request.territory, request.segment)
+    covering = [rep for rep in policy.reps if _covers(rep, request.territory, request.segment)]
+    if not covering:
+        return RouteDecision(pool=pool, why_none="no rep covers this territory and segment")
+    fresh = [rep for rep in covering if rep.id not in request.exclude]
+    if not fresh:
+        return RouteDecision(pool=pool, why_none="every covering rep already had this lead")
+    present = [rep for rep in fresh if not is_out_of_office(rep, request.at)]
+    if not present:
+        return RouteDecision(pool=pool, why_none="every eligible rep is away")
+    free = [rep for rep in present if snapshot.open_leads.get(rep.id, 0) < capacity_of(rep, routing)]
+    if not free:
+        return RouteDecision(pool=pool, why_none="every eligible rep is at capacity")
+    shift = [rep for rep in free if on_shift(rep, request.at)]
+    candidates = shift if (shift and routing.prefer_on_shift) else free
+    ordered = _after_pointer(candidates, list(policy.reps), snapshot.last_assigned)
+    if routing.method is RoutingMethod.WEIGHTED:
+        chosen = min(ordered, key=lambda rep: (snapshot.assigned_total.get(rep.id, 0) + 1) / rep.weight)
+    elif routing.method is RoutingMethod.LEAST_LOADED:
+        chosen = min(ordered, key=lambda rep: snapshot.open_leads.get(rep.id, 0))
+    else:
+        chosen = ordered[0]
+    return RouteDecision(pool=pool, rep_id=chosen.id, team=chosen.team, on_shift=chosen in shift)

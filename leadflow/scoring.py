@@ -1,0 +1,69 @@
+"""Lead scoring: explicit fit plus decaying engagement, and the tier a score earns."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from leadflow.lead import EngagementEvent, EngagementKind, Lead
+from leadflow.policy import EngagementRules, FitRules, Policy
+
+_WORD = re.compile(r"[a-z]+")
+_SECONDS_PER_DAY = 86_400.0
+
+
+def fit_score(lead: Lead, rules: FitRules) -> float:
+    """Points for seniority, company size, industry and country against the ICP."""
+    score = 0.0
+    if lead.title:
+        words = set(_WORD.findall(lead.title.lower()))
+        matched = [points for keyword, points in rules.seniority.items() if keyword in words]
+        score += max(matched, default=0.0)
+    if lead.company_size is not None:
+        reached = [band.points for band in rules.company_size if lead.company_size >= band.min_employees]
+        score += reached[-1] if reached else 0.0
+    if lead.industry and lead.industry in rules.icp_industries:
+        score += rules.industry_points
+    if lead.country and lead.country in rules.icp_countries:
+        score += rules.country_points
+    return round(score, 6)
+
+
+def decayed(score: float, as_of: datetime | None, at: datetime, half_life_days: float) -> float:
+    """An engagement score measured at ``as_of``, decayed to ``at``."""
+    if as_of is None or score == 0.0 or at <= as_of:
+        return score
+    elapsed_days = (at - as_of).total_seconds() / _SECONDS_PER_DAY
+    return round(score * 0.5 ** (elapsed_days / half_life_days), 6)
+
+
+def engagement_weight(event: EngagementEvent, rules: EngagementRules) -> float:
+    return event.weight if event.weight is not None else rules.weights.get(event.kind, 0.0)
+
+
+def add_engagement(
+    score: float, as_of: datetime | None, event: EngagementEvent, rules: EngagementRules
+) -> tuple[float, datetime]:
+    """Fold one engagement event into a decayed running score.
+
+    The score is kept as (value, as-of instant), so state stays constant-size however many
+    events arrive; an event older than ``as_of`` contributes its already-decayed weight.
+    """
+    weight = engagement_weight(event, rules)
+    if as_of is None or event.at >= as_of:
+        base = decayed(score, as_of, event.at, rules.half_life_days)
+        return round(base + weight, 6), event.at
+    return round(score + decayed(weight, event.at, as_of, rules.half_life_days), 6), as_of
+
+
+def is_hand_raise(kind: EngagementKind, policy: Policy) -> bool:
+    return kind in policy.qualification.fast_track_kinds
+
+
+def tier_for(total_score: float, policy: Policy) -> str:
+    """Highest tier whose minimum score is reached (the lowest tier if none is)."""
+    ranked = sorted(policy.tiers, key=lambda tier: tier.min_score, reverse=True)
+    for tier in ranked:
+        if total_score >= tier.min_score:
+            return tier.name
+    return ranked[-1].name

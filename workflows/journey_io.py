@@ -1,0 +1,90 @@
+"""Inputs, outputs and the query view of ``LeadJourneyWorkflow``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from leadflow.journey import Clock, DecisionEntry, JourneyState, Stage
+from leadflow.policy import Policy
+
+
+class Carried(BaseModel):
+    """What a journey hands to its next run when it continues as new."""
+
+    state: JourneyState
+    policy: Policy
+    indexed: dict[str, str | datetime | None] = Field(default_factory=dict)
+
+
+class JourneyInput(BaseModel):
+    """Start input. The lead itself arrives by the ``submit`` signal (signal-with-start)."""
+
+    lead_id: str
+    policy_version: str | None = Field(default=None, description="None: the worker's current policy")
+    visibility: bool = Field(default=True, description="upsert LeadStage/LeadTier/OwnerId/SlaDueAt")
+    carried: Carried | None = None
+
+
+class JourneyOutcome(BaseModel):
+    lead_id: str
+    outcome: str
+    stage: Stage
+    tier: str | None
+    attempts: int
+    breaches: int
+    reassignments: int
+    recycles: int
+    first_contact_met: bool | None
+    policy_version: str
+
+
+class LeadView(BaseModel):
+    """What ``leadflow lead show`` and rep tools see of a journey."""
+
+    lead_id: str
+    workflow_id: str
+    stage: Stage
+    tier: str | None
+    owner_id: str | None
+    queued_team: str | None
+    score: float
+    fit_score: float
+    deadlines: dict[Clock, datetime]
+    attempts: int
+    breaches: int
+    reassignments: int
+    escalation_level: int
+    first_contact_met: bool | None
+    policy_version: str
+    outcome: str | None
+    submissions: int
+    company: str | None
+    source: str | None
+    log: list[DecisionEntry]
+
+    @classmethod
+    def of(cls, state: JourneyState, workflow_id: str, score: float) -> LeadView:
+        return cls(
+            lead_id=state.lead_id,
+            workflow_id=workflow_id,
+            stage=state.stage,
+            tier=state.tier,
+            owner_id=state.owner_id,
+            queued_team=state.queued_team,
+            score=score,
+            fit_score=state.fit_score,
+            deadlines=dict(state.deadlines),
+            attempts=state.attempts,
+            breaches=state.breaches,
+            reassignments=state.reassignments,
+            escalation_level=state.escalation_level,
+            first_contact_met=state.first_contact_met,
+            policy_version=state.policy_version,
+            outcome=state.outcome,
+            submissions=state.submissions,
+            company=state.lead.company if state.lead else None,
+            source=str(state.source) if state.source else None,
+            log=list(state.log),
+        )

@@ -1,0 +1,343 @@
+"""``LeadJourneyWorkflow``: one durable workflow per lead, from first touch to outcome.
+
+The workflow waits and acts; the core's ``decide`` decides. Events (the submission,
+engagement signals, rep updates, fired deadlines, routing answers) go through an inbox
+and are applied one at a time; the commands that come back are carried out here:
+
+* deadlines become one durable timer each (``wait_condition`` with a timeout, which a
+  rep action cancels by disarming the clock; no polling);
+* routing and ledger writes are local activities (idempotent, next to the worker);
+* notifications are ordinary activities, run in the background with their own retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.contracts import (
+        AssignmentRequest,
+        Claim,
+        LeadProjection,
+        LedgerBatch,
+        Notification,
+        NotificationBatch,
+        PolicyRequest,
+    )
+    from activities.journey_activities import JourneyActivities
+    from leadflow.actions import ActionRequest, InvalidAction
+    from leadflow.decide import check_action, decide, new_journey, view_score
+    from leadflow.journey import (
+        AssignLead,
+        CancelDeadline,
+        ClaimLead,
+        Clock,
+        Command,
+        DeadlineReached,
+        EngagementReceived,
+        JourneyEvent,
+        LeadSubmitted,
+        NoRepAvailable,
+        Notify,
+        Record,
+        ReleaseLead,
+        RepActed,
+        RepAssigned,
+        StartDeadline,
+    )
+    from leadflow.lead import EngagementEvent, Lead, workflow_id_for
+    from workflows import search_attributes as sa
+    from workflows.journey_io import Carried, JourneyInput, JourneyOutcome, LeadView
+
+LOCAL_TIMEOUT = timedelta(seconds=30)
+LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
+NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
+NOTIFY_TIMEOUT = timedelta(seconds=30)
+NOTIFY_GIVE_UP = timedelta(hours=24)
+
+
+@workflow.defn(name="LeadJourney")
+class LeadJourneyWorkflow:
+    @workflow.init
+    def __init__(self, input: JourneyInput) -> None:
+        carried = input.carried
+        self._policy = carried.policy if carried else None
+        self._state = carried.state if carried else None
+        self._indexed: dict[str, object] = dict(carried.indexed) if carried else {}
+        self._visibility = input.visibility
+        self._inbox: deque[tuple[JourneyEvent, int | None]] = deque()
+        self._armed: dict[Clock, datetime] = {}
+        self._verdicts: dict[int, str | None] = {}
+        self._tickets = 0
+        self._notifying: set[asyncio.Task[None]] = set()
+        self._timers: set[asyncio.Task[None]] = set()
+
+    # -- messages ------------------------------------------------------------------------
+
+    @workflow.signal
+    def submit(self, lead: Lead) -> None:
+        """A (possibly repeated) submission of this person: creates or merges."""
+        self._inbox.append((LeadSubmitted(lead=lead), None))
+
+    @workflow.signal
+    def engage(self, event: EngagementEvent) -> None:
+        """An engagement signal (page view, download, webinar, demo request...)."""
+        self._inbox.append((EngagementReceived(event=event), None))
+
+    @workflow.update
+    async def act(self, request: ActionRequest) -> LeadView:
+        """A rep action; returns the lead as it stands after the action."""
+        self._tickets += 1
+        ticket = self._tickets
+        self._inbox.append((RepActed(action=request.action), ticket))
+        await workflow.wait_condition(lambda: ticket in self._verdicts)
+        problem = self._verdicts.pop(ticket)
+        if problem is not None:
+            raise ApplicationError(problem, type="InvalidAction", non_retryable=True)
+        return self.view()
+
+    @act.validator
+    def _validate_act(self, request: ActionRequest) -> None:
+        check_action(self._state, request.action, self._policy) if self._policy else _not_started()
+
+    @workflow.query
+    def view(self) -> LeadView:
+        """Stage, owner, tier, score, deadlines, attempts and the decision log."""
+        if self._state is None or self._policy is None:
+            raise ApplicationError("the journey has not started yet")
+        return LeadView.of(self._state, workflow.info().workflow_id, view_score(self._state, workflow.now(), self._policy))
+
+    # -- main loop -----------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: JourneyInput) -> JourneyOutcome:
+        if self._policy is None:
+            self._policy = await workflow.execute_local_activity_method(
+                JourneyActivities.load_policy,
+                PolicyRequest(version=input.policy_version),
+                start_to_close_timeout=LOCAL_TIMEOUT,
+                retry_policy=LOCAL_RETRY,
+            )
+        if input.carried is None and self._visibility:
+            started_with = workflow.info().typed_search_attributes
+            self._indexed = {key.name: started_with.get(key) for key in sa.ALL}
+        if self._state is None:
+            self._state = new_journey(input.lead_id, workflow.info().first_execution_run_id, self._policy.version)
+        for clock, due_at in self._state.deadlines.items():
+            self._start_timer(clock, due_at)
+
+        while not self._state.finished:
+            await workflow.wait_condition(lambda: bool(self._inbox))
+            while self._inbox and not self._state.finished:
+                event, ticket = self._inbox.popleft()
+                await self._handle(event, ticket)
+            self._sync_visibility()
+            if not self._state.finished and workflow.info().is_continue_as_new_suggested():
+                await self._continue_as_new(input)
+
+        for _, ticket in self._inbox:
+            if ticket is not None:
+                self._verdicts[ticket] = f"the lead is closed ({self._state.stage})"
+        await self._quiesce()
+        state = self._state
+        return JourneyOutcome(
+            lead_id=state.lead_id,
+            outcome=state.outcome or "",
+            stage=state.stage,
+            tier=state.tier,
+            attempts=state.attempts,
+            breaches=state.breaches,
+            reassignments=state.reassignments,
+            recycles=state.recycles,
+            first_contact_met=state.first_contact_met,
+            policy_version=state.policy_version,
+        )
+
+    async def _continue_as_new(self, input: JourneyInput) -> None:
+        await self._quiesce()
+        if self._inbox:  # something arrived meanwhile: handle it first, try again later
+            return
+        workflow.continue_as_new(
+            JourneyInput(
+                lead_id=input.lead_id,
+                policy_version=self._state.policy_version,
+                visibility=self._visibility,
+                carried=Carried(state=self._state, policy=self._policy, indexed=self._indexed),
+            )
+        )
+
+    async def _quiesce(self) -> None:
+        """Let notifications in flight and update handlers finish."""
+        if self._notifying:
+            await asyncio.gather(*self._notifying)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+    # -- carrying out decisions ----------------------------------------------------------
+
+    async def _handle(self, event: JourneyEvent, ticket: int | None = None) -> None:
+        try:
+            self._state, commands = decide(self._state, event, workflow.now(), self._policy)
+        except InvalidAction as problem:  # the state moved on between validation and handling
+            if ticket is not None:
+                self._verdicts[ticket] = str(problem)
+            return
+        if ticket is not None:
+            self._verdicts[ticket] = None
+        await self._carry_out(commands)
+
+    async def _carry_out(self, commands: list[Command]) -> None:
+        state = self._state
+        entries, releases, claims, notes, assignment = [], [], [], [], None
+        for command in commands:
+            if isinstance(command, StartDeadline):
+                self._start_timer(command.clock, command.due_at)
+            elif isinstance(command, CancelDeadline):
+                self._armed.pop(command.clock, None)
+            elif isinstance(command, Record):
+                entries.append(command.entry)
+            elif isinstance(command, ReleaseLead):
+                releases.append(command.rep_id)
+            elif isinstance(command, ClaimLead):
+                claims.append(Claim(step=command.step, rep_id=command.rep_id))
+            elif isinstance(command, Notify):
+                key = f"{state.journey_id}:{state.seq}:{len(notes)}"
+                notes.append(Notification(key=key, kind=command.kind, recipients=command.recipients, detail=command.detail))
+            elif isinstance(command, AssignLead):
+                assignment = command
+        if entries or releases or claims:
+            await self._record(entries, releases, claims)
+        if notes:
+            self._notify_in_background(notes)
+        if assignment is not None:
+            await self._handle(await self._assign(assignment))
+
+    async def _record(self, entries: list, releases: list[str], claims: list[Claim]) -> None:
+        state = self._state
+        workflow_id = workflow.info().workflow_id
+        batch = LedgerBatch(
+            journey_id=state.journey_id,
+            lead_id=state.lead_id,
+            workflow_id=workflow_id,
+            policy_version=state.policy_version,
+            entries=entries,
+            releases=releases,
+            claims=claims,
+            at=workflow.now(),
+            projection=LeadProjection(
+                lead_id=state.lead_id,
+                journey_id=state.journey_id,
+                workflow_id=workflow_id,
+                stage=state.stage,
+                tier=state.tier,
+                owner_id=state.owner_id,
+                fit_score=state.fit_score,
+                source=str(state.source) if state.source else None,
+                policy_version=state.policy_version,
+                sla_due_at=state.sla_due_at,
+                outcome=state.outcome,
+                seq=state.seq,
+                updated_at=workflow.now(),
+            ),
+        )
+        await workflow.execute_local_activity_method(
+            JourneyActivities.record_journey_step, batch, start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=LOCAL_RETRY
+        )
+
+    async def _assign(self, command: AssignLead) -> RepAssigned | NoRepAvailable:
+        state = self._state
+        result = await workflow.execute_local_activity_method(
+            JourneyActivities.assign_lead,
+            AssignmentRequest(
+                journey_id=state.journey_id,
+                lead_id=state.lead_id,
+                step=command.step,
+                policy_version=state.policy_version,
+                tier=command.tier,
+                territory=command.territory,
+                segment=command.segment,
+                exclude=command.exclude,
+                release_rep_id=command.release_rep_id,
+                at=workflow.now(),
+            ),
+            start_to_close_timeout=LOCAL_TIMEOUT,
+            retry_policy=LOCAL_RETRY,
+        )
+        if result.rep_id is None:
+            return NoRepAvailable(step=command.step, why=result.why_none or "no rep available")
+        return RepAssigned(step=command.step, rep_id=result.rep_id, team=result.team or "", on_shift=result.on_shift)
+
+    def _notify_in_background(self, notes: list[Notification]) -> None:
+        task = asyncio.create_task(self._send(notes))
+        self._notifying.add(task)
+        task.add_done_callback(self._notifying.discard)
+
+    async def _send(self, notes: list[Notification]) -> None:
+        try:
+            await workflow.execute_activity_method(
+                JourneyActivities.send_notifications,
+                NotificationBatch(notifications=notes),
+                start_to_close_timeout=NOTIFY_TIMEOUT,
+                schedule_to_close_timeout=NOTIFY_GIVE_UP,
+                retry_policy=NOTIFY_RETRY,
+            )
+        except Exception:  # a notification that cannot be delivered in a day must not fail the journey
+            workflow.logger.warning("notifications for lead %s given up after retries", self._state.lead_id)
+
+    # -- deadlines -------------------------------------------------------------------------
+
+    def _start_timer(self, clock: Clock, due_at: datetime) -> None:
+        self._armed[clock] = due_at
+        task = asyncio.create_task(self._wait_for_deadline(clock, due_at))
+        self._timers.add(task)
+        task.add_done_callback(self._timers.discard)
+
+    async def _wait_for_deadline(self, clock: Clock, due_at: datetime) -> None:
+        remaining = due_at - workflow.now()
+        if remaining > timedelta(0):
+            try:
+                await workflow.wait_condition(
+                    lambda: self._armed.get(clock) != due_at, timeout=remaining, timeout_summary=f"{clock} deadline"
+                )
+                return  # disarmed or re-armed: the timer is cancelled
+            except asyncio.TimeoutError:
+                pass
+        if self._armed.get(clock) == due_at:
+            del self._armed[clock]
+            self._inbox.append((DeadlineReached(clock=clock, due_at=due_at), None))
+
+    # -- visibility ----------------------------------------------------------------------
+
+    def _sync_visibility(self) -> None:
+        """Upsert the search attributes that changed (one upsert, only when needed)."""
+        if not self._visibility:
+            return
+        state = self._state
+        wanted: dict[str, object] = {
+            sa.LEAD_STAGE.name: str(state.stage),
+            sa.LEAD_TIER.name: state.tier,
+            sa.OWNER_ID.name: state.owner_id,
+            sa.SLA_DUE_AT.name: state.sla_due_at,
+        }
+        changed = {name: value for name, value in wanted.items() if self._indexed.get(name) != value}
+        if not changed:
+            return
+        updates = []
+        for key in sa.ALL:
+            if key.name in changed:
+                value = changed[key.name]
+                updates.append(key.value_unset() if value is None else key.value_set(value))
+        workflow.upsert_search_attributes(updates)
+        self._indexed.update(changed)
+
+
+def _not_started() -> None:
+    raise InvalidAction("the journey has not started yet")
+
+
+__all__ = ["LeadJourneyWorkflow", "JourneyInput", "JourneyOutcome", "LeadView", "workflow_id_for"]
