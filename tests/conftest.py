@@ -1,4 +1,4 @@
-"""Shared fixtures: one time-skipping Temporal test server per session, ledgers, policies."""
+"""Shared fixtures: time-skipping test servers, the real dev server, ledgers, policies."""
 
 from __future__ import annotations
 
@@ -25,8 +25,14 @@ def demo_policy() -> Policy:
     return load_policy_file(DEMO_POLICY)
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def time_env():
+    """A fresh time-skipping test server per test (it starts in ~0.1 s).
+
+    One per test keeps tests independent: the test server will not skip time while any
+    workflow on it has a task that nobody picks up, so leftovers from one test would
+    freeze the clock of the next.
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(test_server_path()), data_converter=pydantic_data_converter
     )

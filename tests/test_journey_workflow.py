@@ -202,6 +202,30 @@ async def test_actions_invalid_for_the_stage_are_rejected(time_env, task_queue, 
         assert (await show(client, submitted.lead_id)).stage is Stage.WORKING
 
 
+async def test_duplicate_submission_merges_into_the_running_journey(time_env, task_queue, sqlite_url, policy):
+    client = time_env.client
+    await skip_to(time_env, next_local(await time_env.get_current_time(), TUESDAY, time(11, 0)))
+    async with journey_worker(client, settings_for(task_queue, sqlite_url), policy=policy) as parts:
+        first = await submit_lead(client, warm_lead("dana.dupe@corp.io"), task_queue, visibility=False)
+        view = await wait_for(client, first.lead_id, lambda v: v.submissions == 1)
+        assert view.stage is Stage.NURTURING and view.owner_id is None
+
+        # The same person, typed differently, asks for a demo: one journey, now a hot MQL.
+        second = await submit_lead(client, hot_lead("Dana.Dupe@CORP.io"), task_queue, visibility=False)
+        assert second.workflow_id == first.workflow_id
+        assert second.run_id == first.run_id
+        view = await wait_for(client, first.lead_id, lambda v: v.stage is Stage.ASSIGNED)
+        assert view.submissions == 2
+        assert view.tier == "hot"
+        assert "merged" in kinds(view)
+        assert kinds(view).count("assigned") == 1
+        assert len(parts.ledger.assignments_of(first.lead_id)) == 1
+
+        history = await journey_handle(client, first.lead_id).fetch_history()
+        started = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED]
+        assert len(started) == 1
+
+
 async def test_friday_evening_hot_lead_is_due_monday_morning(time_env, task_queue, sqlite_url, policy):
     client = time_env.client
     friday = next_local(await time_env.get_current_time(), FRIDAY, time(17, 30))
@@ -227,12 +251,12 @@ async def test_friday_evening_hot_lead_is_due_monday_morning(time_env, task_queu
 async def test_worker_restart_mid_journey_continues_from_history(time_env, task_queue, sqlite_url, policy):
     client = time_env.client
     settings = settings_for(task_queue, sqlite_url)
-    async with running_worker(client, settings, policy=policy):
+    # The first worker keeps no workflow cache, so no task is routed to its sticky queue
+    # after it is gone (the test server never times a sticky queue out).
+    async with running_worker(client, settings, policy=policy, max_cached_workflows=0):
         submitted, view = await submit_and_wait_assigned(client, hot_lead("restart@corp.io"), task_queue)
         owner = view.owner_id
         await act(client, submitted.lead_id, Accept(by=owner))
-    # The old worker's sticky queue is abandoned; skip past its schedule-to-start timeout.
-    await time_env.sleep(timedelta(seconds=15))
     # A brand-new worker (new process state, empty cache) replays the history and carries on.
     async with journey_worker(client, settings, policy=policy) as parts:
         await act(client, submitted.lead_id, LogAttempt(by=owner, outcome=AttemptOutcome.CONNECTED))
