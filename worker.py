@@ -114,8 +114,10 @@ async def serve(settings: Settings | None = None) -> None:
 
 
 def main() -> None:
+    from leadflow.cli.clean_exit import run_then_exit
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(serve())
+    run_then_exit(lambda: asyncio.run(serve()))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
@@ -113,6 +114,8 @@ async def show(client: Client, reference: str) -> LeadView:
     """The journey's current view (works on closed journeys too)."""
     try:
         return await journey_handle(client, reference).query(LeadJourneyWorkflow.view)
+    except WorkflowQueryFailedError as error:
+        raise JourneyError(f"lead {reference!r}: {error.message}") from None
     except RPCError as error:
         raise _explain(error, reference) from None
 

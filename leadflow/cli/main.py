@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from leadflow.cli import lead_commands
+from leadflow.cli.clean_exit import run_then_exit
 from leadflow.cli.demo import demo_command
 from leadflow.cli.errors import friendly_errors
 from leadflow.settings import Settings
@@ -68,5 +69,10 @@ def dev(
         typer.echo("stopped")
 
 
+def main() -> None:
+    """The ``leadflow`` console script."""
+    run_then_exit(app)
+
+
 if __name__ == "__main__":
-    app()
+    main()

