@@ -22,6 +22,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 
 from leadflow.actions import Accept, AttemptOutcome, Convert, LogAttempt, Qualify
+from leadflow.dev_stack import free_port, port_in_use
 from leadflow.journey import Stage
 from leadflow.lead import EngagementEvent, EngagementKind, Lead
 from leadflow.settings import DEMO_POLICY, REPO_ROOT, Settings
@@ -252,3 +253,55 @@ def test_worker_process_and_cli(dev_server, tmp_path):
             worker.kill()
             worker.wait()
 
+
+
+def _start_dev_stack(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[str]:
+    command = [sys.executable, "-m", "leadflow.cli.main", "dev", "--data-dir", str(data_dir), "--port", str(port)]
+    command += ["--ui-port", str(free_port()), "--policy", str(DEMO_POLICY)]
+    stack = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in stack.stdout:  # wait for the banner: server up, worker starting
+        if "Temporal dev server on" in line:
+            return stack
+    raise AssertionError(f"leadflow dev exited early with {stack.wait()}")
+
+
+def _stop(stack: subprocess.Popen[str]) -> str:
+    stack.send_signal(signal.SIGINT)
+    rest, _ = stack.communicate(timeout=60)
+    return rest
+
+
+def test_leadflow_dev_stops_cleanly_and_reuses_its_data(tmp_path):
+    port = free_port()
+    data_dir = tmp_path / "stack"
+    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "LEADFLOW_TASK_QUEUE": unique("devstack")}
+    lead = json.dumps({"email": "persisted@corp.io", "title": "VP Sales", "company_size": 500, "source": "demo_request"})
+
+    stack = _start_dev_stack(data_dir, port, env)
+    try:
+        submitted = _run_cli("lead", "submit", "-", "--json", env=env, stdin=lead)
+        assert submitted.returncode == 0, submitted.stderr
+        lead_id = json.loads(submitted.stdout)["lead_id"]
+        for _ in range(100):
+            shown = _run_cli("lead", "show", lead_id, "--json", env=env)
+            if shown.returncode == 0 and json.loads(shown.stdout)["stage"] == "ASSIGNED":
+                break
+        else:
+            raise AssertionError(f"the lead was never assigned: {shown.stdout} {shown.stderr}")
+    finally:
+        output = _stop(stack)
+    assert stack.returncode == 0, output
+    assert "stopped" in output
+    assert not port_in_use(port), "the Temporal dev server outlived leadflow dev"
+    assert (data_dir / "temporal.db").is_file() and (data_dir / "ledger.db").is_file()
+
+    stack = _start_dev_stack(data_dir, port, env)
+    try:
+        shown = _run_cli("lead", "show", lead_id, "--json", env=env)
+        assert shown.returncode == 0, shown.stderr
+        assert json.loads(shown.stdout)["submissions"] == 1
+        accepted = _run_cli("lead", "act", lead_id, "accept", env=env)
+        assert accepted.returncode == 0 and "ACCEPTED" in accepted.stdout, accepted.stderr
+    finally:
+        output = _stop(stack)
+    assert stack.returncode == 0, output
