@@ -305,3 +305,17 @@ def test_leadflow_dev_stops_cleanly_and_reuses_its_data(tmp_path):
     finally:
         output = _stop(stack)
     assert stack.returncode == 0, output
+
+
+def test_leadflow_demo_drives_every_lead_to_an_outcome():
+    demo = subprocess.run(
+        [sys.executable, "-m", "leadflow.cli.main", "demo", "--leads", "12", "--json"],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert demo.returncode == 0, demo.stderr[-2000:]
+    summary = json.loads(demo.stdout)
+    assert summary["leads"] == 12
+    assert sum(summary["outcomes"].values()) == 12 and "unfinished" not in summary["outcomes"]
+    # The scripted slow and absent reps make SLAs breach, escalate and reassign for real.
+    assert summary["escalations"] >= 1 and summary["reassignments"] >= 1
+    assert summary["sla_by_tier"]["hot"]["met"] >= 1

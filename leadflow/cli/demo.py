@@ -30,6 +30,7 @@ from leadflow.lead import EngagementEvent, EngagementKind, Lead, LeadSource
 from leadflow.settings import DEMO_POLICY, Settings, load_policy_file
 
 console = Console(highlight=False)
+progress_console = Console(stderr=True)  # keeps stdout clean for --json
 
 REP_DELAY_SECONDS = {"fast": 0.5, "slow": 7.0}
 REP_STYLE = {"rep-ana": "fast", "rep-ben": "fast", "rep-cara": "slow", "rep-elif": "fast", "rep-farid": "absent", "rep-hana": "slow"}
@@ -145,7 +146,7 @@ async def run_demo(count: int, seed: int, time_limit: float, data_dir: Path) -> 
         async with running_worker(client, settings, policy=policy) as parts:
             deadline = time.monotonic() + time_limit
             with Progress(
-                TextColumn("[bold]driving journeys"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+                TextColumn("[bold]driving journeys"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=progress_console
             ) as progress:
                 task = progress.add_task("journeys", total=len(people))
 
