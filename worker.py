@@ -28,7 +28,7 @@ from activities.ledger import Ledger
 from activities.notifications import Notifier
 from activities.policy_store import PolicyStore
 from leadflow.policy import Policy
-from leadflow.settings import Settings, load_policy_file
+from leadflow.runtime.settings import Settings, load_policy_file
 from workflows.journey_client import connect
 from workflows.lead_journey import LeadJourneyWorkflow
 
@@ -114,7 +114,7 @@ async def serve(settings: Settings | None = None) -> None:
 
 
 def main() -> None:
-    from leadflow.cli.clean_exit import run_then_exit
+    from leadflow.runtime.clean_exit import run_then_exit
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     run_then_exit(lambda: asyncio.run(serve()))

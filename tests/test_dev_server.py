@@ -22,10 +22,10 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 
 from leadflow.actions import Accept, AttemptOutcome, Convert, LogAttempt, Qualify
-from leadflow.dev_stack import free_port, port_in_use
+from leadflow.runtime.dev_stack import free_port, port_in_use
 from leadflow.journey import Stage
 from leadflow.lead import EngagementEvent, EngagementKind, Lead
-from leadflow.settings import DEMO_POLICY, REPO_ROOT, Settings
+from leadflow.runtime.settings import DEMO_POLICY, REPO_ROOT, Settings
 from tests.journey_helpers import hot_lead, wait_for
 from worker import running_worker
 from workflows import search_attributes as sa
@@ -92,6 +92,8 @@ async def test_journey_end_to_end_with_visibility(dev_client, demo_policy, tmp_p
         projection = parts.ledger.lead(submitted.lead_id)
         assert projection["stage"] == "CONVERTED" and projection["outcome"] == "converted"
         assert parts.ledger.open_leads_by_rep().get(owner, 0) == 0
+        converted = [event for event in parts.ledger.events(submitted.lead_id) if event["kind"] == "converted"]
+        assert [event["owner_id"] for event in converted] == [owner]
 
 
 async def test_duplicate_submission_merges_on_the_dev_server(dev_client, demo_policy, tmp_path):

@@ -17,7 +17,7 @@ from activities.ledger import Ledger
 from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify
 from leadflow.journey import Clock, Stage
 from leadflow.lead import EngagementEvent, EngagementKind
-from leadflow.settings import Settings
+from leadflow.runtime.settings import Settings
 from tests.journey_helpers import NEW_YORK, hot_lead, next_local, skip_to, skip_until, wait_for, warm_lead
 from worker import running_worker
 from workflows import journey_client

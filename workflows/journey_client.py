@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from leadflow.actions import ActionRequest, RepAction
 from leadflow.lead import EngagementEvent, Lead, lead_id_from_reference, workflow_id_for
-from leadflow.settings import Settings
+from leadflow.runtime.settings import Settings
 from workflows import search_attributes as sa
 from workflows.journey_io import JourneyInput, JourneyOutcome, LeadView
 from workflows.lead_journey import LeadJourneyWorkflow

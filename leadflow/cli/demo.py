@@ -27,7 +27,7 @@ from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAtt
 from leadflow.cli.errors import friendly_errors
 from leadflow.journey import Stage
 from leadflow.lead import EngagementEvent, EngagementKind, Lead, LeadSource
-from leadflow.settings import DEMO_POLICY, Settings, load_policy_file
+from leadflow.runtime.settings import DEMO_POLICY, Settings, load_policy_file
 
 console = Console(highlight=False)
 progress_console = Console(stderr=True)  # keeps stdout clean for --json
@@ -132,7 +132,7 @@ def _connected(view) -> bool:
 
 
 async def run_demo(count: int, seed: int, time_limit: float, data_dir: Path) -> dict[str, object]:
-    from leadflow.dev_stack import DevServer, free_port
+    from leadflow.runtime.dev_stack import DevServer, free_port
     from worker import running_worker
     from workflows.journey_client import connect, show
 

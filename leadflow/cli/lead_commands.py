@@ -17,7 +17,7 @@ from rich.table import Table
 from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, Recycle
 from leadflow.cli.errors import CliError, friendly_errors
 from leadflow.lead import Lead
-from leadflow.settings import Settings
+from leadflow.runtime.settings import Settings
 
 lead_app = typer.Typer(help="Submit, inspect and act on one lead.", no_args_is_help=True)
 leads_app = typer.Typer(help="Search lead journeys.", no_args_is_help=True)

@@ -9,10 +9,10 @@ from pathlib import Path
 import typer
 
 from leadflow.cli import lead_commands
-from leadflow.cli.clean_exit import run_then_exit
+from leadflow.runtime.clean_exit import run_then_exit
 from leadflow.cli.demo import demo_command
 from leadflow.cli.errors import friendly_errors
-from leadflow.settings import Settings
+from leadflow.runtime.settings import Settings
 
 app = typer.Typer(help="leadflow: lead journeys as durable Temporal workflows.", no_args_is_help=True)
 app.add_typer(lead_commands.lead_app, name="lead")
@@ -53,7 +53,7 @@ def dev(
     """Start the embedded stack: Temporal dev server (SQLite) and a worker. Ctrl-C stops both."""
     import os
 
-    from leadflow.dev_stack import DevServer
+    from leadflow.runtime.dev_stack import DevServer
     from worker import serve
 
     _logging(verbose)

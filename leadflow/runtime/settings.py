@@ -19,7 +19,7 @@ import yaml
 
 from leadflow.policy import Policy, PolicyError, parse_policy
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 SCENARIOS_DIR = REPO_ROOT / "scenarios"
 DEFAULT_POLICY = SCENARIOS_DIR / "policy.yaml"
 DEMO_POLICY = SCENARIOS_DIR / "demo-policy.yaml"
