@@ -18,6 +18,7 @@ from temporalio.client import (
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 from pydantic import BaseModel
 
@@ -27,6 +28,8 @@ from leadflow.runtime.settings import Settings
 from workflows import search_attributes as sa
 from workflows.journey_io import JourneyInput, JourneyOutcome, LeadView
 from workflows.lead_journey import LeadJourneyWorkflow
+
+DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
 
 
 class JourneyError(Exception):
@@ -49,10 +52,22 @@ class JourneySummary(BaseModel):
     sla_due_at: datetime | None
 
 
+def connect_config(settings: Settings) -> dict[str, Any]:
+    """``Client.connect`` arguments from Temporal's standard environment configuration.
+
+    TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE
+    and the TOML config file; ``localhost:7233`` and ``default`` when nothing is set.
+    """
+    config = dict(ClientConfig.load_client_connect_config(profile=settings.temporal_profile))
+    config.setdefault("target_host", DEFAULT_TEMPORAL_ADDRESS)
+    config.setdefault("namespace", "default")
+    return config
+
+
 async def connect(settings: Settings | None = None, **overrides: Any) -> Client:
     """Connect with Temporal's standard environment configuration and the pydantic converter."""
     settings = settings or Settings.from_env()
-    config = {**settings.temporal_connect_config(), **overrides}
+    config = {**connect_config(settings), **overrides}
     try:
         return await Client.connect(**config, data_converter=pydantic_data_converter)
     except RuntimeError as error:

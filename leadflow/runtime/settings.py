@@ -5,7 +5,8 @@ rules themselves (``leadflow.policy`` and friends) never have to.
 
 Temporal connection settings follow Temporal's standard client environment configuration
 (``TEMPORAL_ADDRESS``, ``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, ``TEMPORAL_TLS_*``,
-``TEMPORAL_PROFILE`` and the TOML config file), loaded by ``temporalio.envconfig``.
+``TEMPORAL_PROFILE`` and the TOML config file), which the Temporal shell reads itself
+(``workflows.journey_client.connect_config``); only the profile name is kept here.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ SCENARIOS_DIR = REPO_ROOT / "scenarios"
 DEFAULT_POLICY = SCENARIOS_DIR / "policy.yaml"
 DEMO_POLICY = SCENARIOS_DIR / "demo-policy.yaml"
 DEFAULT_TASK_QUEUE = "leadflow"
-DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
 
 
 def _data_dir() -> Path:
@@ -61,15 +61,6 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'ledger.db').resolve()}"
-
-    def temporal_connect_config(self) -> dict[str, Any]:
-        """Keyword arguments for ``Client.connect`` from Temporal's standard env configuration."""
-        from temporalio.envconfig import ClientConfig
-
-        config = dict(ClientConfig.load_client_connect_config(profile=self.temporal_profile))
-        config.setdefault("target_host", DEFAULT_TEMPORAL_ADDRESS)
-        config.setdefault("namespace", "default")
-        return config
 
 
 def load_policy_file(path: str | Path) -> Policy:
