@@ -1,0 +1,102 @@
+"""What a simulation run produces: estimates with confidence intervals, and plot data.
+
+These models are the contract between the runner, the CLI (tables and ``--json``) and the
+HTML report. Metric names are stable; see ``METRIC_DESCRIPTIONS``.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+METRIC_DESCRIPTIONS: dict[str, str] = {
+    "sla_attainment": "share of MQLs first contacted inside their first-contact SLA",
+    "sla_attainment_hot": "SLA attainment of hot leads",
+    "sla_attainment_warm": "SLA attainment of warm leads",
+    "sla_attainment_cold": "SLA attainment of cold leads",
+    "ttfc_p50": "median time to first contact (business hours)",
+    "ttfc_p90": "90th percentile time to first contact (business hours)",
+    "ttfc_p99": "99th percentile time to first contact (business hours)",
+    "ttfc_wall_p50": "median time to first contact (wall-clock hours)",
+    "ttfc_wall_p90": "90th percentile time to first contact (wall-clock hours)",
+    "ttfc_wall_p99": "99th percentile time to first contact (wall-clock hours)",
+    "breaches": "SLA breaches",
+    "escalations": "escalations (notify, reassign, team queue)",
+    "reassignments": "reassignments to another rep",
+    "queue_depth_max": "most MQLs waiting for a first touch at once",
+    "queue_depth_mean": "time-average of MQLs waiting for a first touch",
+    "rep_utilisation": "share of rep working time spent on attempts",
+    "mql": "leads that became MQLs",
+    "sql": "leads that became SQLs",
+    "mql_to_sql": "SQLs per MQL",
+    "attempts_per_lead": "contact attempts per assigned lead",
+    "recycled": "leads recycled to nurturing",
+}
+
+
+class Estimate(BaseModel):
+    """Mean over replications with a 95% confidence interval (Student t)."""
+
+    mean: float
+    ci95: tuple[float, float]
+
+
+class Timeline(BaseModel):
+    """Time series averaged over replications, in equal buckets from the start of the horizon."""
+
+    hours: list[float] = Field(description="bucket start, hours since the start of the horizon")
+    queue_depth: list[float] = Field(description="mean MQLs waiting for a first touch in the bucket")
+    utilisation: list[float] = Field(description="share of rep working time busy in the bucket")
+
+
+class SimulationResult(BaseModel):
+    scenario: str
+    replications: int
+    leads_simulated: int
+    wall_seconds: float
+    seed: int
+    metrics: dict[str, Estimate]
+    distributions: dict[str, list[float]] = Field(
+        default_factory=dict, description="pooled samples for plots, e.g. ttfc_business_hours, ttfc_wall_hours"
+    )
+    timeline: Timeline | None = None
+
+    def json_summary(self) -> dict[str, object]:
+        """The documented ``--json`` shape (plot data left out)."""
+        return {
+            "scenario": self.scenario,
+            "replications": self.replications,
+            "leads_simulated": self.leads_simulated,
+            "wall_seconds": round(self.wall_seconds, 3),
+            "seed": self.seed,
+            "metrics": {name: estimate.model_dump(mode="json") for name, estimate in self.metrics.items()},
+        }
+
+
+class Difference(BaseModel):
+    """B minus A for one metric, paired by replication (common random numbers)."""
+
+    a: float
+    b: float
+    difference: Estimate
+    significant: bool = Field(description="the 95% interval of the difference excludes zero")
+
+
+class ComparisonResult(BaseModel):
+    a: SimulationResult
+    b: SimulationResult
+    differences: dict[str, Difference]
+
+
+class CapacityPoint(BaseModel):
+    headcount: int
+    metric: Estimate
+    meets_target: bool
+
+
+class CapacityResult(BaseModel):
+    scenario: str
+    metric: str
+    target: float
+    higher_is_better: bool
+    curve: list[CapacityPoint]
+    smallest_meeting_target: int | None
