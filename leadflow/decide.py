@@ -54,7 +54,7 @@ from leadflow.journey import (
 from leadflow.lead import EngagementEvent, EngagementKind
 from leadflow.policy import CadenceUnit, Policy
 from leadflow.routing import segment_of, territory_of
-from leadflow.scoring import add_engagement, decayed, fit_score, tier_for
+from leadflow.scoring import add_engagement, decayed, fit_score, qualifies
 
 _OWNED_STAGES = (Stage.ASSIGNED, Stage.ACCEPTED, Stage.WORKING, Stage.SQL)
 
@@ -291,14 +291,12 @@ class _Transition:
             self._maybe_qualify()
 
     def _maybe_qualify(self) -> None:
-        s, rules = self.state, self.policy.qualification
+        s = self.state
         engagement = decayed(s.engagement_score, s.engagement_as_of, self.at, self.policy.engagement.half_life_days)
-        if s.hand_raised:
-            tier, reason = rules.fast_track_tier, "hand_raiser"
-        elif s.fit_score >= rules.fit_threshold and engagement >= rules.engagement_threshold:
-            tier, reason = tier_for(s.fit_score + engagement, self.policy), "score"
-        else:
+        verdict = qualifies(s.fit_score, engagement, s.hand_raised, self.policy)
+        if verdict is None:
             return
+        tier, reason = verdict
         s.tier = tier
         s.mql_at = self.at
         self.set_stage(Stage.MQL)

@@ -60,6 +60,37 @@ def is_hand_raise(kind: EngagementKind, policy: Policy) -> bool:
     return kind in policy.qualification.fast_track_kinds
 
 
+def qualifies(fit: float, engagement: float, hand_raised: bool, policy: Policy) -> tuple[str, str] | None:
+    """``(tier, reason)`` when a nurturing lead with these scores becomes an MQL, else None."""
+    rules = policy.qualification
+    if hand_raised:
+        return rules.fast_track_tier, "hand_raiser"
+    if fit >= rules.fit_threshold and engagement >= rules.engagement_threshold:
+        return tier_for(fit + engagement, policy), "score"
+    return None
+
+
+def qualifying_event(
+    fit: float,
+    score: float,
+    as_of: datetime | None,
+    hand_raised: bool,
+    events: list[EngagementEvent],
+    policy: Policy,
+) -> tuple[int, float] | None:
+    """The first of ``events`` (in time order) at which a nurturing lead qualifies.
+
+    Returns its index and the engagement score reached by then, so a shell can send one
+    event carrying the accumulated weight instead of every page view, with the same result.
+    """
+    for index, event in enumerate(events):
+        score, as_of = add_engagement(score, as_of, event, policy.engagement)
+        hand_raised = hand_raised or is_hand_raise(event.kind, policy)
+        if qualifies(fit, score, hand_raised, policy):
+            return index, score
+    return None
+
+
 def tier_for(total_score: float, policy: Policy) -> str:
     """Highest tier whose minimum score is reached (the lowest tier if none is)."""
     ranked = sorted(policy.tiers, key=lambda tier: tier.min_score, reverse=True)
