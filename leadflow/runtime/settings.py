@@ -63,8 +63,8 @@ class Settings:
         return f"sqlite:///{(self.data_dir / 'ledger.db').resolve()}"
 
 
-def load_policy_file(path: str | Path) -> Policy:
-    """Read and validate a policy YAML file; ``PolicyError`` names what is wrong and where."""
+def read_yaml_file(path: str | Path) -> Any:
+    """Parse a YAML file; ``PolicyError`` says why it cannot be read (with line and column)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -73,10 +73,14 @@ def load_policy_file(path: str | Path) -> Policy:
     except OSError as error:
         raise PolicyError(str(path), [f"cannot read the file: {error.strerror}"]) from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(error, "problem", None) or str(error)
         raise PolicyError(str(path), [f"{where}not valid YAML ({problem})"]) from None
-    return parse_policy(data, str(path))
+
+
+def load_policy_file(path: str | Path) -> Policy:
+    """Read and validate a policy YAML file; ``PolicyError`` names what is wrong and where."""
+    return parse_policy(read_yaml_file(path), str(path))

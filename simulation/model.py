@@ -1,0 +1,312 @@
+"""The SimPy model: synthetic leads on their journeys, and reps working them.
+
+The journey is the core's ``decide``, exactly as in the Temporal workflow: this shell feeds
+it events (arrival, the engagement that qualifies a lead, rep actions, deadlines, routing
+answers) and carries out the commands it returns. Deadlines are SimPy timeouts; a deadline
+that was cancelled or re-armed meanwhile is simply ignored when it fires, which is what
+``decide`` would do with it. Routing goes through the core's ``choose_rep`` over in-memory
+routing state. Reps are plain objects with a desk (one call at a time) and working hours.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, time, timedelta, timezone
+
+import simpy
+
+from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, InvalidAction, LogAttempt, Qualify, RepAction
+from leadflow.business_calendar import add_business_time, business_time_between
+from leadflow.decide import decide, new_journey
+from leadflow.journey import (
+    AssignLead,
+    ClaimLead,
+    Clock,
+    DeadlineReached,
+    DecisionEntry,
+    EngagementReceived,
+    JourneyEvent,
+    JourneyState,
+    LeadSubmitted,
+    Record,
+    ReleaseLead,
+    RepActed,
+    Stage,
+    StartDeadline,
+)
+from leadflow.lead import EngagementEvent
+from leadflow.policy import Policy, Rep
+from leadflow.scoring import decayed, fit_score, qualifying_event
+from simulation.behaviour import ContactCurve, likelihood, pick, sample
+from simulation.population import Arrivals, People, Person, engagement_after
+from simulation.routing_book import RoutingBook
+from simulation.scenario import LoadedScenario
+from simulation.statistics import ReplicationStats
+
+_OWNED = (Stage.ASSIGNED, Stage.ACCEPTED, Stage.WORKING, Stage.SQL)
+
+
+class RepDesk:
+    """A rep: working hours from the roster and one call at a time (shortest tier first)."""
+
+    def __init__(self, env: simpy.Environment, rep: Rep):
+        self.rep = rep
+        self.desk = simpy.PriorityResource(env, capacity=1)
+
+
+class LeadJourney:
+    """One lead: its journey state, fed through ``decide``, and the shell around it."""
+
+    __slots__ = ("model", "person", "state", "counted", "owner_work")
+
+    def __init__(self, model: JourneyModel, person: Person, counted: bool):
+        self.model = model
+        self.person = person
+        self.counted = counted
+        self.owner_work: tuple[str, int] | None = None
+        lead_id = f"S{person.index}"
+        self.state: JourneyState = new_journey(lead_id, lead_id, model.policy.version)
+
+    # -- feeding the core -----------------------------------------------------------------
+
+    def feed(self, event: JourneyEvent) -> None:
+        model = self.model
+        now = model.now_dt()
+        self.state, commands = decide(self.state, event, now, model.policy)
+        assignment = None
+        for command in commands:
+            if isinstance(command, Record):
+                model.observe(self, command.entry)
+            elif isinstance(command, StartDeadline):
+                model.at(command.due_at, self._deadline_fired, command.clock, command.due_at)
+            elif isinstance(command, AssignLead):
+                assignment = command
+            elif isinstance(command, ReleaseLead):
+                model.routing.release(command.rep_id)
+            elif isinstance(command, ClaimLead):
+                model.routing.take(command.rep_id)
+        if assignment is not None:
+            self.feed(model.routing.assign(assignment, now))
+            return
+        self._after_decision()
+
+    def act(self, action: RepAction) -> bool:
+        """A rep action; False if the journey had moved on and the core refused it."""
+        try:
+            self.feed(RepActed(action=action))
+        except InvalidAction:
+            return False
+        return True
+
+    def _deadline_fired(self, clock: Clock, due_at: datetime) -> None:
+        if self.state.outcome is None and self.state.deadlines.get(clock) == due_at:
+            self.feed(DeadlineReached(clock=clock, due_at=due_at))
+
+    def _after_decision(self) -> None:
+        state = self.state
+        if state.outcome is not None:
+            return
+        if state.stage is Stage.NURTURING:
+            self.model.schedule_qualifying_engagement(self)
+        elif state.stage in (Stage.ASSIGNED, Stage.ACCEPTED) and state.owner_id and self.owner_work != (state.owner_id, state.assignment_step):
+            self.owner_work = (state.owner_id, state.assignment_step)
+            self.model.env.process(self.model.work(self, state.owner_id, state.assignment_step))
+        elif state.stage is Stage.MQL and state.queued_team and self.owner_work != (state.queued_team, state.assignment_step):
+            self.owner_work = (state.queued_team, state.assignment_step)
+            self.model.env.process(self.model.claim_from_queue(self, state.queued_team, state.assignment_step))
+
+    def owned_by(self, rep_id: str, step: int) -> bool:
+        state = self.state
+        return state.outcome is None and state.owner_id == rep_id and state.assignment_step == step and state.stage in _OWNED
+
+
+class JourneyModel:
+    """One replication: arrivals, journeys and reps over the scenario's horizon."""
+
+    def __init__(self, loaded: LoadedScenario, seeds: tuple[int, int, int], keep_traces: bool = False):
+        scenario = loaded.scenario
+        self.scenario = scenario
+        self.policy: Policy = loaded.policy
+        self.behaviour = scenario.behaviour
+        self.env = simpy.Environment()
+        self.start = datetime.combine(scenario.start, time(0, 0), tzinfo=timezone.utc)
+        self.horizon = scenario.horizon_days * 24
+        self.warmup = scenario.warmup_days * 24
+        arrival_seed, people_seed, faker_seed = seeds
+        self.arrivals = Arrivals(scenario.population, self.start, self.policy.calendar.timezone, random.Random(arrival_seed))
+        self.people = People(scenario.population, self.behaviour, random.Random(people_seed), faker_seed)
+        self.routing = RoutingBook(self.policy)
+        self.desks = {rep.id: RepDesk(self.env, rep) for rep in self.policy.reps}
+        self.contact = ContactCurve(self.behaviour.contact_probability, self.behaviour.speed_to_lead)
+        self.tier_rank = {tier.name: rank for rank, tier in enumerate(sorted(self.policy.tiers, key=lambda t: -t.min_score))}
+        self.stats = ReplicationStats(warmup_hours=self.warmup, horizon_hours=self.horizon)
+        self.traces: dict[str, list[DecisionEntry]] | None = {} if keep_traces else None
+        self.leads_simulated = 0
+
+    # -- time ---------------------------------------------------------------------------------
+
+    def now_dt(self) -> datetime:
+        return self.start + timedelta(hours=self.env.now)
+
+    def hours(self, moment: datetime) -> float:
+        return (moment - self.start).total_seconds() / 3600
+
+    def at(self, moment: datetime, callback, *args) -> None:
+        """Call ``callback(*args)`` at ``moment`` (at once if it is not in the future)."""
+        timeout = self.env.timeout(max(0.0, self.hours(moment) - self.env.now))
+        timeout.callbacks.append(lambda _event: callback(*args))
+
+    def working_delay(self, rep: Rep, minutes: float) -> float:
+        """Hours until ``minutes`` of the rep's working time have passed."""
+        now = self.now_dt()
+        return self.hours(add_business_time(rep.hours, now, timedelta(minutes=minutes))) - self.env.now
+
+    # -- running --------------------------------------------------------------------------------
+
+    def run(self) -> ReplicationStats:
+        self.env.process(self.arrive())
+        self._rep_capacity()
+        self.env.run(until=self.horizon)
+        self.stats.finish()
+        return self.stats
+
+    def arrive(self):
+        index = 0
+        while True:
+            next_at = self.arrivals.next_after(self.env.now)
+            if next_at >= self.horizon:
+                return
+            yield self.env.timeout(next_at - self.env.now)
+            person = self.people.person(index, self.now_dt())
+            index += 1
+            self.leads_simulated += 1
+            counted = self.env.now >= self.warmup
+            self.stats.arrived(counted)
+            journey = LeadJourney(self, person, counted)
+            journey.feed(LeadSubmitted(lead=person.lead))
+
+    def observe(self, journey: LeadJourney, entry: DecisionEntry) -> None:
+        due = journey.state.first_contact_due
+        self.stats.decided(
+            journey.person.index, journey.counted, entry, journey.state, self.env.now, self.hours(due) if due else None
+        )
+        if self.traces is not None:
+            self.traces.setdefault(journey.state.lead_id, []).append(entry)
+
+    def _rep_capacity(self) -> None:
+        stats = self.stats
+        size = stats.bucket_hours
+        for bucket in range(stats.buckets):
+            lo, hi = bucket * size, (bucket + 1) * size
+            after_warmup = max(0.0, min(1.0, (hi - self.warmup) / size))
+            for desk in self.desks.values():
+                hours = business_time_between(desk.rep.hours, self.start + timedelta(hours=lo), self.start + timedelta(hours=hi))
+                available = hours.total_seconds() / 3600
+                stats.bucket_capacity[bucket] += available
+                stats.working_hours += available * after_warmup
+
+    # -- leads -----------------------------------------------------------------------------------
+
+    def schedule_qualifying_engagement(self, journey: LeadJourney) -> None:
+        """Find when the lead's engagement would make it an MQL, and send it then, in one event.
+
+        Asking the core (``qualifying_event``) which event crosses the threshold, and sending
+        one event that carries the engagement accumulated by then, gives ``decide`` the same
+        score at the same moment as sending every page view, at a fraction of the cost.
+        """
+        state = journey.state
+        nurture_due = state.deadlines.get(Clock.NURTURE)
+        until = self.hours(nurture_due) if nurture_due else self.horizon
+        events = engagement_after(journey.person, self.behaviour, self.start, self.env.now, min(until, self.horizon))
+        found = qualifying_event(
+            state.fit_score, state.engagement_score, state.engagement_as_of, state.hand_raised, events, self.policy
+        )
+        if found is None:
+            return
+        index, score = found
+        crossing = events[index]
+        already = decayed(state.engagement_score, state.engagement_as_of, crossing.at, self.policy.engagement.half_life_days)
+        event = EngagementEvent(kind=crossing.kind, at=crossing.at, weight=max(0.0, round(score - already, 6)))
+        cycle = state.recycles
+        self.at(crossing.at, self._engage, journey, event, cycle)
+
+    def _engage(self, journey: LeadJourney, event: EngagementEvent, cycle: int) -> None:
+        state = journey.state
+        if state.outcome is None and state.stage is Stage.NURTURING and state.recycles == cycle:
+            journey.feed(EngagementReceived(event=event))
+
+    # -- reps ------------------------------------------------------------------------------------
+
+    def work(self, journey: LeadJourney, rep_id: str, step: int):
+        """The owner's side of a lead: accept, call on the cadence, qualify, close."""
+        env, behaviour, person = self.env, self.behaviour, journey.person
+        rng, desk = person.behaviour_rng, self.desks[rep_id]
+        if journey.state.stage is Stage.ASSIGNED:  # (a lead claimed from a team queue is accepted already)
+            yield env.timeout(self.working_delay(desk.rep, sample(behaviour.rep_response_minutes, rng.random())))
+            if not journey.owned_by(rep_id, step) or not journey.act(Accept(by=rep_id)):
+                return
+        while True:
+            connected = yield from self._call(journey, desk, step)
+            if connected is None:
+                return
+            if connected:
+                break
+            due = journey.state.deadlines.get(Clock.FOLLOW_UP)
+            if due is None:
+                return
+            # The next attempt lands at a random moment of the working day it is due on.
+            wait = self.hours(due) - env.now
+            yield env.timeout(max(0.0, wait - rng.random() * min(wait, 8.0)))
+            if not journey.owned_by(rep_id, step):
+                return
+        fit = fit_score(person.lead, self.policy.fit)
+        yield env.timeout(self.business_delay(sample(behaviour.decide_within_hours, rng.random())))
+        if not journey.owned_by(rep_id, step):
+            return
+        if rng.random() >= likelihood(behaviour.qualify, fit, person.intent):
+            journey.act(Disqualify(by=rep_id, reason=pick(behaviour.disqualify_reasons, rng.random())))
+            return
+        if not journey.act(Qualify(by=rep_id, budget=True, authority=True, need="simulated")):
+            return
+        yield env.timeout(sample(behaviour.close_within_days, rng.random()) * 24)
+        if not journey.owned_by(rep_id, step) or journey.state.stage is not Stage.SQL:
+            return
+        if rng.random() < likelihood(behaviour.convert, fit, person.intent):
+            journey.act(Convert(by=rep_id))
+        else:
+            journey.act(Disqualify(by=rep_id, reason=pick(behaviour.disqualify_reasons, rng.random())))
+
+    def _call(self, journey: LeadJourney, desk: RepDesk, step: int):
+        """One attempt at the rep's desk; True/False for connected, None if the lead moved on."""
+        env, rng, rep_id = self.env, journey.person.behaviour_rng, desk.rep.id
+        with desk.desk.request(priority=self.tier_rank.get(journey.state.tier or "", 99)) as request:
+            yield request
+            shift_wait = self.working_delay(desk.rep, 0.0)
+            if shift_wait > 0:
+                yield env.timeout(shift_wait)
+            if not journey.owned_by(rep_id, step):
+                return None
+            since_mql = env.now - self.hours(journey.state.mql_at) if journey.state.mql_at else 0.0
+            connected = rng.random() < self.contact.probability(since_mql)
+            outcome = AttemptOutcome.CONNECTED if connected else AttemptOutcome.NO_ANSWER
+            if not journey.act(LogAttempt(by=rep_id, outcome=outcome)):
+                return None
+            duration = sample(self.behaviour.attempt_minutes, rng.random()) / 60
+            self.stats.busy(env.now, duration)
+            yield env.timeout(duration)
+        return connected if journey.owned_by(rep_id, step) else None
+
+    def claim_from_queue(self, journey: LeadJourney, team: str, step: int):
+        """A lead in a team queue: the team's manager hands it to whoever answers first."""
+        rng = journey.person.behaviour_rng
+        members = [desk for desk in self.desks.values() if desk.rep.team == team]
+        if not members:
+            return
+        desk = members[int(rng.random() * len(members))]
+        yield self.env.timeout(self.working_delay(desk.rep, sample(self.behaviour.rep_response_minutes, rng.random())))
+        state = journey.state
+        if state.outcome is None and state.stage is Stage.MQL and state.queued_team == team and state.assignment_step == step:
+            journey.act(Accept(by=desk.rep.id))
+
+    def business_delay(self, hours: float) -> float:
+        return self.hours(add_business_time(self.policy.calendar, self.now_dt(), timedelta(hours=hours))) - self.env.now

@@ -1,0 +1,132 @@
+"""Synthetic leads: who arrives when (a non-homogeneous Poisson process) and what they are like.
+
+Arrivals follow the weekday and hour-of-day profiles in the policy calendar's time zone,
+times any campaign bursts, sampled by thinning. People come from Faker (a pool drawn once
+per replication, so names cost nothing per lead); fit attributes, source and intent from
+the scenario's distributions.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from leadflow.lead import EngagementEvent, EngagementKind, Lead
+from simulation.behaviour import pick
+from simulation.scenario import Behaviour, Population
+
+HOURS_PER_WEEK = 168.0
+_IDENTITY_POOL = 256
+
+
+class Arrivals:
+    """Arrival times in hours since the start of the horizon."""
+
+    def __init__(self, population: Population, start: datetime, zone: str, rng: random.Random):
+        self.population = population
+        self.start = start
+        self.zone = ZoneInfo(zone)
+        self.rng = rng
+        weekday, hour = population.weekday_profile, population.hour_profile
+        mean_weight = sum(weekday) * sum(hour) / HOURS_PER_WEEK
+        self.base_rate = population.leads_per_week / HOURS_PER_WEEK / mean_weight
+        peak_campaign = max([1.0] + [campaign.multiplier for campaign in population.campaigns])
+        self.peak_rate = self.base_rate * max(weekday) * max(hour) * peak_campaign
+
+    def rate(self, hours: float) -> float:
+        local = (self.start + timedelta(hours=hours)).astimezone(self.zone)
+        rate = self.base_rate * self.population.weekday_profile[local.weekday()] * self.population.hour_profile[local.hour]
+        day = hours / 24
+        for campaign in self.population.campaigns:
+            if campaign.start_day <= day < campaign.start_day + campaign.days:
+                rate *= campaign.multiplier
+        return rate
+
+    def next_after(self, hours: float) -> float:
+        """The next arrival strictly after ``hours`` (thinning against the peak rate)."""
+        while True:
+            hours += self.rng.expovariate(self.peak_rate)
+            if self.rng.random() * self.peak_rate <= self.rate(hours):
+                return hours
+
+
+@dataclass
+class Person:
+    """One synthetic lead and the random streams of its engagement and behaviour."""
+
+    index: int
+    lead: Lead
+    intent: float
+    engagement_rng: random.Random
+    behaviour_rng: random.Random
+    pending: list[EngagementEvent] = field(default_factory=list)
+    horizon_hours: float = 0.0
+
+
+class People:
+    def __init__(self, population: Population, behaviour: Behaviour, rng: random.Random, faker_seed: int):
+        from faker import Faker
+
+        self.population = population
+        self.behaviour = behaviour
+        self.rng = rng
+        fake = Faker()
+        fake.seed_instance(faker_seed)
+        self.companies = [fake.company() for _ in range(_IDENTITY_POOL)]
+        self.first_names = [fake.first_name() for _ in range(_IDENTITY_POOL)]
+        self.last_names = [fake.last_name() for _ in range(_IDENTITY_POOL)]
+        self.domains = [fake.domain_name() for _ in range(_IDENTITY_POOL)]
+
+    def person(self, index: int, created_at: datetime) -> Person:
+        rng, population = self.rng, self.population
+        slot = rng.randrange(_IDENTITY_POOL)
+        lead = Lead.model_construct(
+            email=f"sim{index}@{self.domains[slot]}",
+            first_name=self.first_names[slot],
+            last_name=self.last_names[(slot * 7 + index) % _IDENTITY_POOL],
+            company=self.companies[slot],
+            title=pick(population.titles, rng.random()),
+            company_size=pick(population.company_sizes, rng.random()),
+            industry=pick(population.industries, rng.random()),
+            country=pick(population.countries, rng.random()),
+            source=pick(population.source_mix, rng.random()),
+            created_at=created_at,
+            custom={},
+        )
+        intent = rng.betavariate(population.intent.a, population.intent.b)
+        return Person(
+            index=index,
+            lead=lead,
+            intent=intent,
+            engagement_rng=random.Random(rng.getrandbits(64)),
+            behaviour_rng=random.Random(rng.getrandbits(64)),
+        )
+
+
+def engagement_after(person: Person, behaviour: Behaviour, start: datetime, after_hours: float, until_hours: float) -> list[EngagementEvent]:
+    """The person's engagement events in (after, until], drawn lazily and kept in order."""
+    rate = person.intent * behaviour.engagement_per_week / HOURS_PER_WEEK
+    if rate <= 0:
+        return []
+    rng = person.engagement_rng
+    while person.horizon_hours < until_hours:
+        person.horizon_hours += rng.expovariate(rate)
+        kind = pick(behaviour.engagement_mix, rng.random())
+        if kind is EngagementKind.DEMO_REQUEST and rng.random() > person.intent:
+            kind = EngagementKind.PRICING_PAGE  # hand-raising needs intent
+        at = start + timedelta(hours=person.horizon_hours)
+        person.pending.append(EngagementEvent.model_construct(kind=kind, at=at, weight=None))
+    cutoff = start + timedelta(hours=after_hours)
+    end = start + timedelta(hours=until_hours)
+    person.pending = [event for event in person.pending if event.at > cutoff]
+    return [event for event in person.pending if event.at <= end]
+
+
+def hours_between(start: datetime, end: datetime) -> float:
+    return (end - start).total_seconds() / 3600
+
+
+__all__ = ["Arrivals", "People", "Person", "engagement_after", "hours_between", "math"]

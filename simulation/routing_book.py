@@ -1,0 +1,44 @@
+"""Routing state in memory: the simulator's counterpart of the ledger's routing tables.
+
+Open leads per rep, assignments so far and a round-robin pointer per pool, kept as plain
+dicts; every decision is made by the core's ``choose_rep``, as in the live shell.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from leadflow.journey import AssignLead, NoRepAvailable, RepAssigned
+from leadflow.policy import Policy
+from leadflow.routing import RouteRequest, RoutingSnapshot, choose_rep, pool_key
+
+
+class RoutingBook:
+    def __init__(self, policy: Policy):
+        self.policy = policy
+        self.open_leads: dict[str, int] = {}
+        self.assigned_total: dict[str, int] = {}
+        self.pointers: dict[str, str] = {}
+
+    def assign(self, command: AssignLead, at: datetime) -> RepAssigned | NoRepAvailable:
+        if command.release_rep_id:
+            self.release(command.release_rep_id)
+        request = RouteRequest(territory=command.territory, segment=command.segment, exclude=command.exclude, at=at)
+        pool = pool_key(command.territory, command.segment)
+        snapshot = RoutingSnapshot(
+            open_leads=self.open_leads, assigned_total=self.assigned_total, last_assigned=self.pointers.get(pool)
+        )
+        decision = choose_rep(self.policy, request, snapshot)
+        if decision.rep_id is None:
+            return NoRepAvailable(step=command.step, why=decision.why_none or "no rep available")
+        self.take(decision.rep_id)
+        self.pointers[pool] = decision.rep_id
+        return RepAssigned(step=command.step, rep_id=decision.rep_id, team=decision.team or "", on_shift=decision.on_shift)
+
+    def take(self, rep_id: str) -> None:
+        self.open_leads[rep_id] = self.open_leads.get(rep_id, 0) + 1
+        self.assigned_total[rep_id] = self.assigned_total.get(rep_id, 0) + 1
+
+    def release(self, rep_id: str) -> None:
+        if self.open_leads.get(rep_id, 0) > 0:
+            self.open_leads[rep_id] -= 1

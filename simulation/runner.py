@@ -1,0 +1,118 @@
+"""Replications: independent random streams, common random numbers, parallel processes.
+
+Replication ``r`` of seed ``s`` always draws from the same streams (arrivals, people,
+names), whichever scenario it runs and however many worker processes share the work, so
+results are identical for the same seed at any ``--workers``, and two scenarios compared
+with the same seed see the same leads (common random numbers).
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from simulation.model import JourneyModel
+from simulation.results import Estimate, SimulationResult, Timeline
+from simulation.scenario import LoadedScenario
+from simulation.statistics import estimate
+
+_SAMPLES_PER_REPLICATION = 5_000  # kept for plots; the percentiles use every sample
+
+
+@dataclass
+class ReplicationOutcome:
+    replication: int
+    metrics: dict[str, float]
+    timeline: tuple[list[float], list[float], list[float]]
+    ttfc_business: list[float]
+    ttfc_wall: list[float]
+    leads_simulated: int
+
+
+def replication_seeds(seed: int, replication: int) -> tuple[int, int, int]:
+    arrivals, people, names = np.random.SeedSequence(entropy=seed, spawn_key=(replication,)).generate_state(3)
+    return int(arrivals), int(people), int(names)
+
+
+def run_replication(loaded: LoadedScenario, seed: int, replication: int) -> ReplicationOutcome:
+    model = JourneyModel(loaded, replication_seeds(seed, replication))
+    stats = model.run()
+    return ReplicationOutcome(
+        replication=replication,
+        metrics=stats.metrics(),
+        timeline=stats.timeline(),
+        ttfc_business=list(stats.ttfc_business[:_SAMPLES_PER_REPLICATION]),
+        ttfc_wall=list(stats.ttfc_wall[:_SAMPLES_PER_REPLICATION]),
+        leads_simulated=model.leads_simulated,
+    )
+
+
+def run_replications(
+    loaded: LoadedScenario,
+    replications: int,
+    seed: int,
+    workers: int = 1,
+    on_done: Callable[[ReplicationOutcome], None] | None = None,
+) -> list[ReplicationOutcome]:
+    """Every replication's outcome, in replication order."""
+    outcomes: list[ReplicationOutcome] = []
+    if workers <= 1:
+        for replication in range(replications):
+            outcomes.append(run_replication(loaded, seed, replication))
+            if on_done:
+                on_done(outcomes[-1])
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(run_replication, loaded, seed, replication) for replication in range(replications)]
+            for future in futures:
+                outcomes.append(future.result())
+                if on_done:
+                    on_done(outcomes[-1])
+    return outcomes
+
+
+def summarise(loaded: LoadedScenario, outcomes: list[ReplicationOutcome], seed: int, wall_seconds: float) -> SimulationResult:
+    names = sorted({name for outcome in outcomes for name in outcome.metrics})
+    metrics: dict[str, Estimate] = {}
+    for name in names:
+        values = [outcome.metrics[name] for outcome in outcomes if name in outcome.metrics]
+        if len(values) == len(outcomes):
+            metrics[name] = estimate(values)
+    hours = outcomes[0].timeline[0]
+    timeline = Timeline(
+        hours=hours,
+        queue_depth=[float(v) for v in np.mean([o.timeline[1] for o in outcomes], axis=0)],
+        utilisation=[float(v) for v in np.mean([o.timeline[2] for o in outcomes], axis=0)],
+    )
+    return SimulationResult(
+        scenario=loaded.scenario.name,
+        replications=len(outcomes),
+        leads_simulated=sum(outcome.leads_simulated for outcome in outcomes),
+        wall_seconds=wall_seconds,
+        seed=seed,
+        metrics=metrics,
+        distributions={
+            "ttfc_business_hours": [v for o in outcomes for v in o.ttfc_business],
+            "ttfc_wall_hours": [v for o in outcomes for v in o.ttfc_wall],
+        },
+        timeline=timeline,
+    )
+
+
+def simulate(
+    loaded: LoadedScenario,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int = 1,
+    on_done: Callable[[ReplicationOutcome], None] | None = None,
+) -> tuple[SimulationResult, list[ReplicationOutcome]]:
+    """Run a scenario's replications and summarise them with 95% intervals."""
+    replications = replications or loaded.scenario.replications
+    seed = loaded.scenario.seed if seed is None else seed
+    started = time.perf_counter()
+    outcomes = run_replications(loaded, replications, seed, workers, on_done)
+    return summarise(loaded, outcomes, seed, time.perf_counter() - started), outcomes
