@@ -69,7 +69,7 @@ def simpy_mmc(
         with team.request() as turn:
             yield turn
             waited = env.now - arrived
-            yield env.timeout(rng.expovariate(1 / service_rate))
+            yield env.timeout(rng.expovariate(service_rate))
         finished.append((arrived, waited))
         if len(finished) == total:
             enough.succeed()
