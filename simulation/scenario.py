@@ -212,11 +212,28 @@ class LoadedScenario(BaseModel):
 def load_scenario(path: str | Path, **overrides: Any) -> LoadedScenario:
     """Read, validate and resolve a scenario file (``overrides`` replace top-level fields)."""
     path = Path(path)
+    data = _read_with_parents(path, seen=())
+    data = {**data, **{key: value for key, value in overrides.items() if value is not None}}
+    return resolve_scenario(data, str(path), base_dir=path.parent)
+
+
+def _read_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """A scenario mapping, merged onto the scenario it ``extends`` (paths made absolute)."""
     data = read_yaml_file(path)
     if not isinstance(data, dict):
         raise ScenarioError(str(path), ["(top level): expected a mapping of scenario fields"])
-    data = {**data, **{key: value for key, value in overrides.items() if value is not None}}
-    return resolve_scenario(data, str(path), base_dir=path.parent)
+    if isinstance(data.get("policy"), str):
+        data["policy"] = str((path.parent / data["policy"]).resolve())
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    parent_path = (path.parent / str(parent)).resolve()
+    if parent_path in seen:
+        raise ScenarioError(str(path), [f"extends: {parent} extends itself"])
+    merged = _read_with_parents(parent_path, seen + (path.resolve(),))
+    problems: list[str] = []
+    _merge(merged, data, "extends", problems)
+    return merged
 
 
 def resolve_scenario(data: dict[str, Any], source: str, base_dir: Path = Path(".")) -> LoadedScenario:

@@ -35,7 +35,8 @@ def friendly_errors(function: F) -> F:
         except (CliError, JourneyError) as error:
             raise fail(str(error)) from None
         except PolicyError as error:
-            raise fail(f"invalid policy {error.source}: " + "; ".join(error.problems)) from None
+            what = "scenario" if type(error).__name__ == "ScenarioError" else "policy"
+            raise fail(f"invalid {what} {error.source}: " + "; ".join(error.problems)) from None
         except ValidationError as error:
             raise fail("invalid input: " + "; ".join(describe_validation_error(error))) from None
 

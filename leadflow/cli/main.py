@@ -11,6 +11,7 @@ import typer
 from leadflow.cli import lead_commands
 from leadflow.runtime.clean_exit import run_then_exit
 from leadflow.cli.demo import demo_command
+from leadflow.cli.simulate_commands import capacity_command, compare_command, simulate_command
 from leadflow.cli.errors import friendly_errors
 from leadflow.runtime.settings import Settings
 
@@ -18,6 +19,9 @@ app = typer.Typer(help="leadflow: lead journeys as durable Temporal workflows.",
 app.add_typer(lead_commands.lead_app, name="lead")
 app.add_typer(lead_commands.leads_app, name="leads")
 app.command("demo")(demo_command)
+app.command("simulate")(simulate_command)
+app.command("compare")(compare_command)
+app.command("capacity")(capacity_command)
 
 
 def _logging(verbose: bool) -> None:

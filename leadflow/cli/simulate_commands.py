@@ -1,0 +1,165 @@
+"""``leadflow simulate``, ``leadflow compare`` and ``leadflow capacity``."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from leadflow.cli.errors import friendly_errors
+
+out = Console(highlight=False)
+progress_console = Console(stderr=True)
+
+SHARES = {"sla_attainment", "sla_attainment_hot", "sla_attainment_warm", "sla_attainment_cold", "rep_utilisation", "mql_to_sql"}
+SHOWN = [
+    "sla_attainment", "sla_attainment_hot", "sla_attainment_warm", "sla_attainment_cold", "ttfc_p50", "ttfc_p90",
+    "ttfc_p99", "ttfc_wall_p50", "ttfc_wall_p90", "ttfc_wall_p99", "breaches", "escalations", "reassignments",
+    "queue_depth_max", "queue_depth_mean", "rep_utilisation", "mql", "sql", "mql_to_sql", "attempts_per_lead", "recycled",
+]
+
+
+def _format(name: str, value: float) -> str:
+    return f"{value:.1%}" if name in SHARES else f"{value:,.2f}"
+
+
+@contextmanager
+def _progress(total: int, label: str) -> Iterator:
+    with Progress(
+        TextColumn(f"[bold]{label}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=progress_console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda _outcome: progress.advance(task)
+
+
+def _load(path: Path, **overrides):
+    from simulation.scenario import load_scenario
+
+    return load_scenario(path, **overrides)
+
+
+@friendly_errors
+def simulate_command(
+    scenario: Path = typer.Argument(..., help="scenario YAML"),
+    replications: int = typer.Option(None, "--replications", "-r", min=2, help="default: the scenario's"),
+    seed: int = typer.Option(None, "--seed", min=0, help="default: the scenario's"),
+    workers: int = typer.Option(1, "--workers", "-w", min=1, help="parallel processes"),
+    as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+    html: Path = typer.Option(None, "--html", help="write a self-contained report with plots"),
+) -> None:
+    """Simulate a scenario: SLA attainment, time to first contact, load and conversions, with 95% intervals."""
+    from simulation.report_html import simulation_report, write_report
+    from simulation.runner import simulate
+
+    loaded = _load(scenario)
+    total = replications or loaded.scenario.replications
+    with _progress(total, f"simulating {loaded.scenario.name}") as advance:
+        result, _ = simulate(loaded, replications, seed, workers, advance)
+    if html:
+        write_report(simulation_report(result), html)
+    if as_json:
+        typer.echo(json.dumps(result.json_summary()))
+        return
+    table = Table("metric", "mean", "95% interval", title=f"{result.scenario}: {result.replications} replications, "
+                  f"{result.leads_simulated:,} leads, {result.wall_seconds:.1f} s")
+    for name in SHOWN:
+        if name in result.metrics:
+            estimate = result.metrics[name]
+            low, high = estimate.ci95
+            table.add_row(name, _format(name, estimate.mean), f"{_format(name, low)} .. {_format(name, high)}")
+    out.print(table)
+    if html:
+        out.print(f"report: {html}")
+
+
+@friendly_errors
+def compare_command(
+    a: Path = typer.Argument(..., help="scenario A (e.g. today)"),
+    b: Path = typer.Argument(..., help="scenario B (the proposed change)"),
+    replications: int = typer.Option(None, "--replications", "-r", min=2),
+    seed: int = typer.Option(None, "--seed", min=0, help="default: A's seed"),
+    workers: int = typer.Option(1, "--workers", "-w", min=1),
+    as_json: bool = typer.Option(False, "--json"),
+    html: Path = typer.Option(None, "--html", help="write a self-contained report with overlays"),
+) -> None:
+    """Compare two scenarios on the same leads (common random numbers): B minus A with intervals."""
+    from simulation.compare import compare
+    from simulation.report_html import comparison_report, write_report
+
+    first, second = _load(a), _load(b)
+    total = 2 * (replications or max(first.scenario.replications, second.scenario.replications))
+    with _progress(total, f"comparing {first.scenario.name} with {second.scenario.name}") as advance:
+        result = compare(first, second, replications, seed, workers, advance)
+    if html:
+        write_report(comparison_report(result), html)
+    if as_json:
+        typer.echo(json.dumps({
+            "a": result.a.json_summary(),
+            "b": result.b.json_summary(),
+            "differences": {name: diff.model_dump(mode="json") for name, diff in result.differences.items()},
+        }))
+        return
+    table = Table("metric", result.a.scenario, result.b.scenario, "B - A (95% interval)", "significant",
+                  title=f"{result.b.scenario} vs {result.a.scenario}: {result.a.replications} paired replications")
+    for name in SHOWN:
+        if name in result.differences:
+            diff = result.differences[name]
+            low, high = diff.difference.ci95
+            scale = 100 if name in SHARES else 1
+            unit = " pp" if name in SHARES else ""
+            table.add_row(
+                name, _format(name, diff.a), _format(name, diff.b),
+                f"{diff.difference.mean * scale:+,.2f}{unit} ({low * scale:+,.2f} .. {high * scale:+,.2f})",
+                "[bold green]yes[/]" if diff.significant else "no",
+            )
+    out.print(table)
+
+
+@friendly_errors
+def capacity_command(
+    scenario: Path = typer.Argument(..., help="scenario YAML"),
+    target_sla: float = typer.Option(None, "--target-sla", min=0, max=1, help="e.g. 0.9: SLA attainment to reach"),
+    metric: str = typer.Option("sla_attainment", "--metric", help="metric the target applies to"),
+    target: float = typer.Option(None, "--target", help="target for --metric (instead of --target-sla)"),
+    smallest: int = typer.Option(1, "--min", min=1, help="smallest headcount to consider"),
+    largest: int = typer.Option(None, "--max", min=1, help="largest headcount (default: 3x the roster)"),
+    replications: int = typer.Option(None, "--replications", "-r", min=2),
+    seed: int = typer.Option(None, "--seed", min=0),
+    workers: int = typer.Option(1, "--workers", "-w", min=1),
+    as_json: bool = typer.Option(False, "--json"),
+    html: Path = typer.Option(None, "--html", help="write the capacity curve as a report"),
+) -> None:
+    """The smallest team that meets a target (its whole 95% interval), with the curve searched."""
+    from leadflow.cli.errors import CliError
+    from simulation.capacity import capacity
+    from simulation.report_html import capacity_report, write_report
+
+    goal = target if target is not None else target_sla
+    if goal is None:
+        raise CliError("say what to reach: --target-sla 0.9, or --metric NAME --target VALUE")
+    loaded = _load(scenario)
+    with Progress(TextColumn("[bold]searching headcount"), TimeElapsedColumn(), console=progress_console, transient=True) as progress:
+        progress.add_task("search")
+        result = capacity(loaded, goal, metric, smallest, largest, replications, seed, workers)
+    if html:
+        write_report(capacity_report(result), html)
+    if as_json:
+        typer.echo(result.model_dump_json())
+        return
+    table = Table("headcount", metric, "95% interval", "meets target", title=f"{result.scenario}: {metric} target {goal}")
+    for point in result.curve:
+        low, high = point.metric.ci95
+        table.add_row(str(point.headcount), _format(metric, point.metric.mean), f"{_format(metric, low)} .. {_format(metric, high)}",
+                      "yes" if point.meets_target else "no")
+    out.print(table)
+    if result.smallest_meeting_target is None:
+        out.print(f"no headcount up to {result.curve[-1].headcount if result.curve else largest} meets the target")
+    else:
+        out.print(f"smallest team meeting the target: [bold]{result.smallest_meeting_target}[/] reps")

@@ -1,0 +1,79 @@
+"""Capacity planning: the smallest team that meets a target, and the curve searched."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from leadflow.policy import Policy
+from simulation.results import CapacityPoint, CapacityResult
+from simulation.runner import ReplicationOutcome, simulate
+from simulation.scenario import LoadedScenario
+
+LOWER_IS_BETTER = {"ttfc_p50", "ttfc_p90", "ttfc_p99", "ttfc_wall_p50", "ttfc_wall_p90", "ttfc_wall_p99", "ttfc_mean",
+                   "ttfc_wall_mean", "breaches", "escalations", "reassignments", "queue_depth_max", "queue_depth_mean",
+                   "rep_utilisation", "recycled"}
+
+
+def with_headcount(policy: Policy, headcount: int) -> Policy:
+    """The roster grown or shrunk to ``headcount`` reps, cloning reps in roster order."""
+    roster = policy.reps
+    reps = []
+    for index in range(headcount):
+        base = roster[index % len(roster)]
+        copy_number = index // len(roster)
+        reps.append(base if copy_number == 0 else base.model_copy(update={"id": f"{base.id}-{copy_number + 1}"}))
+    return policy.model_copy(update={"reps": reps})
+
+
+def capacity(
+    loaded: LoadedScenario,
+    target: float,
+    metric: str = "sla_attainment",
+    smallest: int = 1,
+    largest: int | None = None,
+    replications: int | None = None,
+    seed: int | None = None,
+    workers: int = 1,
+    on_done: Callable[[ReplicationOutcome], None] | None = None,
+) -> CapacityResult:
+    """Bisect headcounts for the smallest whose whole 95% interval meets the target.
+
+    Assumes the metric improves with headcount. Every headcount runs on the same seed
+    (common random numbers), so neighbouring headcounts compare sharply; every headcount
+    evaluated is part of the returned curve.
+    """
+    higher_is_better = metric not in LOWER_IS_BETTER
+    largest = largest or 3 * len(loaded.policy.reps)
+    points: dict[int, CapacityPoint] = {}
+
+    def evaluate(headcount: int) -> bool:
+        staffed = loaded.model_copy(update={"policy": with_headcount(loaded.policy, headcount)})
+        result, _ = simulate(staffed, replications, seed, workers, on_done)
+        if metric not in result.metrics:
+            raise ValueError(f"unknown metric {metric!r}; known: {', '.join(sorted(result.metrics))}")
+        estimate = result.metrics[metric]
+        low, high = estimate.ci95
+        meets = low >= target if higher_is_better else high <= target
+        points[headcount] = CapacityPoint(headcount=headcount, metric=estimate, meets_target=meets)
+        return meets
+
+    found = None
+    if evaluate(largest):
+        low, high = smallest, largest  # high meets the target; search below it
+        if evaluate(low):
+            high = low
+        while high - low > 1:
+            middle = (low + high) // 2
+            if evaluate(middle):
+                high = middle
+            else:
+                low = middle
+        found = high
+    return CapacityResult(
+        scenario=loaded.scenario.name,
+        metric=metric,
+        target=target,
+        higher_is_better=higher_is_better,
+        curve=[points[headcount] for headcount in sorted(points)],
+        smallest_meeting_target=found,
+    )
