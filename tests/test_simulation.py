@@ -1,0 +1,184 @@
+"""The simulator: validation against queueing theory and Ciw, determinism, scenarios, CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from leadflow.journey import DecisionKind
+from leadflow.runtime.settings import REPO_ROOT, SCENARIOS_DIR
+from simulation.capacity import capacity, with_headcount
+from simulation.compare import compare
+from simulation.erlang import erlang_c, mean_wait
+from simulation.mmc_reference import ciw_mmc
+from simulation.model import JourneyModel
+from simulation.runner import replication_seeds, simulate
+from simulation.scenario import LoadedScenario, ScenarioError, load_scenario
+from simulation.statistics import estimate
+
+MMC = SCENARIOS_DIR / "mmc-erlang.yaml"
+
+
+def mmc_scenario(servers: int, arrival_rate: float, horizon_days: float, replications: int = 10) -> LoadedScenario:
+    """The M/M/c scenario (mean handling one hour) at another load and team size."""
+    loaded = load_scenario(MMC, horizon_days=horizon_days, replications=replications)
+    population = loaded.scenario.population.model_copy(update={"leads_per_week": arrival_rate * 168})
+    scenario = loaded.scenario.model_copy(update={"population": population})
+    return loaded.model_copy(update={"scenario": scenario, "policy": with_headcount(loaded.policy, servers)})
+
+
+@pytest.mark.parametrize(
+    ("servers", "arrival_rate", "horizon_days"),
+    [(2, 1.0, 12), (3, 2.1, 12), (5, 4.5, 20)],
+    ids=["rho=0.5,c=2", "rho=0.7,c=3", "rho=0.9,c=5"],
+)
+def test_mmc_scenario_reproduces_erlang_c(servers, arrival_rate, horizon_days):
+    result, _ = simulate(mmc_scenario(servers, arrival_rate, horizon_days), workers=2)
+    # A lead meets the 3.6 s SLA exactly when a free rep takes it on arrival.
+    met = result.metrics["sla_attainment"]
+    waited_low, waited_high = 1 - met.ci95[1], 1 - met.ci95[0]
+    assert waited_low <= erlang_c(servers, arrival_rate, 1.0) <= waited_high
+    wait = result.metrics["ttfc_wall_mean"]
+    assert wait.ci95[0] <= mean_wait(servers, arrival_rate, 1.0) <= wait.ci95[1]
+    utilisation = result.metrics["rep_utilisation"].mean
+    assert utilisation == pytest.approx(arrival_rate / servers, abs=0.05)
+    # Sharp enough to matter: one rep more or less would be outside the interval.
+    assert not (waited_low <= erlang_c(servers + 1, arrival_rate, 1.0) <= waited_high)
+
+
+def test_simulator_and_ciw_agree_on_the_same_queue():
+    servers, arrival_rate = 3, 2.1
+    ours, _ = simulate(mmc_scenario(servers, arrival_rate, horizon_days=12), workers=2)
+    theirs = [ciw_mmc(arrival_rate, 1.0, servers, customers=600, seed=seed, warmup=100) for seed in range(10)]
+    ciw_wait = estimate([run.mean_wait for run in theirs])
+    ciw_waited = estimate([run.waited_fraction for run in theirs])
+    our_waited = ours.metrics["sla_attainment"]
+    our_waited = our_waited.model_copy(update={"mean": 1 - our_waited.mean, "ci95": (1 - our_waited.ci95[1], 1 - our_waited.ci95[0])})
+    assert agree(ours.metrics["ttfc_wall_mean"], ciw_wait)
+    assert agree(our_waited, ciw_waited)
+    # Both are right, too: each interval holds Erlang C.
+    assert ciw_waited.ci95[0] <= erlang_c(servers, arrival_rate, 1.0) <= ciw_waited.ci95[1]
+
+
+def agree(first, second) -> bool:
+    """The 95% interval of the difference of two independent estimates contains zero."""
+    half = lambda estimate: (estimate.ci95[1] - estimate.ci95[0]) / 2  # noqa: E731
+    return abs(first.mean - second.mean) <= (half(first) ** 2 + half(second) ** 2) ** 0.5
+
+
+@pytest.fixture(scope="module")
+def small_baseline() -> LoadedScenario:
+    return load_scenario(SCENARIOS_DIR / "baseline.yaml", horizon_days=14, warmup_days=3, replications=3)
+
+
+def test_same_seed_gives_identical_results_whatever_the_workers(small_baseline):
+    serial, _ = simulate(small_baseline, workers=1)
+    parallel, _ = simulate(small_baseline, workers=2)
+    assert serial.metrics == parallel.metrics
+    assert serial.distributions == parallel.distributions
+    assert serial.leads_simulated == parallel.leads_simulated > 0
+    other_seed, _ = simulate(small_baseline, seed=small_baseline.scenario.seed + 1)
+    assert other_seed.metrics != serial.metrics
+
+
+def test_replications_draw_independent_streams():
+    seeds = {replication_seeds(7, replication) for replication in range(50)}
+    assert len(seeds) == 50
+    assert replication_seeds(7, 3) == replication_seeds(7, 3)
+
+
+def test_comparing_a_scenario_with_itself_shows_no_difference(small_baseline):
+    result = compare(small_baseline, small_baseline)
+    assert result.differences["sla_attainment"].difference.mean == 0
+    assert not any(diff.significant for diff in result.differences.values())
+
+
+def test_a_faster_hot_sla_is_harder_to_meet_on_the_same_leads(small_baseline):
+    faster = load_scenario(SCENARIOS_DIR / "faster-hot-sla.yaml", horizon_days=14, warmup_days=3, replications=3)
+    result = compare(small_baseline, faster)
+    hot = result.differences["sla_attainment_hot"]
+    assert hot.difference.mean < 0 and hot.significant
+    # Common random numbers: both saw exactly the same arrivals.
+    assert result.a.metrics["leads"].mean == result.b.metrics["leads"].mean
+
+
+def test_q4_surge_has_more_leads_and_longer_queues(small_baseline):
+    surge = load_scenario(SCENARIOS_DIR / "q4-surge.yaml", horizon_days=28, warmup_days=3, replications=3)
+    base = load_scenario(SCENARIOS_DIR / "baseline.yaml", horizon_days=28, warmup_days=3, replications=3)
+    assert len(surge.policy.reps) == len(base.policy.reps) - 2
+    result = compare(base, surge)
+    assert result.differences["leads"].difference.mean > 0
+    assert result.differences["queue_depth_max"].significant and result.differences["queue_depth_max"].difference.mean > 0
+
+
+def test_the_journey_runs_through_the_cores_decisions(small_baseline):
+    model = JourneyModel(small_baseline, replication_seeds(1, 0), keep_traces=True)
+    model.run()
+    kinds = {entry.kind for trace in model.traces.values() for entry in trace}
+    assert {DecisionKind.CREATED, DecisionKind.MQL, DecisionKind.ASSIGNED, DecisionKind.ATTEMPT,
+            DecisionKind.FIRST_CONTACT, DecisionKind.QUALIFIED, DecisionKind.BREACH} <= kinds
+    for trace in model.traces.values():
+        assert [entry.seq for entry in trace] == list(range(1, len(trace) + 1))
+        stages = [entry.stage for entry in trace]
+        if "SQL" in stages:  # every SQL went through ACCEPTED/WORKING first
+            assert "WORKING" in stages[: stages.index("SQL")]
+
+
+def test_capacity_finds_the_smallest_team_meeting_the_target():
+    loaded = mmc_scenario(servers=3, arrival_rate=2.1, horizon_days=6, replications=4)
+    result = capacity(loaded, target=0.6, metric="sla_attainment", smallest=2, largest=8, workers=2)
+    assert result.smallest_meeting_target is not None
+    by_headcount = {point.headcount: point for point in result.curve}
+    chosen = result.smallest_meeting_target
+    assert by_headcount[chosen].meets_target
+    assert chosen - 1 not in by_headcount or not by_headcount[chosen - 1].meets_target
+    # Theory agrees: with c reps, 1 - ErlangC is the share served at once.
+    assert 1 - erlang_c(chosen, 2.1, 1.0) >= 0.55
+
+
+def test_a_bad_scenario_names_the_field(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\npolicy: ../nowhere.yaml\npopulation: {leads_per_week: -3}\n")
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(bad)
+    assert "population.leads_per_week" in str(error.value.problems)
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(
+        f"name: x\npolicy: {SCENARIOS_DIR / 'policy.yaml'}\npolicy_changes: {{tiers: {{scorching: {{accept_within_hours: 1}}}}}}\n"
+        "population: {leads_per_week: 10}\n"
+    )
+    with pytest.raises(ScenarioError, match="policy_changes.tiers.scorching"):
+        load_scenario(changed)
+
+
+def test_simulate_command_prints_the_documented_json(tmp_path: Path):
+    report = tmp_path / "report.html"
+    run = subprocess.run(
+        [sys.executable, "-m", "leadflow.cli.main", "simulate", str(SCENARIOS_DIR / "baseline.yaml"), "--replications", "2",
+         "--seed", "5", "--json", "--html", str(report)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert set(summary) >= {"scenario", "replications", "leads_simulated", "wall_seconds", "metrics"}
+    assert summary["replications"] == 2 and summary["scenario"] == "baseline"
+    for name in ("sla_attainment", "sla_attainment_hot", "ttfc_p50", "ttfc_p90", "ttfc_p99", "ttfc_wall_p50", "breaches",
+                 "escalations", "reassignments", "queue_depth_max", "queue_depth_mean", "rep_utilisation", "mql", "sql",
+                 "mql_to_sql", "attempts_per_lead", "recycled"):
+        low, high = summary["metrics"][name]["ci95"]
+        assert low <= summary["metrics"][name]["mean"] <= high, name
+    page = report.read_text()
+    assert page.startswith("<!DOCTYPE html>") and page.count("<svg") >= 2
+
+
+def test_a_bad_scenario_is_one_line_and_a_non_zero_exit(tmp_path: Path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\npolicy: policy.yaml\npopulation: {leads_per_week: 0}\nreplications: 1\n")
+    run = subprocess.run([sys.executable, "-m", "leadflow.cli.main", "simulate", str(bad)], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert run.stderr.startswith("error: invalid scenario") and "leads_per_week" in run.stderr
+    assert "Traceback" not in run.stderr
