@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from leadflow.cli import lead_commands
+from leadflow.cli.bench_commands import bench_app
 from leadflow.runtime.clean_exit import run_then_exit
 from leadflow.cli.demo import demo_command
 from leadflow.cli.simulate_commands import capacity_command, compare_command, simulate_command
@@ -18,6 +19,7 @@ from leadflow.runtime.settings import Settings
 app = typer.Typer(help="leadflow: lead journeys as durable Temporal workflows.", no_args_is_help=True)
 app.add_typer(lead_commands.lead_app, name="lead")
 app.add_typer(lead_commands.leads_app, name="leads")
+app.add_typer(bench_app, name="bench")
 app.command("demo")(demo_command)
 app.command("simulate")(simulate_command)
 app.command("compare")(compare_command)
