@@ -33,6 +33,11 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
 }
 
 
+SHARE_METRICS = frozenset(
+    {"sla_attainment", "sla_attainment_hot", "sla_attainment_warm", "sla_attainment_cold", "rep_utilisation", "mql_to_sql"}
+)
+
+
 class Estimate(BaseModel):
     """Mean over replications with a 95% confidence interval (Student t)."""
 

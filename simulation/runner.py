@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 
 from simulation.model import JourneyModel
-from simulation.results import Estimate, SimulationResult, Timeline
+from simulation.results import SHARE_METRICS, Estimate, SimulationResult, Timeline
 from simulation.scenario import LoadedScenario
 from simulation.statistics import estimate
 
@@ -81,7 +81,7 @@ def summarise(loaded: LoadedScenario, outcomes: list[ReplicationOutcome], seed: 
     for name in names:
         values = [outcome.metrics[name] for outcome in outcomes if name in outcome.metrics]
         if len(values) == len(outcomes):
-            metrics[name] = estimate(values)
+            metrics[name] = estimate(values, bounds=(0.0, 1.0) if name in SHARE_METRICS else None)
     hours = outcomes[0].timeline[0]
     timeline = Timeline(
         hours=hours,

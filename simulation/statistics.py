@@ -191,14 +191,17 @@ def _share(part: float, whole: float) -> float:
     return part / whole if whole else 0.0
 
 
-def estimate(values: list[float]) -> Estimate:
-    """Mean and Student-t 95% interval over independent replications."""
+def estimate(values: list[float], bounds: tuple[float, float] | None = None) -> Estimate:
+    """Mean and Student-t 95% interval over independent replications (clipped to ``bounds``)."""
     data = np.asarray(values, dtype=float)
     mean = float(data.mean())
     if len(data) < 2:
         return Estimate(mean=mean, ci95=(mean, mean))
     half = float(scipy_stats.t.ppf(0.975, len(data) - 1) * data.std(ddof=1) / math.sqrt(len(data)))
-    return Estimate(mean=mean, ci95=(mean - half, mean + half))
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return Estimate(mean=mean, ci95=(low, high))
 
 
 def paired_difference(a: list[float], b: list[float]) -> Difference:

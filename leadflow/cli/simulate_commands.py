@@ -13,11 +13,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from leadflow.cli.errors import friendly_errors
+from simulation.results import SHARE_METRICS as SHARES
 
 out = Console(highlight=False)
 progress_console = Console(stderr=True)
 
-SHARES = {"sla_attainment", "sla_attainment_hot", "sla_attainment_warm", "sla_attainment_cold", "rep_utilisation", "mql_to_sql"}
 SHOWN = [
     "sla_attainment", "sla_attainment_hot", "sla_attainment_warm", "sla_attainment_cold", "ttfc_p50", "ttfc_p90",
     "ttfc_p99", "ttfc_wall_p50", "ttfc_wall_p90", "ttfc_wall_p99", "breaches", "escalations", "reassignments",
