@@ -140,6 +140,18 @@ def view_score(state: JourneyState, now: datetime, policy: Policy) -> float:
     return round(state.fit_score + engagement, 2)
 
 
+def due_deadlines(state: JourneyState, now: datetime) -> list[DeadlineReached]:
+    """The deadlines due at or before ``now``, in the order ``decide`` must see them.
+
+    Deadlines falling due together (a hot lead's second acceptance breach and its
+    first-contact deadline often do) are taken by time, then in ``Clock`` order, so every
+    shell makes the same decisions whatever order its timers fire in.
+    """
+    order = {clock: rank for rank, clock in enumerate(Clock)}
+    due = sorted((at, order[clock], clock) for clock, at in state.deadlines.items() if at <= now)
+    return [DeadlineReached(clock=clock, due_at=at) for at, _, clock in due]
+
+
 class _Transition:
     """Builds one transition: a copy of the state and the commands it produces."""
 

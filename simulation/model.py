@@ -17,12 +17,11 @@ import simpy
 
 from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, InvalidAction, LogAttempt, Qualify, RepAction
 from leadflow.business_calendar import add_business_time, business_time_between
-from leadflow.decide import decide, new_journey
+from leadflow.decide import decide, due_deadlines, new_journey
 from leadflow.journey import (
     AssignLead,
     ClaimLead,
     Clock,
-    DeadlineReached,
     DecisionEntry,
     EngagementReceived,
     JourneyEvent,
@@ -59,7 +58,7 @@ class LeadJourney:
 
     __slots__ = ("model", "person", "state", "counted", "owner_work")
 
-    def __init__(self, model: JourneyModel, person: Person, counted: bool):
+    def __init__(self, model: SimShell, person: Person, counted: bool):
         self.model = model
         self.person = person
         self.counted = counted
@@ -99,53 +98,46 @@ class LeadJourney:
         return True
 
     def _deadline_fired(self, clock: Clock, due_at: datetime) -> None:
-        if self.state.outcome is None and self.state.deadlines.get(clock) == due_at:
-            self.feed(DeadlineReached(clock=clock, due_at=due_at))
+        if self.state.outcome is not None or self.state.deadlines.get(clock) != due_at:
+            return  # cancelled or re-armed since: what decide would ignore
+        for due in due_deadlines(self.state, self.model.now_dt()):
+            if self.state.outcome is None and self.state.deadlines.get(due.clock) == due.due_at:
+                self.feed(due)
 
     def _after_decision(self) -> None:
-        state = self.state
+        state, model = self.state, self.model
         if state.outcome is not None:
             return
         if state.stage is Stage.NURTURING:
-            self.model.schedule_qualifying_engagement(self)
+            model.nurturing(self)
         elif state.stage in (Stage.ASSIGNED, Stage.ACCEPTED) and state.owner_id and self.owner_work != (state.owner_id, state.assignment_step):
             self.owner_work = (state.owner_id, state.assignment_step)
-            self.model.env.process(self.model.work(self, state.owner_id, state.assignment_step))
+            model.owned(self, state.owner_id, state.assignment_step)
         elif state.stage is Stage.MQL and state.queued_team and self.owner_work != (state.queued_team, state.assignment_step):
             self.owner_work = (state.queued_team, state.assignment_step)
-            self.model.env.process(self.model.claim_from_queue(self, state.queued_team, state.assignment_step))
+            model.queued(self, state.queued_team, state.assignment_step)
 
     def owned_by(self, rep_id: str, step: int) -> bool:
         state = self.state
         return state.outcome is None and state.owner_id == rep_id and state.assignment_step == step and state.stage in _OWNED
 
 
-class JourneyModel:
-    """One replication: arrivals, journeys and reps over the scenario's horizon."""
+class SimShell:
+    """What every simulated journey needs around it: a clock, timers, routing, observers."""
 
-    def __init__(self, loaded: LoadedScenario, seeds: tuple[int, int, int], keep_traces: bool = False):
-        scenario = loaded.scenario
-        self.scenario = scenario
-        self.policy: Policy = loaded.policy
-        self.behaviour = scenario.behaviour
+    def __init__(self, policy: Policy, start: datetime, keep_traces: bool = False):
+        self.policy = policy
         self.env = simpy.Environment()
-        self.start = datetime.combine(scenario.start, time(0, 0), tzinfo=timezone.utc)
-        self.horizon = scenario.horizon_days * 24
-        self.warmup = scenario.warmup_days * 24
-        arrival_seed, people_seed, faker_seed = seeds
-        self.arrivals = Arrivals(scenario.population, self.start, self.policy.calendar.timezone, random.Random(arrival_seed))
-        self.people = People(scenario.population, self.behaviour, random.Random(people_seed), faker_seed)
-        self.routing = RoutingBook(self.policy)
-        self.desks = {rep.id: RepDesk(self.env, rep) for rep in self.policy.reps}
-        self.contact = ContactCurve(self.behaviour.contact_probability, self.behaviour.speed_to_lead)
-        self.tier_rank = {tier.name: rank for rank, tier in enumerate(sorted(self.policy.tiers, key=lambda t: -t.min_score))}
-        self.stats = ReplicationStats(warmup_hours=self.warmup, horizon_hours=self.horizon)
+        self.start = start
+        self.routing = RoutingBook(policy)
         self.traces: dict[str, list[DecisionEntry]] | None = {} if keep_traces else None
-        self.leads_simulated = 0
-
-    # -- time ---------------------------------------------------------------------------------
+        self._exact: tuple[float, datetime] = (0.0, start)
 
     def now_dt(self) -> datetime:
+        """Now as a datetime: exactly the scheduled instant when a timer fired."""
+        at_hours, moment = self._exact
+        if at_hours == self.env.now:
+            return moment
         return self.start + timedelta(hours=self.env.now)
 
     def hours(self, moment: datetime) -> float:
@@ -153,13 +145,57 @@ class JourneyModel:
 
     def at(self, moment: datetime, callback, *args) -> None:
         """Call ``callback(*args)`` at ``moment`` (at once if it is not in the future)."""
-        timeout = self.env.timeout(max(0.0, self.hours(moment) - self.env.now))
-        timeout.callbacks.append(lambda _event: callback(*args))
+        current = self.now_dt()
+        when = moment if moment > current else current
+        timeout = self.env.timeout(max(0.0, self.hours(when) - self.env.now))
+        timeout.callbacks.append(lambda _event: self._fire(when, callback, args))
+
+    def _fire(self, moment: datetime, callback, args) -> None:
+        self._exact = (self.env.now, moment)
+        callback(*args)
+
+    def observe(self, journey: LeadJourney, entry: DecisionEntry) -> None:
+        if self.traces is not None:
+            self.traces.setdefault(journey.state.lead_id, []).append(entry)
+
+    # What the people around a journey do; the scripted shell leaves it to its script.
+    def nurturing(self, journey: LeadJourney) -> None: ...
+    def owned(self, journey: LeadJourney, rep_id: str, step: int) -> None: ...
+    def queued(self, journey: LeadJourney, team: str, step: int) -> None: ...
+
+
+class JourneyModel(SimShell):
+    """One replication: arrivals, journeys and reps over the scenario's horizon."""
+
+    def __init__(self, loaded: LoadedScenario, seeds: tuple[int, int, int], keep_traces: bool = False):
+        scenario = loaded.scenario
+        super().__init__(loaded.policy, datetime.combine(scenario.start, time(0, 0), tzinfo=timezone.utc), keep_traces)
+        self.scenario = scenario
+        self.behaviour = scenario.behaviour
+        self.horizon = scenario.horizon_days * 24
+        self.warmup = scenario.warmup_days * 24
+        arrival_seed, people_seed, faker_seed = seeds
+        self.arrivals = Arrivals(scenario.population, self.start, self.policy.calendar.timezone, random.Random(arrival_seed))
+        self.people = People(scenario.population, self.behaviour, random.Random(people_seed), faker_seed)
+        self.desks = {rep.id: RepDesk(self.env, rep) for rep in self.policy.reps}
+        self.contact = ContactCurve(self.behaviour.contact_probability, self.behaviour.speed_to_lead)
+        self.tier_rank = {tier.name: rank for rank, tier in enumerate(sorted(self.policy.tiers, key=lambda t: -t.min_score))}
+        self.stats = ReplicationStats(warmup_hours=self.warmup, horizon_hours=self.horizon)
+        self.leads_simulated = 0
 
     def working_delay(self, rep: Rep, minutes: float) -> float:
         """Hours until ``minutes`` of the rep's working time have passed."""
         now = self.now_dt()
         return self.hours(add_business_time(rep.hours, now, timedelta(minutes=minutes))) - self.env.now
+
+    def nurturing(self, journey: LeadJourney) -> None:
+        self.schedule_qualifying_engagement(journey)
+
+    def owned(self, journey: LeadJourney, rep_id: str, step: int) -> None:
+        self.env.process(self.work(journey, rep_id, step))
+
+    def queued(self, journey: LeadJourney, team: str, step: int) -> None:
+        self.env.process(self.claim_from_queue(journey, team, step))
 
     # -- running --------------------------------------------------------------------------------
 
@@ -190,8 +226,7 @@ class JourneyModel:
         self.stats.decided(
             journey.person.index, journey.counted, entry, journey.state, self.env.now, self.hours(due) if due else None
         )
-        if self.traces is not None:
-            self.traces.setdefault(journey.state.lead_id, []).append(entry)
+        super().observe(journey, entry)
 
     def _rep_capacity(self) -> None:
         stats = self.stats

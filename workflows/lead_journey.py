@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.journey_activities import JourneyActivities
     from leadflow.actions import ActionRequest, InvalidAction
-    from leadflow.decide import check_action, decide, new_journey, view_score
+    from leadflow.decide import check_action, decide, due_deadlines, new_journey, view_score
     from leadflow.journey import (
         AssignLead,
         CancelDeadline,
@@ -180,18 +180,19 @@ class LeadJourneyWorkflow:
 
     # -- carrying out decisions ----------------------------------------------------------
 
-    async def _handle(self, event: JourneyEvent, ticket: int | None = None) -> None:
+    async def _handle(self, event: JourneyEvent, ticket: int | None = None, at: datetime | None = None) -> None:
+        now = at or workflow.now()
         try:
-            self._state, commands = decide(self._state, event, workflow.now(), self._policy)
+            self._state, commands = decide(self._state, event, now, self._policy)
         except InvalidAction as problem:  # the state moved on between validation and handling
             if ticket is not None:
                 self._verdicts[ticket] = str(problem)
             return
         if ticket is not None:
             self._verdicts[ticket] = None
-        await self._carry_out(commands)
+        await self._carry_out(commands, now)
 
-    async def _carry_out(self, commands: list[Command]) -> None:
+    async def _carry_out(self, commands: list[Command], decided_at: datetime) -> None:
         state = self._state
         entries, releases, claims, notes, assignment = [], [], [], [], None
         for command in commands:
@@ -215,7 +216,9 @@ class LeadJourneyWorkflow:
         if notes:
             self._notify_in_background(notes)
         if assignment is not None:
-            await self._handle(await self._assign(assignment))
+            # Routing answers for the instant of the decision that asked for it, not for
+            # whenever the ledger write and the routing call happened to return.
+            await self._handle(await self._assign(assignment, decided_at), at=decided_at)
 
     async def _record(self, entries: list, releases: list[str], claims: list[Claim]) -> None:
         state = self._state
@@ -249,7 +252,7 @@ class LeadJourneyWorkflow:
             JourneyActivities.record_journey_step, batch, start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=LOCAL_RETRY
         )
 
-    async def _assign(self, command: AssignLead) -> RepAssigned | NoRepAvailable:
+    async def _assign(self, command: AssignLead, at: datetime) -> RepAssigned | NoRepAvailable:
         state = self._state
         result = await workflow.execute_local_activity_method(
             JourneyActivities.assign_lead,
@@ -263,7 +266,7 @@ class LeadJourneyWorkflow:
                 segment=command.segment,
                 exclude=command.exclude,
                 release_rep_id=command.release_rep_id,
-                at=workflow.now(),
+                at=at,
             ),
             start_to_close_timeout=LOCAL_TIMEOUT,
             retry_policy=LOCAL_RETRY,
@@ -301,15 +304,21 @@ class LeadJourneyWorkflow:
         remaining = due_at - workflow.now()
         if remaining > timedelta(0):
             try:
+                # Disarming cancels the timer, unless it is due this very instant: it may have
+                # fired already on the server, and a cancel racing a fire is best avoided.
                 await workflow.wait_condition(
-                    lambda: self._armed.get(clock) != due_at, timeout=remaining, timeout_summary=f"{clock} deadline"
+                    lambda: self._armed.get(clock) != due_at and workflow.now() < due_at,
+                    timeout=remaining,
+                    timeout_summary=f"{clock} deadline",
                 )
                 return  # disarmed or re-armed: the timer is cancelled
             except asyncio.TimeoutError:
                 pass
         if self._armed.get(clock) == due_at:
-            del self._armed[clock]
-            self._inbox.append((DeadlineReached(clock=clock, due_at=due_at), None))
+            for due in due_deadlines(self._state, workflow.now()):
+                if self._armed.get(due.clock) == due.due_at:
+                    del self._armed[due.clock]
+                    self._inbox.append((due, None))
 
     # -- visibility ----------------------------------------------------------------------
 
