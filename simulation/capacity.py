@@ -6,7 +6,7 @@ from typing import Callable
 
 from leadflow.policy import Policy
 from simulation.results import CapacityPoint, CapacityResult
-from simulation.runner import ReplicationOutcome, simulate
+from simulation.runner import Backend, ReplicationOutcome, simulate
 from simulation.scenario import LoadedScenario
 
 LOWER_IS_BETTER = {"ttfc_p50", "ttfc_p90", "ttfc_p99", "ttfc_wall_p50", "ttfc_wall_p90", "ttfc_wall_p99", "ttfc_mean",
@@ -35,6 +35,7 @@ def capacity(
     seed: int | None = None,
     workers: int = 1,
     on_done: Callable[[ReplicationOutcome], None] | None = None,
+    backend: Backend | None = None,
 ) -> CapacityResult:
     """Bisect headcounts for the smallest whose whole 95% interval meets the target.
 
@@ -48,7 +49,7 @@ def capacity(
 
     def evaluate(headcount: int) -> bool:
         staffed = loaded.model_copy(update={"policy": with_headcount(loaded.policy, headcount)})
-        result, _ = simulate(staffed, replications, seed, workers, on_done)
+        result, _ = simulate(staffed, replications, seed, workers, on_done, backend)
         if metric not in result.metrics:
             raise ValueError(f"unknown metric {metric!r}; known: {', '.join(sorted(result.metrics))}")
         estimate = result.metrics[metric]

@@ -103,16 +103,20 @@ def summarise(loaded: LoadedScenario, outcomes: list[ReplicationOutcome], seed: 
     )
 
 
+Backend = Callable[[LoadedScenario, int, int, int, "Callable[[ReplicationOutcome], None] | None"], list[ReplicationOutcome]]
+
+
 def simulate(
     loaded: LoadedScenario,
     replications: int | None = None,
     seed: int | None = None,
     workers: int = 1,
     on_done: Callable[[ReplicationOutcome], None] | None = None,
+    backend: Backend | None = None,
 ) -> tuple[SimulationResult, list[ReplicationOutcome]]:
-    """Run a scenario's replications and summarise them with 95% intervals."""
+    """Run a scenario's replications (here, or on ``backend``) and summarise them with 95% intervals."""
     replications = replications or loaded.scenario.replications
     seed = loaded.scenario.seed if seed is None else seed
     started = time.perf_counter()
-    outcomes = run_replications(loaded, replications, seed, workers, on_done)
+    outcomes = (backend or run_replications)(loaded, replications, seed, workers, on_done)
     return summarise(loaded, outcomes, seed, time.perf_counter() - started), outcomes

@@ -321,3 +321,44 @@ def test_leadflow_demo_drives_every_lead_to_an_outcome():
     # The scripted slow and absent reps make SLAs breach, escalate and reassign for real.
     assert summary["escalations"] >= 1 and summary["reassignments"] >= 1
     assert summary["sla_by_tier"]["hot"]["met"] >= 1
+
+
+async def test_replications_on_temporal_spread_over_two_workers(dev_client, dev_server):
+    from simulation.on_temporal import run_replications_on_temporal
+    from simulation.runner import run_replications
+    from simulation.scenario import load_scenario
+    from leadflow.runtime.settings import SCENARIOS_DIR
+
+    loaded = load_scenario(SCENARIOS_DIR / "baseline.yaml", horizon_days=6, warmup_days=1)
+    queue = unique("simulation")
+    env = {**os.environ, "TEMPORAL_ADDRESS": dev_server.address}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "leadflow.cli.main", "sim-worker", "--identity", f"sim-worker-{n}", "--task-queue", queue],
+            cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        for n in (1, 2)
+    ]
+    try:
+        remote = await run_replications_on_temporal(dev_client, loaded, replications=4, seed=3, task_queue=queue)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            assert worker.wait(timeout=30) == 0, worker.stderr.read()
+    local = run_replications(loaded, replications=4, seed=3)
+    assert [outcome.metrics for outcome in remote] == [outcome.metrics for outcome in local]
+    assert [outcome.leads_simulated for outcome in remote] == [outcome.leads_simulated for outcome in local]
+
+    async def listed():
+        return [execution async for execution in dev_client.list_workflows(f"TaskQueue = '{queue}'")]
+
+    sweeps = await eventually(listed)
+    assert len(sweeps) == 1
+    history = await dev_client.get_workflow_handle(sweeps[0].id).fetch_history()
+    identities = {
+        event.activity_task_started_event_attributes.identity
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+    }
+    assert identities == {"sim-worker-1", "sim-worker-2"}, "both workers should have taken replications"

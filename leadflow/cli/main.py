@@ -12,7 +12,7 @@ from leadflow.cli import lead_commands
 from leadflow.cli.bench_commands import bench_app
 from leadflow.runtime.clean_exit import run_then_exit
 from leadflow.cli.demo import demo_command
-from leadflow.cli.simulate_commands import capacity_command, compare_command, simulate_command
+from leadflow.cli.simulate_commands import capacity_command, compare_command, sim_worker_command, simulate_command
 from leadflow.cli.errors import friendly_errors
 from leadflow.runtime.settings import Settings
 
@@ -24,6 +24,7 @@ app.command("demo")(demo_command)
 app.command("simulate")(simulate_command)
 app.command("compare")(compare_command)
 app.command("capacity")(capacity_command)
+app.command("sim-worker")(sim_worker_command)
 
 
 def _logging(verbose: bool) -> None:

@@ -39,6 +39,32 @@ def _progress(total: int, label: str) -> Iterator:
         yield lambda _outcome: progress.advance(task)
 
 
+def _backend(on_temporal: bool):
+    """Where replications run: here (None) or as activities on the ``simulation`` task queue."""
+    if not on_temporal:
+        return None
+    import asyncio
+
+    from leadflow.runtime.settings import Settings
+    from simulation.on_temporal import run_replications_on_temporal
+    from workflows.journey_client import connect
+
+    def on_workers(loaded, replications, seed, _workers, on_done):
+        async def run():
+            return await run_replications_on_temporal(await connect(Settings.from_env()), loaded, replications, seed)
+
+        outcomes = asyncio.run(run())
+        for outcome in outcomes:
+            if on_done:
+                on_done(outcome)
+        return outcomes
+
+    return on_workers
+
+
+ON_TEMPORAL_HELP = "run replications as activities on the 'simulation' task queue (start `leadflow sim-worker`s)"
+
+
 def _load(path: Path, **overrides):
     from simulation.scenario import load_scenario
 
@@ -53,6 +79,7 @@ def simulate_command(
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="parallel processes"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
     html: Path = typer.Option(None, "--html", help="write a self-contained report with plots"),
+    on_temporal: bool = typer.Option(False, "--on-temporal", help=ON_TEMPORAL_HELP),
 ) -> None:
     """Simulate a scenario: SLA attainment, time to first contact, load and conversions, with 95% intervals."""
     from simulation.report_html import simulation_report, write_report
@@ -61,7 +88,7 @@ def simulate_command(
     loaded = _load(scenario)
     total = replications or loaded.scenario.replications
     with _progress(total, f"simulating {loaded.scenario.name}") as advance:
-        result, _ = simulate(loaded, replications, seed, workers, advance)
+        result, _ = simulate(loaded, replications, seed, workers, advance, _backend(on_temporal))
     if html:
         write_report(simulation_report(result), html)
     if as_json:
@@ -88,6 +115,7 @@ def compare_command(
     workers: int = typer.Option(1, "--workers", "-w", min=1),
     as_json: bool = typer.Option(False, "--json"),
     html: Path = typer.Option(None, "--html", help="write a self-contained report with overlays"),
+    on_temporal: bool = typer.Option(False, "--on-temporal", help=ON_TEMPORAL_HELP),
 ) -> None:
     """Compare two scenarios on the same leads (common random numbers): B minus A with intervals."""
     from simulation.compare import compare
@@ -96,7 +124,7 @@ def compare_command(
     first, second = _load(a), _load(b)
     total = 2 * (replications or max(first.scenario.replications, second.scenario.replications))
     with _progress(total, f"comparing {first.scenario.name} with {second.scenario.name}") as advance:
-        result = compare(first, second, replications, seed, workers, advance)
+        result = compare(first, second, replications, seed, workers, advance, _backend(on_temporal))
     if html:
         write_report(comparison_report(result), html)
     if as_json:
@@ -135,6 +163,7 @@ def capacity_command(
     workers: int = typer.Option(1, "--workers", "-w", min=1),
     as_json: bool = typer.Option(False, "--json"),
     html: Path = typer.Option(None, "--html", help="write the capacity curve as a report"),
+    on_temporal: bool = typer.Option(False, "--on-temporal", help=ON_TEMPORAL_HELP),
 ) -> None:
     """The smallest team that meets a target (its whole 95% interval), with the curve searched."""
     from leadflow.cli.errors import CliError
@@ -147,7 +176,7 @@ def capacity_command(
     loaded = _load(scenario)
     with Progress(TextColumn("[bold]searching headcount"), TimeElapsedColumn(), console=progress_console, transient=True) as progress:
         progress.add_task("search")
-        result = capacity(loaded, goal, metric, smallest, largest, replications, seed, workers)
+        result = capacity(loaded, goal, metric, smallest, largest, replications, seed, workers, backend=_backend(on_temporal))
     if html:
         write_report(capacity_report(result), html)
     if as_json:
@@ -163,3 +192,32 @@ def capacity_command(
         out.print(f"no headcount up to {result.curve[-1].headcount if result.curve else largest} meets the target")
     else:
         out.print(f"smallest team meeting the target: [bold]{result.smallest_meeting_target}[/] reps")
+
+
+@friendly_errors
+def sim_worker_command(
+    identity: str = typer.Option(None, "--identity", help="worker identity shown in Temporal (default: host and pid)"),
+    task_queue: str = typer.Option("simulation", "--task-queue", help="task queue of simulation sweeps"),
+) -> None:
+    """Run replications for `--on-temporal` sweeps (one at a time; start one per core, on any machine)."""
+    import asyncio
+    import signal
+
+    from leadflow.runtime.settings import Settings
+    from simulation.on_temporal import sim_worker
+    from workflows.journey_client import connect
+
+    async def serve() -> None:
+        worker = sim_worker(await connect(Settings.from_env()), identity, task_queue)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        run = asyncio.create_task(worker.run())
+        await asyncio.wait([run, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+        if not run.done():
+            await worker.shutdown()
+        await run
+
+    progress_console.print(f"simulation worker: polling task queue {task_queue!r}; Ctrl-C stops")
+    asyncio.run(serve())

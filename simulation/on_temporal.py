@@ -1,0 +1,136 @@
+"""Replications as Temporal activities, so more machines mean more throughput.
+
+``leadflow simulate|compare|capacity --on-temporal`` starts a ``SimulationSweep`` workflow on
+the ``simulation`` task queue; it runs each replication as an activity, and any number of
+``leadflow sim-worker`` processes, on any machines, pick them up. A replication is the same
+pure function of (scenario, seed, replication) as locally, so the results are identical to
+a local run with the same seed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.common import RetryPolicy
+from temporalio.worker import Worker
+
+with workflow.unsafe.imports_passed_through():
+    from leadflow.policy import Policy
+    from simulation.runner import ReplicationOutcome, run_replication
+    from simulation.scenario import LoadedScenario, Scenario
+
+SIMULATION_TASK_QUEUE = "simulation"
+_SAMPLES_OVER_THE_WIRE = 1_000  # plot samples per replication; payloads stay small
+
+
+class ReplicationRequest(BaseModel):
+    scenario: dict[str, Any]
+    policy: dict[str, Any]
+    source: str
+    seed: int
+    replication: int
+
+
+class ReplicationReply(BaseModel):
+    replication: int
+    metrics: dict[str, float]
+    timeline: tuple[list[float], list[float], list[float]]
+    ttfc_business: list[float]
+    ttfc_wall: list[float]
+    leads_simulated: int
+
+
+class SweepInput(BaseModel):
+    requests: list[ReplicationRequest]
+
+
+@activity.defn(name="simulate_replication")
+def simulate_replication(request: ReplicationRequest) -> ReplicationReply:
+    """One replication, exactly as a local run would compute it."""
+    loaded = LoadedScenario(
+        scenario=Scenario.model_validate(request.scenario),
+        policy=Policy.model_validate(request.policy),
+        source=request.source,
+    )
+    outcome = run_replication(loaded, request.seed, request.replication)
+    return ReplicationReply(
+        replication=outcome.replication,
+        metrics=outcome.metrics,
+        timeline=outcome.timeline,
+        ttfc_business=outcome.ttfc_business[:_SAMPLES_OVER_THE_WIRE],
+        ttfc_wall=outcome.ttfc_wall[:_SAMPLES_OVER_THE_WIRE],
+        leads_simulated=outcome.leads_simulated,
+    )
+
+
+@workflow.defn(name="SimulationSweep")
+class SimulationSweep:
+    @workflow.run
+    async def run(self, sweep: SweepInput) -> list[ReplicationReply]:
+        return list(
+            await asyncio.gather(
+                *(
+                    workflow.execute_activity(
+                        simulate_replication,
+                        request,
+                        start_to_close_timeout=timedelta(hours=2),
+                        retry_policy=RetryPolicy(maximum_attempts=3),
+                        summary=f"replication {request.replication}",
+                    )
+                    for request in sweep.requests
+                )
+            )
+        )
+
+
+def sim_worker(client: Client, identity: str | None = None, task_queue: str = SIMULATION_TASK_QUEUE) -> Worker:
+    """A worker that runs one replication at a time (a replication keeps one core busy)."""
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[SimulationSweep],
+        activities=[simulate_replication],
+        activity_executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="replication"),
+        max_concurrent_activities=1,
+        identity=identity,
+    )
+
+
+async def run_replications_on_temporal(
+    client: Client, loaded: LoadedScenario, replications: int, seed: int, task_queue: str = SIMULATION_TASK_QUEUE
+) -> list[ReplicationOutcome]:
+    """Every replication's outcome, computed by whichever simulation workers are running."""
+    requests = [
+        ReplicationRequest(
+            scenario=loaded.scenario.model_dump(mode="json"),
+            policy=loaded.policy.model_dump(mode="json"),
+            source=loaded.source,
+            seed=seed,
+            replication=replication,
+        )
+        for replication in range(replications)
+    ]
+    replies = await client.execute_workflow(
+        SimulationSweep.run,
+        SweepInput(requests=requests),
+        id=f"simulation-{loaded.scenario.name}-{uuid.uuid4().hex[:8]}",
+        task_queue=task_queue,
+    )
+    return [
+        ReplicationOutcome(
+            replication=reply.replication,
+            metrics=reply.metrics,
+            timeline=reply.timeline,
+            ttfc_business=reply.ttfc_business,
+            ttfc_wall=reply.ttfc_wall,
+            leads_simulated=reply.leads_simulated,
+        )
+        for reply in sorted(replies, key=lambda reply: reply.replication)
+    ]
