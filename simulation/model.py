@@ -84,6 +84,9 @@ class LeadJourney:
                 model.routing.release(command.rep_id)
             elif isinstance(command, ClaimLead):
                 model.routing.take(command.rep_id)
+        if model.traces is None and len(self.state.log) > 1:
+            # Every entry has been observed; decide only ever looks at the latest one.
+            self.state.log = self.state.log[-1:]
         if assignment is not None:
             self.feed(model.routing.assign(assignment, now))
             return
