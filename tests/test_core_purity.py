@@ -64,3 +64,20 @@ def test_importing_the_core_loads_no_shell_or_io_library() -> None:
     shells = {"temporalio", "simpy", "faker", "prometheus_client", "sqlalchemy", "httpx", "psycopg", "yaml",
               "workflows", "activities", "simulation", "worker", "leadflow.cli", "leadflow.runtime"}
     assert sorted(name for name in loaded if name.split(".")[0] in shells or name in shells) == []
+
+
+ROOT = CORE.parent
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [("simulation", {"workflows", "activities", "worker"}), ("workflows", {"simulation"}), ("activities", {"simulation"})],
+)
+def test_the_two_shells_share_only_the_core(package: str, forbidden: set[str]) -> None:
+    offending = {
+        f"{path.name}: {module}"
+        for path in (ROOT / package).glob("*.py")
+        for module in _imports(ast.parse(path.read_text(encoding="utf-8")))
+        if module.split(".")[0] in forbidden
+    }
+    assert offending == set()
