@@ -38,21 +38,12 @@ class ReplicationRequest(BaseModel):
     replication: int
 
 
-class ReplicationReply(BaseModel):
-    replication: int
-    metrics: dict[str, float]
-    timeline: tuple[list[float], list[float], list[float]]
-    ttfc_business: list[float]
-    ttfc_wall: list[float]
-    leads_simulated: int
-
-
 class SweepInput(BaseModel):
     requests: list[ReplicationRequest]
 
 
 @activity.defn(name="simulate_replication")
-def simulate_replication(request: ReplicationRequest) -> ReplicationReply:
+def simulate_replication(request: ReplicationRequest) -> ReplicationOutcome:
     """One replication, exactly as a local run would compute it."""
     loaded = LoadedScenario(
         scenario=Scenario.model_validate(request.scenario),
@@ -60,20 +51,18 @@ def simulate_replication(request: ReplicationRequest) -> ReplicationReply:
         source=request.source,
     )
     outcome = run_replication(loaded, request.seed, request.replication)
-    return ReplicationReply(
-        replication=outcome.replication,
-        metrics=outcome.metrics,
-        timeline=outcome.timeline,
-        ttfc_business=outcome.ttfc_business[:_SAMPLES_OVER_THE_WIRE],
-        ttfc_wall=outcome.ttfc_wall[:_SAMPLES_OVER_THE_WIRE],
-        leads_simulated=outcome.leads_simulated,
+    return outcome.model_copy(
+        update={
+            "ttfc_business": outcome.ttfc_business[:_SAMPLES_OVER_THE_WIRE],
+            "ttfc_wall": outcome.ttfc_wall[:_SAMPLES_OVER_THE_WIRE],
+        }
     )
 
 
 @workflow.defn(name="SimulationSweep")
 class SimulationSweep:
     @workflow.run
-    async def run(self, sweep: SweepInput) -> list[ReplicationReply]:
+    async def run(self, sweep: SweepInput) -> list[ReplicationOutcome]:
         return list(
             await asyncio.gather(
                 *(
@@ -123,14 +112,4 @@ async def run_replications_on_temporal(
         id=f"simulation-{loaded.scenario.name}-{uuid.uuid4().hex[:8]}",
         task_queue=task_queue,
     )
-    return [
-        ReplicationOutcome(
-            replication=reply.replication,
-            metrics=reply.metrics,
-            timeline=reply.timeline,
-            ttfc_business=reply.ttfc_business,
-            ttfc_wall=reply.ttfc_wall,
-            leads_simulated=reply.leads_simulated,
-        )
-        for reply in sorted(replies, key=lambda reply: reply.replication)
-    ]
+    return sorted(replies, key=lambda outcome: outcome.replication)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+from pydantic import BaseModel
 
 from simulation.model import JourneyModel
 from simulation.results import SHARE_METRICS, Estimate, SimulationResult, Timeline
@@ -23,8 +23,9 @@ from simulation.statistics import estimate
 _SAMPLES_PER_REPLICATION = 5_000  # kept for plots; the percentiles use every sample
 
 
-@dataclass
-class ReplicationOutcome:
+class ReplicationOutcome(BaseModel):
+    """What one replication measured (plain data: it also travels as an activity result)."""
+
     replication: int
     metrics: dict[str, float]
     timeline: tuple[list[float], list[float], list[float]]
