@@ -14,9 +14,22 @@ from simulation.runner import run_replication
 from simulation.scenario import load_scenario
 
 
-def bench_sim(scenario_path: Path, replications: int = 1, seed: int = 1) -> dict[str, object]:
-    """Simulate the scenario, then an M/M/c queue with as many customers, in raw SimPy and in Ciw."""
-    loaded = load_scenario(scenario_path)
+def bench_sim(
+    scenario_path: Path,
+    replications: int = 1,
+    seed: int = 1,
+    horizon_days: float | None = None,
+    leads_per_week: float | None = None,
+) -> dict[str, object]:
+    """Simulate the scenario, then an M/M/c queue with as many customers, in raw SimPy and in Ciw.
+
+    ``horizon_days`` and ``leads_per_week`` scale the run (e.g. a year of 1,000,000 leads to
+    measure peak memory).
+    """
+    loaded = load_scenario(scenario_path, horizon_days=horizon_days)
+    if leads_per_week is not None:
+        population = loaded.scenario.population.model_copy(update={"leads_per_week": leads_per_week})
+        loaded = loaded.model_copy(update={"scenario": loaded.scenario.model_copy(update={"population": population})})
     started = time.perf_counter()
     leads = sum(run_replication(loaded, seed, replication).leads_simulated for replication in range(replications))
     sim_seconds = time.perf_counter() - started

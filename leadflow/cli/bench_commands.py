@@ -20,11 +20,13 @@ def bench_sim_command(
     scenario: Path = typer.Option(SCENARIOS_DIR / "baseline.yaml", "--scenario", help="scenario to time"),
     replications: int = typer.Option(1, "--replications", "-r", min=1),
     seed: int = typer.Option(1, "--seed", min=0),
+    horizon_days: float = typer.Option(None, "--horizon-days", min=1, help="override the scenario's horizon"),
+    leads_per_week: float = typer.Option(None, "--leads-per-week", min=1, help="override the arrival volume"),
     as_json: bool = typer.Option(True, "--json/--no-json", help="print JSON (the default)"),
 ) -> None:
     """Leads per second of full journeys, against raw SimPy and Ciw M/M/c customers per second."""
     from simulation.benchmark import bench_sim
 
-    figures = bench_sim(scenario, replications, seed)
+    figures = bench_sim(scenario, replications, seed, horizon_days, leads_per_week)
     figures["cpus"] = os.cpu_count()
     typer.echo(json.dumps(figures) if as_json else "\n".join(f"{key}: {value}" for key, value in figures.items()))
