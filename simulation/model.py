@@ -183,7 +183,9 @@ class JourneyModel(SimShell):
         self.desks = {rep.id: RepDesk(self.env, rep) for rep in self.policy.reps}
         self.contact = ContactCurve(self.behaviour.contact_probability, self.behaviour.speed_to_lead)
         self.tier_rank = {tier.name: rank for rank, tier in enumerate(sorted(self.policy.tiers, key=lambda t: -t.min_score))}
-        self.stats = ReplicationStats(warmup_hours=self.warmup, horizon_hours=self.horizon)
+        self.stats = ReplicationStats(
+            warmup_hours=self.warmup, horizon_hours=self.horizon, tiers=tuple(tier.name for tier in self.policy.tiers)
+        )
         self.leads_simulated = 0
 
     def working_delay(self, rep: Rep, minutes: float) -> float:

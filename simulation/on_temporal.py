@@ -3,8 +3,9 @@
 ``leadflow simulate|compare|capacity --on-temporal`` starts a ``SimulationSweep`` workflow on
 the ``simulation`` task queue; it runs each replication as an activity, and any number of
 ``leadflow sim-worker`` processes, on any machines, pick them up. A replication is the same
-pure function of (scenario, seed, replication) as locally, so the results are identical to
-a local run with the same seed.
+pure function of (scenario, seed, replication) as locally, so the metrics are identical to a
+local run with the same seed. Plot samples are thinned to keep payloads small, and a sweep's
+result holds every replication: keep a sweep to a few hundred replications.
 """
 
 from __future__ import annotations
@@ -30,25 +31,30 @@ SIMULATION_TASK_QUEUE = "simulation"
 _SAMPLES_OVER_THE_WIRE = 1_000  # plot samples per replication; payloads stay small
 
 
-class ReplicationRequest(BaseModel):
+class ScenarioPayload(BaseModel):
     scenario: dict[str, Any]
     policy: dict[str, Any]
     source: str
+
+
+class ReplicationRequest(BaseModel):
+    setup: ScenarioPayload
     seed: int
     replication: int
 
 
 class SweepInput(BaseModel):
-    requests: list[ReplicationRequest]
+    setup: ScenarioPayload
+    seed: int
+    replications: list[int]
 
 
 @activity.defn(name="simulate_replication")
 def simulate_replication(request: ReplicationRequest) -> ReplicationOutcome:
     """One replication, exactly as a local run would compute it."""
+    setup = request.setup
     loaded = LoadedScenario(
-        scenario=Scenario.model_validate(request.scenario),
-        policy=Policy.model_validate(request.policy),
-        source=request.source,
+        scenario=Scenario.model_validate(setup.scenario), policy=Policy.model_validate(setup.policy), source=setup.source
     )
     outcome = run_replication(loaded, request.seed, request.replication)
     return outcome.model_copy(
@@ -68,12 +74,12 @@ class SimulationSweep:
                 *(
                     workflow.execute_activity(
                         simulate_replication,
-                        request,
+                        ReplicationRequest(setup=sweep.setup, seed=sweep.seed, replication=replication),
                         start_to_close_timeout=timedelta(hours=2),
                         retry_policy=RetryPolicy(maximum_attempts=3),
-                        summary=f"replication {request.replication}",
+                        summary=f"replication {replication}",
                     )
-                    for request in sweep.requests
+                    for replication in sweep.replications
                 )
             )
         )
@@ -96,19 +102,12 @@ async def run_replications_on_temporal(
     client: Client, loaded: LoadedScenario, replications: int, seed: int, task_queue: str = SIMULATION_TASK_QUEUE
 ) -> list[ReplicationOutcome]:
     """Every replication's outcome, computed by whichever simulation workers are running."""
-    requests = [
-        ReplicationRequest(
-            scenario=loaded.scenario.model_dump(mode="json"),
-            policy=loaded.policy.model_dump(mode="json"),
-            source=loaded.source,
-            seed=seed,
-            replication=replication,
-        )
-        for replication in range(replications)
-    ]
+    setup = ScenarioPayload(
+        scenario=loaded.scenario.model_dump(mode="json"), policy=loaded.policy.model_dump(mode="json"), source=loaded.source
+    )
     replies = await client.execute_workflow(
         SimulationSweep.run,
-        SweepInput(requests=requests),
+        SweepInput(setup=setup, seed=seed, replications=list(range(replications))),
         id=f"simulation-{loaded.scenario.name}-{uuid.uuid4().hex[:8]}",
         task_queue=task_queue,
     )

@@ -33,7 +33,9 @@ class Arrivals:
         weekday, hour = population.weekday_profile, population.hour_profile
         mean_weight = sum(weekday) * sum(hour) / HOURS_PER_WEEK
         self.base_rate = population.leads_per_week / HOURS_PER_WEEK / mean_weight
-        peak_campaign = max([1.0] + [campaign.multiplier for campaign in population.campaigns])
+        peak_campaign = 1.0  # overlapping campaigns multiply, so the peak is their product
+        for campaign in population.campaigns:
+            peak_campaign *= max(1.0, campaign.multiplier)
         self.peak_rate = self.base_rate * max(weekday) * max(hour) * peak_campaign
 
     def rate(self, hours: float) -> float:

@@ -287,7 +287,8 @@ def _series_label(results: Sequence[SimulationResult], i: int) -> str:
 
 def _sla_figure(results: Sequence[SimulationResult]) -> Figure | None:
     """Bars of SLA attainment per tier, side by side per result, with 95% CI error bars."""
-    tiers = [t for t in TIERS if any(f"sla_attainment_{t}" in r.metrics for r in results)]
+    present = {name.removeprefix("sla_attainment_") for r in results for name in r.metrics if name.startswith("sla_attainment_")}
+    tiers = [t for t in TIERS if t in present] + sorted(present - set(TIERS))
     if not tiers:
         return None
     fig, (ax,) = _new_figure(width=7)

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 METRIC_DESCRIPTIONS: dict[str, str] = {
-    "sla_attainment": "share of MQLs first contacted inside their first-contact SLA",
+    "sla_attainment": "share of MQLs due by the horizon that were first contacted inside their SLA",
     "sla_attainment_hot": "SLA attainment of hot leads",
     "sla_attainment_warm": "SLA attainment of warm leads",
     "sla_attainment_cold": "SLA attainment of cold leads",
-    "ttfc_p50": "median time to first contact (business hours)",
+    "ttfc_p50": "median time to first contact of leads contacted within the horizon (business hours)",
     "ttfc_p90": "90th percentile time to first contact (business hours)",
     "ttfc_p99": "99th percentile time to first contact (business hours)",
     "ttfc_wall_p50": "median time to first contact (wall-clock hours)",

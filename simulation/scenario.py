@@ -9,13 +9,15 @@ Bad files fail with the field path and what was expected, like policy files.
 from __future__ import annotations
 
 import copy
-from datetime import date
+import math
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from leadflow.lead import EngagementKind, LeadSource
+from leadflow.policy import Absence as PolicyAbsence
 from leadflow.policy import Policy, PolicyError, describe_validation_error, parse_policy
 from leadflow.runtime.settings import read_yaml_file
 
@@ -184,9 +186,6 @@ class Scenario(_Strict):
     warmup_days: float = Field(default=7, ge=0, description="leads arriving earlier are simulated, not counted")
     replications: int = Field(default=10, ge=2, le=10_000)
     seed: int = Field(default=1, ge=0)
-    mode: Literal["journey", "mmc"] = Field(
-        default="journey", description="mmc: one attempt per lead, no calendar effects (the Erlang C check)"
-    )
 
     @model_validator(mode="after")
     def _warmup_inside_horizon(self) -> Scenario:
@@ -254,11 +253,38 @@ def resolve_scenario(data: dict[str, Any], source: str, base_dir: Path = Path(".
         policy = parse_policy(changed, f"{source} (policy)")
     except PolicyError as error:
         raise ScenarioError(source, [f"policy: {problem}" for problem in error.problems]) from None
+    problems = []
     known = {rep.id for rep in policy.reps}
     unknown = sorted({absence.rep for absence in scenario.absences} - known)
     if unknown:
-        raise ScenarioError(source, [f"absences: unknown rep(s) {', '.join(unknown)}"])
-    return LoadedScenario(scenario=scenario, policy=policy, source=source)
+        problems.append(f"absences: unknown rep(s) {', '.join(unknown)}")
+    reasons = sorted(set(scenario.behaviour.disqualify_reasons) - set(policy.reason_codes.disqualify))
+    if reasons:
+        problems.append(
+            f"behaviour.disqualify_reasons: {', '.join(reasons)} not in the policy's reason codes "
+            f"({', '.join(policy.reason_codes.disqualify)})"
+        )
+    if problems:
+        raise ScenarioError(source, problems)
+    return LoadedScenario(scenario=scenario, policy=_with_absences(policy, scenario), source=source)
+
+
+def _with_absences(policy: Policy, scenario: Scenario) -> Policy:
+    """Scenario absences become the reps' out-of-office days, which routing already honours."""
+    if not scenario.absences:
+        return policy
+    reps = []
+    for rep in policy.reps:
+        days = []
+        for absence in scenario.absences:
+            if absence.rep == rep.id:
+                first = int(absence.start_day)
+                last = max(first, math.ceil(absence.start_day + absence.days) - 1)
+                days.append(
+                    PolicyAbsence(start=scenario.start + timedelta(days=first), end=scenario.start + timedelta(days=last))
+                )
+        reps.append(rep.model_copy(update={"out_of_office": [*rep.out_of_office, *days]}) if days else rep)
+    return policy.model_copy(update={"reps": reps})
 
 
 _KEYED_LISTS = {"tiers": "name", "reps": "id", "teams": "id"}

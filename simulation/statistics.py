@@ -12,7 +12,6 @@ from scipy import stats as scipy_stats
 from leadflow.journey import DecisionEntry, DecisionKind, JourneyState
 from simulation.results import Difference, Estimate
 
-TIERS = ("hot", "warm", "cold")
 _COUNTED_KINDS = {
     DecisionKind.BREACH: "breaches",
     DecisionKind.ESCALATED: "escalations",
@@ -32,6 +31,7 @@ class ReplicationStats:
 
     warmup_hours: float
     horizon_hours: float
+    tiers: tuple[str, ...] = ("hot", "warm", "cold")
     buckets: int = 56
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTED_KINDS.values(), 0))
     leads: int = 0
@@ -80,9 +80,9 @@ class ReplicationStats:
             if pending is not None:
                 self._queue(now, -1)
             if counted:
-                tier = pending[0] if pending else (state.tier or "none")
-                met = bool(entry.detail.get("met"))
-                self._sla(tier, met)
+                tier, due_at = (pending[0], pending[1]) if pending else (state.tier or "none", math.inf)
+                if due_at <= self.horizon_hours:  # leads due after the horizon are censored
+                    self._sla(tier, bool(entry.detail.get("met")))
                 self.ttfc_business.append(float(entry.detail["business_seconds"]) / 3600)
                 self.ttfc_wall.append(float(entry.detail["wall_seconds"]) / 3600)
         elif kind in _LEAVING:
@@ -167,7 +167,7 @@ class ReplicationStats:
             "converted": counts["converted"],
             "leads": self.leads,
         }
-        for tier in TIERS:
+        for tier in self.tiers:
             tier_met, tier_missed = self.sla_met.get(tier, 0), self.sla_missed.get(tier, 0)
             if tier_met + tier_missed:
                 values[f"sla_attainment_{tier}"] = tier_met / (tier_met + tier_missed)

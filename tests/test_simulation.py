@@ -182,3 +182,45 @@ def test_a_bad_scenario_is_one_line_and_a_non_zero_exit(tmp_path: Path):
     assert run.returncode == 1
     assert run.stderr.startswith("error: invalid scenario") and "leads_per_week" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_overlapping_campaigns_multiply_the_arrival_rate():
+    import random
+    from datetime import datetime, timezone
+
+    from simulation.population import Arrivals
+    from simulation.scenario import Campaign, Population
+
+    flat = Population(
+        leads_per_week=168, weekday_profile=[1] * 7, hour_profile=[1] * 24,
+        campaigns=[Campaign(start_day=0, days=10, multiplier=2), Campaign(start_day=0, days=10, multiplier=2)],
+    )
+    arrivals = Arrivals(flat, datetime(2026, 1, 5, tzinfo=timezone.utc), "UTC", random.Random(4))
+    count, hours = 0, 0.0
+    while True:
+        hours = arrivals.next_after(hours)
+        if hours >= 240:
+            break
+        count += 1
+    assert count == pytest.approx(4 * 240, rel=0.1)  # 1 an hour, twice doubled
+
+
+def test_absences_keep_reps_out_of_routing(tmp_path: Path):
+    text = (SCENARIOS_DIR / "baseline.yaml").read_text()
+    path = tmp_path / "absent.yaml"
+    path.write_text(text.replace("policy: policy.yaml", f"policy: {SCENARIOS_DIR / 'policy.yaml'}")
+                    + "absences:\n  - {rep: rep-ana, start_day: 0, days: 35}\n")
+    loaded = load_scenario(path, horizon_days=10, warmup_days=2)
+    ana = next(rep for rep in loaded.policy.reps if rep.id == "rep-ana")
+    assert ana.out_of_office and ana.out_of_office[0].start == loaded.scenario.start
+    model = JourneyModel(loaded, replication_seeds(1, 0), keep_traces=True)
+    model.run()
+    owners = {entry.owner_id for trace in model.traces.values() for entry in trace}
+    assert "rep-ana" not in owners and len(owners - {None}) >= 3
+
+
+def test_disqualify_reasons_must_be_policy_reason_codes(tmp_path: Path):
+    path = tmp_path / "reasons.yaml"
+    path.write_text(f"extends: {SCENARIOS_DIR / 'baseline.yaml'}\nbehaviour:\n  disqualify_reasons: {{bad_timing: 1}}\n")
+    with pytest.raises(ScenarioError, match="bad_timing not in the policy's reason codes"):
+        load_scenario(path)
