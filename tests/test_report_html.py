@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from html.parser import HTMLParser
 
@@ -10,6 +11,7 @@ import pytest
 
 from simulation.report_html import capacity_report, comparison_report, simulation_report, write_report
 from simulation.results import (
+    METRIC_DESCRIPTIONS,
     CapacityPoint,
     CapacityResult,
     ComparisonResult,
@@ -124,7 +126,7 @@ def test_simulation_report_is_self_contained_with_all_plots():
     assert "3.25" in page and "[2.75, 3.75]" in page
     assert "1,234" in page
     assert "median time to first contact" not in page  # only metrics that are present
-    assert "share of MQLs first contacted inside their first-contact SLA" in page
+    assert html.escape(METRIC_DESCRIPTIONS["sla_attainment"]) in page
     for fact in ("20", "12,000", "42", "4.32"):
         assert f'<td class="num">{fact}</td>' in page
 
