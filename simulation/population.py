@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -70,12 +71,10 @@ class Person:
 
 class People:
     def __init__(self, population: Population, behaviour: Behaviour, rng: random.Random, faker_seed: int):
-        from faker import Faker
-
         self.population = population
         self.behaviour = behaviour
         self.rng = rng
-        fake = Faker()
+        fake = _faker()
         fake.seed_instance(faker_seed)
         self.companies = [fake.company() for _ in range(_IDENTITY_POOL)]
         self.first_names = [fake.first_name() for _ in range(_IDENTITY_POOL)]
@@ -106,6 +105,15 @@ class People:
             engagement_rng=random.Random(rng.getrandbits(64)),
             behaviour_rng=random.Random(rng.getrandbits(64)),
         )
+
+
+@lru_cache(maxsize=1)
+def _faker():
+    """One Faker per process: building one loads every provider, which costs more than a
+    small replication; each replication reseeds it."""
+    from faker import Faker
+
+    return Faker()
 
 
 def engagement_after(person: Person, behaviour: Behaviour, start: datetime, after_hours: float, until_hours: float) -> list[EngagementEvent]:
