@@ -218,7 +218,7 @@ class JourneyModel(SimShell):
             if next_at >= self.horizon:
                 return
             yield self.env.timeout(next_at - self.env.now)
-            person = self.people.person(index, self.now_dt())
+            person = self.people.person(index, self.now_dt(), self.env.now)
             index += 1
             self.leads_simulated += 1
             counted = self.env.now >= self.warmup

@@ -8,11 +8,10 @@ the scenario's distributions.
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from leadflow.lead import EngagementEvent, EngagementKind, Lead
@@ -58,15 +57,26 @@ class Arrivals:
 
 @dataclass
 class Person:
-    """One synthetic lead and the random streams of its engagement and behaviour."""
+    """One synthetic lead, and the seeds of its own engagement and behaviour streams.
+
+    Only seeds are kept per lead (a ``random.Random`` holds 2.5 kB of state): engagement is
+    redrawn from its seed when needed, and the behaviour stream is made on first use, which
+    only leads that reach a rep ever need.
+    """
 
     index: int
     lead: Lead
     intent: float
-    engagement_rng: random.Random
-    behaviour_rng: random.Random
-    pending: list[EngagementEvent] = field(default_factory=list)
-    horizon_hours: float = 0.0
+    arrived_hours: float
+    engagement_seed: int
+    behaviour_seed: int
+    _behaviour: random.Random | None = field(default=None, repr=False)
+
+    @property
+    def behaviour_rng(self) -> random.Random:
+        if self._behaviour is None:
+            self._behaviour = random.Random(self.behaviour_seed)
+        return self._behaviour
 
 
 class People:
@@ -81,7 +91,7 @@ class People:
         self.last_names = [fake.last_name() for _ in range(_IDENTITY_POOL)]
         self.domains = [fake.domain_name() for _ in range(_IDENTITY_POOL)]
 
-    def person(self, index: int, created_at: datetime) -> Person:
+    def person(self, index: int, created_at: datetime, arrived_hours: float) -> Person:
         rng, population = self.rng, self.population
         slot = rng.randrange(_IDENTITY_POOL)
         lead = Lead.model_construct(
@@ -102,8 +112,9 @@ class People:
             index=index,
             lead=lead,
             intent=intent,
-            engagement_rng=random.Random(rng.getrandbits(64)),
-            behaviour_rng=random.Random(rng.getrandbits(64)),
+            arrived_hours=arrived_hours,
+            engagement_seed=rng.getrandbits(64),
+            behaviour_seed=rng.getrandbits(64),
         )
 
 
@@ -117,26 +128,19 @@ def _faker():
 
 
 def engagement_after(person: Person, behaviour: Behaviour, start: datetime, after_hours: float, until_hours: float) -> list[EngagementEvent]:
-    """The person's engagement events in (after, until], drawn lazily and kept in order."""
+    """The person's engagement events in (after, until], in order, redrawn from its seed."""
     rate = person.intent * behaviour.engagement_per_week / HOURS_PER_WEEK
     if rate <= 0:
         return []
-    rng = person.engagement_rng
-    while person.horizon_hours < until_hours:
-        person.horizon_hours += rng.expovariate(rate)
+    rng = random.Random(person.engagement_seed)
+    events = []
+    hours = person.arrived_hours
+    while True:
+        hours += rng.expovariate(rate)
+        if hours > until_hours:
+            return events
         kind = pick(behaviour.engagement_mix, rng.random())
         if kind is EngagementKind.DEMO_REQUEST and rng.random() > person.intent:
             kind = EngagementKind.PRICING_PAGE  # hand-raising needs intent
-        at = start + timedelta(hours=person.horizon_hours)
-        person.pending.append(EngagementEvent.model_construct(kind=kind, at=at, weight=None))
-    cutoff = start + timedelta(hours=after_hours)
-    end = start + timedelta(hours=until_hours)
-    person.pending = [event for event in person.pending if event.at > cutoff]
-    return [event for event in person.pending if event.at <= end]
-
-
-def hours_between(start: datetime, end: datetime) -> float:
-    return (end - start).total_seconds() / 3600
-
-
-__all__ = ["Arrivals", "People", "Person", "engagement_after", "hours_between", "math"]
+        if hours > after_hours:
+            events.append(EngagementEvent.model_construct(kind=kind, at=start + timedelta(hours=hours), weight=None))

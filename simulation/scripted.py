@@ -8,7 +8,6 @@ decisions (the parity test), and to replay a known day under another policy.
 
 from __future__ import annotations
 
-import random
 from datetime import datetime
 from typing import Callable
 
@@ -29,8 +28,8 @@ class ScriptedModel(SimShell):
     def submit(self, key: str, lead: Lead, at: datetime) -> None:
         def arrive() -> None:
             if key not in self.journeys:
-                person = Person(index=len(self.journeys), lead=lead, intent=0.0,
-                                engagement_rng=random.Random(0), behaviour_rng=random.Random(0))
+                person = Person(index=len(self.journeys), lead=lead, intent=0.0, arrived_hours=self.env.now,
+                                engagement_seed=0, behaviour_seed=0)
                 self.journeys[key] = LeadJourney(self, person, counted=True)
             self.journeys[key].feed(LeadSubmitted(lead=lead))
 
