@@ -9,6 +9,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+from simulation.capacity import with_headcount
 from simulation.mmc_reference import ciw_mmc, simpy_mmc
 from simulation.runner import run_replication
 from simulation.scenario import load_scenario
@@ -20,16 +21,19 @@ def bench_sim(
     seed: int = 1,
     horizon_days: float | None = None,
     leads_per_week: float | None = None,
+    headcount: int | None = None,
 ) -> dict[str, object]:
     """Simulate the scenario, then an M/M/c queue with as many customers, in raw SimPy and in Ciw.
 
-    ``horizon_days`` and ``leads_per_week`` scale the run (e.g. a year of 1,000,000 leads to
-    measure peak memory).
+    ``horizon_days``, ``leads_per_week`` and ``headcount`` scale the run (e.g. a year of
+    1,000,000 leads, with a team big enough for them, to measure peak memory).
     """
     loaded = load_scenario(scenario_path, horizon_days=horizon_days)
     if leads_per_week is not None:
         population = loaded.scenario.population.model_copy(update={"leads_per_week": leads_per_week})
         loaded = loaded.model_copy(update={"scenario": loaded.scenario.model_copy(update={"population": population})})
+    if headcount is not None:
+        loaded = loaded.model_copy(update={"policy": with_headcount(loaded.policy, headcount)})
     started = time.perf_counter()
     leads = sum(run_replication(loaded, seed, replication).leads_simulated for replication in range(replications))
     sim_seconds = time.perf_counter() - started
