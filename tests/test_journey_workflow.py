@@ -13,7 +13,6 @@ from datetime import datetime, time, timedelta
 import pytest
 from temporalio.api.enums.v1 import EventType
 
-from activities.ledger import Ledger
 from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify
 from leadflow.journey import Clock, Stage
 from leadflow.lead import EngagementEvent, EngagementKind

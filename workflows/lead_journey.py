@@ -39,7 +39,6 @@ with workflow.unsafe.imports_passed_through():
         ClaimLead,
         Clock,
         Command,
-        DeadlineReached,
         EngagementReceived,
         JourneyEvent,
         LeadSubmitted,
