@@ -5,7 +5,8 @@
 Connects with Temporal's standard environment configuration (TEMPORAL_ADDRESS,
 TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE), loads the policy
 from LEADFLOW_POLICY, opens the ledger at LEADFLOW_DATABASE_URL (SQLite in
-LEADFLOW_DATA_DIR by default) and shuts down gracefully on SIGTERM or SIGINT.
+LEADFLOW_DATA_DIR by default), serves Prometheus metrics on LEADFLOW_METRICS_ADDRESS
+(default 0.0.0.0:9464) and shuts down gracefully on SIGTERM or SIGINT.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.journey_activities import JourneyActivities
 from activities.ledger import Ledger
 from activities.notifications import Notifier
+from activities.open_leads_gauge import OpenLeadsGauge
 from activities.policy_store import PolicyStore
 from leadflow.policy import Policy
 from leadflow.runtime.settings import Settings, load_policy_file
 from workflows.journey_client import connect
 from workflows.lead_journey import LeadJourneyWorkflow
+from workflows.telemetry import metrics_address, prometheus_runtime
 
 log = logging.getLogger("leadflow.worker")
 
@@ -90,18 +93,25 @@ async def running_worker(client: Client, settings: Settings, **kwargs: object) -
 async def serve(settings: Settings | None = None) -> None:
     """Run a worker until SIGTERM or SIGINT, then drain and stop."""
     settings = settings or Settings.from_env()
-    client = await connect(settings)
+    address = metrics_address()
+    try:
+        runtime = prometheus_runtime(address)
+    except Exception as error:
+        raise SystemExit(f"cannot serve metrics on {address} (LEADFLOW_METRICS_ADDRESS): {error}") from None
+    client = await connect(settings, runtime=runtime)
     parts = build_worker(client, settings)
+    gauges = asyncio.create_task(OpenLeadsGauge(runtime.metric_meter, parts.ledger, parts.policies).run())
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     log.info(
-        "worker started: task queue %s, namespace %s, policy %s, ledger %s",
+        "worker started: task queue %s, namespace %s, policy %s, ledger %s, metrics on http://%s/metrics",
         settings.task_queue,
         client.namespace,
         parts.policies.current.version,
         parts.ledger.dialect,
+        address,
     )
     run = asyncio.create_task(parts.worker.run())
     await asyncio.wait([run, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
@@ -109,6 +119,7 @@ async def serve(settings: Settings | None = None) -> None:
         log.info("shutting down: finishing tasks in flight")
         await parts.worker.shutdown()
     await run
+    gauges.cancel()
     parts.ledger.dispose()
     log.info("worker stopped")
 

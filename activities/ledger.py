@@ -270,6 +270,16 @@ class Ledger:
             ).mappings()
             return [dict(row) for row in rows]
 
+    def open_leads_by_stage_and_owner(self) -> list[tuple[str, str | None, int]]:
+        """(stage, owner id, count) of every journey that has not ended."""
+        query = (
+            select(leads.c.stage, leads.c.owner_id, func.count())
+            .where(leads.c.outcome.is_(None))
+            .group_by(leads.c.stage, leads.c.owner_id)
+        )
+        with self.engine.connect() as conn:
+            return [(stage, owner, int(count)) for stage, owner, count in conn.execute(query)]
+
     def open_leads_by_rep(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             return self._counts(conn, open_only=True)

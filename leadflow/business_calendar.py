@@ -60,6 +60,9 @@ class BusinessCalendar(BaseModel):
             raise ValueError(f"opens ({self.opens}) must be earlier than closes ({self.closes})")
         return self
 
+    def __hash__(self) -> int:  # lists are not hashable; the calendar's content is what counts
+        return hash((self.timezone, tuple(self.workdays), self.opens, self.closes, tuple(self.holidays)))
+
     @property
     def zone(self) -> ZoneInfo:
         return _zone(self.timezone)
@@ -90,6 +93,7 @@ def is_business_day(calendar: BusinessCalendar, day: date) -> bool:
     return WEEKDAYS[day.weekday()] in calendar.workdays and day not in calendar.holidays
 
 
+@lru_cache(maxsize=65536)  # a pure function of its arguments; memoised because every SLA clock asks it
 def _business_window(calendar: BusinessCalendar, day: date) -> tuple[datetime, datetime] | None:
     if not is_business_day(calendar, day):
         return None

@@ -72,6 +72,8 @@ def pool_key(territory: str | None, segment: str | None) -> str:
 def is_out_of_office(rep: Rep, at: datetime) -> bool:
     if rep.away:
         return True
+    if not rep.out_of_office:
+        return False
     local_day = at.astimezone(rep.hours.zone).date()
     return any(absence.start <= local_day <= absence.end for absence in rep.out_of_office)
 
@@ -91,17 +93,44 @@ def _covers(rep: Rep, territory: str | None, segment: str | None) -> bool:
     return territory_ok and segment_ok
 
 
-def _after_pointer(candidates: list[Rep], roster: list[Rep], pointer: str | None) -> list[Rep]:
-    """Candidates in roster order, starting just after the pointer (cyclic)."""
-    position = {rep.id: index for index, rep in enumerate(roster)}
-    start = position.get(pointer, -1) if pointer else -1
-    return sorted(candidates, key=lambda rep: (position[rep.id] <= start, position[rep.id]))
+def _in_turn(roster: list[Rep], pointer: str | None) -> list[Rep]:
+    """The roster in round-robin order: starting just after the pointer, wrapping around."""
+    start = next((index + 1 for index, rep in enumerate(roster) if rep.id == pointer), 0) if pointer else 0
+    return roster[start:] + roster[:start]
+
+
+def _next_in_turn(policy: Policy, request: RouteRequest, snapshot: RoutingSnapshot) -> tuple[Rep, bool] | None:
+    """Round robin: the first eligible rep after the pointer (on shift first, when preferred).
+
+    Walks the roster only as far as it must, so routing over a large team stays cheap.
+    """
+    routing, exclude = policy.routing, set(request.exclude)
+    first_free: Rep | None = None
+    for rep in _in_turn(policy.reps, snapshot.last_assigned):
+        if (
+            rep.id in exclude
+            or not _covers(rep, request.territory, request.segment)
+            or snapshot.open_leads.get(rep.id, 0) >= capacity_of(rep, routing)
+            or is_out_of_office(rep, request.at)
+        ):
+            continue
+        shift = is_open(rep.hours, request.at)
+        if shift or not routing.prefer_on_shift:
+            return rep, shift
+        if first_free is None:
+            first_free = rep
+    return (first_free, False) if first_free is not None else None
 
 
 def choose_rep(policy: Policy, request: RouteRequest, snapshot: RoutingSnapshot) -> RouteDecision:
     """Pick the rep for a lead, or say why nobody can take it."""
     routing = policy.routing
     pool = pool_key(request.territory, request.segment)
+    if routing.method is RoutingMethod.ROUND_ROBIN:
+        found = _next_in_turn(policy, request, snapshot)
+        if found is not None:
+            rep, shift = found
+            return RouteDecision(pool=pool, rep_id=rep.id, team=rep.team, on_shift=shift)
     covering = [rep for rep in policy.reps if _covers(rep, request.territory, request.segment)]
     if not covering:
         return RouteDecision(pool=pool, why_none="no rep covers this territory and segment")
@@ -115,12 +144,10 @@ def choose_rep(policy: Policy, request: RouteRequest, snapshot: RoutingSnapshot)
     if not free:
         return RouteDecision(pool=pool, why_none="every eligible rep is at capacity")
     shift = [rep for rep in free if on_shift(rep, request.at)]
-    candidates = shift if (shift and routing.prefer_on_shift) else free
-    ordered = _after_pointer(candidates, list(policy.reps), snapshot.last_assigned)
+    candidates = set(map(id, shift if (shift and routing.prefer_on_shift) else free))
+    ordered = [rep for rep in _in_turn(policy.reps, snapshot.last_assigned) if id(rep) in candidates]
     if routing.method is RoutingMethod.WEIGHTED:
         chosen = min(ordered, key=lambda rep: (snapshot.assigned_total.get(rep.id, 0) + 1) / rep.weight)
-    elif routing.method is RoutingMethod.LEAST_LOADED:
+    else:  # least loaded (round robin found its rep above whenever anyone was free)
         chosen = min(ordered, key=lambda rep: snapshot.open_leads.get(rep.id, 0))
-    else:
-        chosen = ordered[0]
     return RouteDecision(pool=pool, rep_id=chosen.id, team=chosen.team, on_shift=chosen in shift)

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadflow.policy import Policy, parse_policy
+from leadflow.policy import Policy, RoutingMethod, parse_policy
 from leadflow.routing import (
     RouteRequest,
     RoutingSnapshot,
@@ -388,3 +388,10 @@ def test_chosen_rep_is_always_eligible(data):
     assert decision.on_shift == on_shift(chosen, request.at)
     if policy.routing.prefer_on_shift and any(on_shift(member, request.at) for member in candidates):
         assert decision.on_shift
+    if policy.routing.method is RoutingMethod.ROUND_ROBIN:
+        # Round robin takes the first preferred candidate in roster order after the pointer.
+        position = {member.id: index for index, member in enumerate(policy.reps)}
+        start = position.get(snapshot.last_assigned, -1)
+        preferred = [m for m in candidates if on_shift(m, request.at)] if policy.routing.prefer_on_shift else []
+        turn = sorted(preferred or candidates, key=lambda m: (position[m.id] <= start, position[m.id]))
+        assert decision.rep_id == turn[0].id

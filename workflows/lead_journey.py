@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from leadflow.lead import EngagementEvent, Lead, workflow_id_for
     from workflows import search_attributes as sa
+    from workflows.journey_metrics import JourneyMetrics
     from workflows.journey_io import Carried, JourneyInput, JourneyOutcome, LeadView
 
 LOCAL_TIMEOUT = timedelta(seconds=30)
@@ -76,6 +77,7 @@ class LeadJourneyWorkflow:
         self._tickets = 0
         self._notifying: set[asyncio.Task[None]] = set()
         self._timers: set[asyncio.Task[None]] = set()
+        self._metrics: JourneyMetrics | None = None
 
     # -- messages ------------------------------------------------------------------------
 
@@ -140,6 +142,7 @@ class LeadJourneyWorkflow:
             if not self._state.finished and workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new(input)
 
+        self._journey_metrics().closed(self._state)
         for _, ticket in self._inbox:
             if ticket is not None:
                 self._verdicts[ticket] = f"the lead is closed ({self._state.stage})"
@@ -181,15 +184,25 @@ class LeadJourneyWorkflow:
 
     async def _handle(self, event: JourneyEvent, ticket: int | None = None, at: datetime | None = None) -> None:
         now = at or workflow.now()
+        before = self._state
         try:
-            self._state, commands = decide(self._state, event, now, self._policy)
+            self._state, commands = decide(before, event, now, self._policy)
         except InvalidAction as problem:  # the state moved on between validation and handling
             if ticket is not None:
                 self._verdicts[ticket] = str(problem)
             return
         if ticket is not None:
             self._verdicts[ticket] = None
+        metrics = self._journey_metrics()
+        metrics.stage_changes(self._state, self._state.stage_history[len(before.stage_history) :], before.stage)
+        metrics.decisions([command.entry for command in commands if isinstance(command, Record)])
         await self._carry_out(commands, now)
+
+    def _journey_metrics(self) -> JourneyMetrics:
+        # The workflow's meter records nothing while the workflow replays: no double counts.
+        if self._metrics is None:
+            self._metrics = JourneyMetrics(workflow.metric_meter())
+        return self._metrics
 
     async def _carry_out(self, commands: list[Command], decided_at: datetime) -> None:
         state = self._state

@@ -1,0 +1,81 @@
+"""The worker's ``/metrics`` endpoint: the Temporal SDK runtime's Prometheus exporter.
+
+One endpoint serves both the SDK's own metrics and the business metrics of
+``workflows.journey_metrics`` (which go through the same runtime's meter). The exporter
+follows Prometheus conventions: counters end in ``_total``, durations are in seconds and
+carry the unit suffix, so standard Temporal dashboards and PromQL work unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+
+from workflows.journey_metrics import BUSINESS_METRICS, Kind
+
+DEFAULT_METRICS_ADDRESS = "0.0.0.0:9464"
+
+# What the SDK exposes with the configuration below, as read off a worker that ran
+# journeys, local and normal activities, a failing workflow task and client calls
+# (``tests/test_metrics.py`` checks that every name a worker really serves is listed).
+SDK_METRICS = (
+    "temporal_activity_execution_failed_total",
+    "temporal_activity_execution_latency_seconds",
+    "temporal_activity_poll_no_task_total",
+    "temporal_activity_schedule_to_start_latency_seconds",
+    "temporal_activity_task_received_total",
+    "temporal_activity_succeed_endtoend_latency_seconds",
+    "temporal_local_activity_execution_failed_total",
+    "temporal_local_activity_execution_latency_seconds",
+    "temporal_local_activity_succeed_endtoend_latency_seconds",
+    "temporal_local_activity_total",
+    "temporal_long_request_failure_total",
+    "temporal_long_request_latency_seconds",
+    "temporal_long_request_total",
+    "temporal_num_pollers",
+    "temporal_request_failure_total",
+    "temporal_request_latency_seconds",
+    "temporal_request_total",
+    "temporal_sticky_cache_hit_total",
+    "temporal_sticky_cache_miss_total",
+    "temporal_sticky_cache_size",
+    "temporal_sticky_cache_total_forced_eviction_total",
+    "temporal_worker_start_total",
+    "temporal_worker_task_slots_available",
+    "temporal_worker_task_slots_used",
+    "temporal_workflow_active_thread_count",
+    "temporal_workflow_completed_total",
+    "temporal_workflow_endtoend_latency_seconds",
+    "temporal_workflow_failed_total",
+    "temporal_workflow_task_execution_failed_total",
+    "temporal_workflow_task_execution_latency_seconds",
+    "temporal_workflow_task_queue_poll_empty_total",
+    "temporal_workflow_task_queue_poll_succeed_total",
+    "temporal_workflow_task_replay_latency_seconds",
+    "temporal_workflow_task_schedule_to_start_latency_seconds",
+    "temporal_workflow_continue_as_new_total",
+)
+
+
+def metrics_address() -> str:
+    """Where the worker serves ``/metrics``: ``LEADFLOW_METRICS_ADDRESS`` or 0.0.0.0:9464."""
+    return os.environ.get("LEADFLOW_METRICS_ADDRESS") or DEFAULT_METRICS_ADDRESS
+
+
+def prometheus_runtime(bind_address: str) -> Runtime:
+    """An SDK runtime whose Prometheus exporter serves ``/metrics`` on ``bind_address``."""
+    buckets = {spec.name: list(spec.buckets) for spec in BUSINESS_METRICS if spec.kind is Kind.HISTOGRAM}
+    config = PrometheusConfig(
+        bind_address=bind_address,
+        counters_total_suffix=True,
+        unit_suffix=True,
+        durations_as_seconds=True,
+        histogram_bucket_overrides=buckets,
+    )
+    return Runtime(telemetry=TelemetryConfig(metrics=config))
+
+
+def metric_names() -> list[str]:
+    """Every metric family the worker exposes: the SDK's and the business ones."""
+    return sorted({*SDK_METRICS, *(spec.name for spec in BUSINESS_METRICS)})
