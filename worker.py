@@ -33,7 +33,7 @@ from leadflow.policy import Policy
 from leadflow.runtime.settings import Settings, load_policy_file
 from workflows.journey_client import connect
 from workflows.lead_journey import LeadJourneyWorkflow
-from workflows.telemetry import metrics_address, prometheus_runtime
+from workflows.telemetry import gauge_refresh_seconds, metrics_address, prometheus_runtime
 
 log = logging.getLogger("leadflow.worker")
 
@@ -100,7 +100,7 @@ async def serve(settings: Settings | None = None) -> None:
         raise SystemExit(f"cannot serve metrics on {address} (LEADFLOW_METRICS_ADDRESS): {error}") from None
     client = await connect(settings, runtime=runtime)
     parts = build_worker(client, settings)
-    gauges = asyncio.create_task(OpenLeadsGauge(runtime.metric_meter, parts.ledger, parts.policies).run())
+    gauges = asyncio.create_task(OpenLeadsGauge(runtime.metric_meter, parts.ledger, parts.policies).run(gauge_refresh_seconds()))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -63,6 +63,11 @@ def metrics_address() -> str:
     return os.environ.get("LEADFLOW_METRICS_ADDRESS") or DEFAULT_METRICS_ADDRESS
 
 
+def gauge_refresh_seconds() -> float:
+    """How often the worker re-reads open leads from the ledger (``LEADFLOW_METRICS_REFRESH_SECONDS``, 15)."""
+    return float(os.environ.get("LEADFLOW_METRICS_REFRESH_SECONDS") or 15)
+
+
 def prometheus_runtime(bind_address: str) -> Runtime:
     """An SDK runtime whose Prometheus exporter serves ``/metrics`` on ``bind_address``."""
     buckets = {spec.name: list(spec.buckets) for spec in BUSINESS_METRICS if spec.kind is Kind.HISTOGRAM}

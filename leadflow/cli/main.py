@@ -10,6 +10,7 @@ import typer
 
 from leadflow.cli import lead_commands
 from leadflow.cli.bench_commands import bench_app
+from leadflow.cli.metrics_commands import metrics_app
 from leadflow.runtime.clean_exit import run_then_exit
 from leadflow.cli.demo import demo_command
 from leadflow.cli.simulate_commands import capacity_command, compare_command, sim_worker_command, simulate_command
@@ -20,6 +21,7 @@ app = typer.Typer(help="leadflow: lead journeys as durable Temporal workflows.",
 app.add_typer(lead_commands.lead_app, name="lead")
 app.add_typer(lead_commands.leads_app, name="leads")
 app.add_typer(bench_app, name="bench")
+app.add_typer(metrics_app, name="metrics")
 app.command("demo")(demo_command)
 app.command("simulate")(simulate_command)
 app.command("compare")(compare_command)
@@ -39,12 +41,17 @@ def _logging(verbose: bool) -> None:
 def worker(
     policy: Path = typer.Option(None, "--policy", help="policy YAML (default: $LEADFLOW_POLICY or scenarios/policy.yaml)"),
     task_queue: str = typer.Option(None, "--task-queue", help="default: $LEADFLOW_TASK_QUEUE or 'leadflow'"),
+    metrics_address: str = typer.Option(None, "--metrics-address", help="default: $LEADFLOW_METRICS_ADDRESS or 0.0.0.0:9464"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a worker against the Temporal server in the environment (TEMPORAL_ADDRESS, ...)."""
+    import os
+
     from worker import serve
 
     _logging(verbose)
+    if metrics_address:
+        os.environ["LEADFLOW_METRICS_ADDRESS"] = metrics_address
     asyncio.run(serve(Settings.from_env(policy_path=policy, task_queue=task_queue)))
 
 
@@ -55,10 +62,14 @@ def dev(
     port: int = typer.Option(7233, "--port", help="Temporal frontend port"),
     ui_port: int = typer.Option(8233, "--ui-port", help="Temporal Web UI port"),
     policy: Path = typer.Option(None, "--policy", help="policy YAML (default: scenarios/policy.yaml)"),
+    metrics_address: str = typer.Option(None, "--metrics-address", help="default: $LEADFLOW_METRICS_ADDRESS or 0.0.0.0:9464"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Start the embedded stack: Temporal dev server (SQLite) and a worker. Ctrl-C stops both."""
     import os
+
+    if metrics_address:
+        os.environ["LEADFLOW_METRICS_ADDRESS"] = metrics_address
 
     from leadflow.runtime.dev_stack import DevServer
     from worker import serve
