@@ -41,7 +41,7 @@ def _metric_in(name: str, listed: set[str]) -> bool:
     return any(name.endswith(part) and name.removesuffix(part) in listed for part in _HISTOGRAM_PARTS)
 
 
-def _names_used(expressions: list[str]) -> set[str]:
+def names_used(expressions: list[str]) -> set[str]:
     return {name for expr in expressions for name in _METRIC.findall(re.sub(r"\{[^}]*\}", "", expr))}
 
 
@@ -111,7 +111,7 @@ def test_dashboard_covers_what_ops_watch():
 def test_queries_only_name_metrics_the_worker_exposes(source):
     listed = set(metric_names())
     expressions = dashboard_queries() if source == "dashboard" else alert_expressions()
-    used = _names_used(expressions)
+    used = names_used(expressions)
     assert used, "no metric names found: the extraction is broken"
     unknown = sorted(name for name in used if not _metric_in(name, listed))
     assert unknown == [], f"{source} queries metrics the worker does not expose: {unknown}"

@@ -196,6 +196,7 @@ def test_worker_process_and_cli(dev_server, tmp_path):
         "LEADFLOW_TASK_QUEUE": queue,
         "LEADFLOW_POLICY": str(DEMO_POLICY),
         "LEADFLOW_DATA_DIR": str(tmp_path / "data"),
+        "LEADFLOW_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
     }
     worker = subprocess.Popen(
         [sys.executable, "worker.py"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -276,7 +277,8 @@ def _stop(stack: subprocess.Popen[str]) -> str:
 def test_leadflow_dev_stops_cleanly_and_reuses_its_data(tmp_path):
     port = free_port()
     data_dir = tmp_path / "stack"
-    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "LEADFLOW_TASK_QUEUE": unique("devstack")}
+    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{port}", "LEADFLOW_TASK_QUEUE": unique("devstack"),
+           "LEADFLOW_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"}
     lead = json.dumps({"email": "persisted@corp.io", "title": "VP Sales", "company_size": 500, "source": "demo_request"})
 
     stack = _start_dev_stack(data_dir, port, env)
