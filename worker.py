@@ -21,8 +21,7 @@ from datetime import timedelta
 from typing import AsyncIterator
 
 from temporalio.client import Client
-from temporalio.worker import Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import Worker, WorkflowRunner
 
 from activities.journey_activities import JourneyActivities
 from activities.ledger import Ledger
@@ -33,13 +32,12 @@ from leadflow.policy import Policy
 from leadflow.runtime.settings import Settings, load_policy_file
 from workflows.journey_client import connect
 from workflows.lead_journey import LeadJourneyWorkflow
+from workflows.sandbox import workflow_runner
 from workflows.telemetry import gauge_refresh_seconds, metrics_address, prometheus_runtime
 
 log = logging.getLogger("leadflow.worker")
 
 _GRACE = timedelta(seconds=10)
-
-PASSTHROUGH_MODULES = ("leadflow", "activities", "pydantic", "pydantic_core", "sqlalchemy", "httpx", "yaml", "email_validator", "idna")
 
 
 @dataclass
@@ -47,11 +45,6 @@ class WorkerParts:
     worker: Worker
     ledger: Ledger
     policies: PolicyStore
-
-
-def workflow_runner() -> SandboxedWorkflowRunner:
-    """The sandbox, with our pure modules passed through (imported once, not per run)."""
-    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES))
 
 
 def build_worker(
@@ -62,8 +55,13 @@ def build_worker(
     ledger: Ledger | None = None,
     executor: ThreadPoolExecutor | None = None,
     max_cached_workflows: int = 1000,
+    workflow_class: type = LeadJourneyWorkflow,
+    runner: WorkflowRunner | None = None,
 ) -> WorkerParts:
-    """A worker for lead journeys, with its ledger and policy store (not yet running)."""
+    """A worker for lead journeys, with its ledger and policy store (not yet running).
+
+    ``workflow_class`` and ``runner`` exist for tests that run a changed copy of the journey.
+    """
     ledger = ledger or Ledger(settings.ledger_url)
     ledger.create_schema()
     policies = PolicyStore(policy or load_policy_file(settings.policy_path), ledger)
@@ -71,10 +69,10 @@ def build_worker(
     worker = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[LeadJourneyWorkflow],
+        workflows=[workflow_class],
         activities=activities.all,
         activity_executor=executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="leadflow-activity"),
-        workflow_runner=workflow_runner(),
+        workflow_runner=runner or workflow_runner(),
         max_cached_workflows=max_cached_workflows,
         graceful_shutdown_timeout=_GRACE,
     )

@@ -11,7 +11,6 @@ routing state. Reps are plain objects with a desk (one call at a time) and worki
 from __future__ import annotations
 
 import random
-import weakref
 from datetime import datetime, time, timedelta, timezone
 
 import simpy
@@ -57,7 +56,7 @@ class RepDesk:
 class LeadJourney:
     """One lead: its journey state, fed through ``decide``, and the shell around it."""
 
-    __slots__ = ("model", "person", "state", "counted", "owner_work", "__weakref__")
+    __slots__ = ("model", "person", "state", "counted", "owner_work")
 
     def __init__(self, model: SimShell, person: Person, counted: bool):
         self.model = model
@@ -79,12 +78,11 @@ class LeadJourney:
                 model.observe(self, command.entry)
             elif isinstance(command, StartDeadline):
                 if command.clock is Clock.NURTURE and model.traces is None:
-                    # Held weakly: a nurture that nothing else will ever touch again (no
-                    # qualifying engagement before it expires) just lets go of the lead;
-                    # its expiry would change no statistic, and memory stays bounded.
-                    model.at(command.due_at, _call_if_alive, weakref.ref(self), command.clock, command.due_at)
-                else:
-                    model.at(command.due_at, self._deadline_fired, command.clock, command.due_at)
+                    # Armed by ``nurturing`` only if the lead can qualify before it expires: an
+                    # expiry nothing else precedes changes no statistic, so a lead that will
+                    # never qualify is let go at once and holds no timer for months.
+                    continue
+                model.at(command.due_at, self._deadline_fired, command.clock, command.due_at)
             elif isinstance(command, AssignLead):
                 assignment = command
             elif isinstance(command, ReleaseLead):
@@ -130,12 +128,6 @@ class LeadJourney:
     def owned_by(self, rep_id: str, step: int) -> bool:
         state = self.state
         return state.outcome is None and state.owner_id == rep_id and state.assignment_step == step and state.stage in _OWNED
-
-
-def _call_if_alive(journey_ref: weakref.ref, clock: Clock, due_at: datetime) -> None:
-    journey = journey_ref()
-    if journey is not None:
-        journey._deadline_fired(clock, due_at)
 
 
 class SimShell:
@@ -276,6 +268,8 @@ class JourneyModel(SimShell):
         )
         if found is None:
             return
+        if nurture_due is not None and self.traces is None:
+            self.at(nurture_due, journey._deadline_fired, Clock.NURTURE, nurture_due)  # (see LeadJourney.feed)
         index, score = found
         crossing = events[index]
         already = decayed(state.engagement_score, state.engagement_as_of, crossing.at, self.policy.engagement.half_life_days)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from temporalio.contrib.pydantic import pydantic_data_converter
+from workflows.converter import journey_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from leadflow.runtime.dev_stack import test_server_path
@@ -34,7 +34,7 @@ async def time_env():
     freeze the clock of the next.
     """
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(test_server_path()), data_converter=pydantic_data_converter
+        test_server_existing_path=str(test_server_path()), data_converter=journey_data_converter()
     )
     yield env
     await env.shutdown()

@@ -11,7 +11,7 @@ from datetime import time, timedelta
 
 import pytest
 import pytest_asyncio
-from temporalio.contrib.pydantic import pydantic_data_converter
+from workflows.converter import journey_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify
@@ -41,7 +41,7 @@ def metrics_address() -> str:
 async def metered_env(metrics_address):
     runtime = prometheus_runtime(metrics_address)
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(dev_stack.test_server_path()), data_converter=pydantic_data_converter, runtime=runtime
+        test_server_existing_path=str(dev_stack.test_server_path()), data_converter=journey_data_converter(), runtime=runtime
     )
     yield env
     await env.shutdown()

@@ -17,7 +17,6 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 from pydantic import BaseModel
@@ -26,6 +25,7 @@ from leadflow.actions import ActionRequest, RepAction
 from leadflow.lead import EngagementEvent, Lead, lead_id_from_reference, workflow_id_for
 from leadflow.runtime.settings import Settings
 from workflows import search_attributes as sa
+from workflows.converter import journey_data_converter
 from workflows.journey_io import JourneyInput, JourneyOutcome, LeadView
 from workflows.lead_journey import LeadJourneyWorkflow
 
@@ -69,7 +69,7 @@ async def connect(settings: Settings | None = None, **overrides: Any) -> Client:
     settings = settings or Settings.from_env()
     config = {**connect_config(settings), **overrides}
     try:
-        return await Client.connect(**config, data_converter=pydantic_data_converter)
+        return await Client.connect(**config, data_converter=journey_data_converter())
     except RuntimeError as error:
         raise JourneyError(f"cannot connect to Temporal at {config.get('target_host')}: {error}") from None
 

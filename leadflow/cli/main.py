@@ -11,6 +11,7 @@ import typer
 from leadflow.cli import lead_commands
 from leadflow.cli.bench_commands import bench_app
 from leadflow.cli.metrics_commands import metrics_app
+from leadflow.cli.replay_commands import history_app, replay_command
 from leadflow.runtime.clean_exit import run_then_exit
 from leadflow.cli.demo import demo_command
 from leadflow.cli.simulate_commands import capacity_command, compare_command, sim_worker_command, simulate_command
@@ -22,6 +23,8 @@ app.add_typer(lead_commands.lead_app, name="lead")
 app.add_typer(lead_commands.leads_app, name="leads")
 app.add_typer(bench_app, name="bench")
 app.add_typer(metrics_app, name="metrics")
+app.add_typer(history_app, name="history")
+app.command("replay")(replay_command)
 app.command("demo")(demo_command)
 app.command("simulate")(simulate_command)
 app.command("compare")(compare_command)

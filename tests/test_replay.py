@@ -1,0 +1,156 @@
+"""Replay: golden histories of every journey path, caught non-determinism, the patch lifecycle."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import time
+
+import pytest
+from temporalio.worker import UnsandboxedWorkflowRunner
+
+from leadflow.journey import Stage
+from leadflow.runtime.settings import REPO_ROOT
+from tests import journey_variants as variants
+from tests.journey_helpers import hot_lead, next_local, skip_to, wait_for
+from tests.test_journey_workflow import journey_worker, settings_for, submit_lead
+from workflows.journey_client import journey_handle
+from workflows.replay import HistoryError, history_files, journey_replayer, read_history_file, replay_histories
+
+GOLDEN = REPO_ROOT / "tests" / "histories"
+PATHS = ("hot_contacted_in_sla", "breach_escalation_reassignment", "unresponsive_recycled", "disqualified",
+         "sql_converted", "continue_as_new_nurture")
+
+
+def golden() -> list[tuple]:
+    return [(read_history_file(path), path.name) for path in history_files(GOLDEN)]
+
+
+def _replayer(workflow_class):
+    return journey_replayer(workflow_class, UnsandboxedWorkflowRunner())
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "leadflow.cli.main", *args], capture_output=True, text=True, cwd=REPO_ROOT,
+                          timeout=120)
+
+
+def test_golden_histories_cover_every_journey_path():
+    names = [path.name for path in history_files(GOLDEN)]
+    for journey_path in PATHS:
+        assert any(name.startswith(journey_path) for name in names), f"no golden history for {journey_path}"
+    assert sum(name.startswith("continue_as_new_nurture.run") for name in names) >= 2
+    first_run = next(path for path in history_files(GOLDEN) if path.name.startswith("continue_as_new_nurture.run1"))
+    assert json.loads(first_run.read_text())["events"][-1]["eventType"] in (
+        "EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW", "WorkflowExecutionContinuedAsNew")
+
+
+def test_leadflow_replay_replays_every_golden_history():
+    result = _cli("replay", "--history", str(GOLDEN))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len([line for line in lines if line.startswith("ok ")]) == len(history_files(GOLDEN))
+    assert lines[-1] == f"{len(history_files(GOLDEN))} replayed: {len(history_files(GOLDEN))} ok, 0 failed"
+
+
+_COMMAND_EVENTS = ("marker_recorded_event_attributes", "timer_started_event_attributes",
+                   "activity_task_scheduled_event_attributes", "workflow_execution_continued_as_new_event_attributes",
+                   "workflow_execution_completed_event_attributes")
+
+
+def records_commands(history) -> bool:
+    """A journey's first run, recorded from its start: replay can compare what it did.
+
+    (A later run that only re-armed a carried timer cannot tell one timer from another: core
+    matches timers by sequence, not by duration.)
+    """
+    started = history.events[0].workflow_execution_started_event_attributes
+    return not started.continued_execution_run_id and any(
+        event.HasField(field) for event in history.events for field in _COMMAND_EVENTS
+    )
+
+
+async def test_a_nondeterministic_change_is_caught_by_replay():
+    histories = golden()
+    outcomes = await replay_histories(histories, _replayer(variants.NaiveDebounce))
+    comparable = [outcome for (history, _), outcome in zip(histories, outcomes) if records_commands(history)]
+    assert len(comparable) >= len(PATHS)
+    assert all(outcome.nondeterministic for outcome in comparable), [outcome.problem for outcome in comparable]
+    assert "nondeterministic" in comparable[0].line()
+
+
+def test_leadflow_replay_exits_non_zero_for_a_history_that_does_not_match(tmp_path):
+    source = next(path for path in history_files(GOLDEN) if path.name.startswith("sql_converted"))
+    history = json.loads(source.read_text())
+    # Somebody else's code: the notification activity the journey scheduled is now another one.
+    scheduled = [event for event in history["events"] if "activityTaskScheduledEventAttributes" in event]
+    scheduled[0]["activityTaskScheduledEventAttributes"]["activityType"]["name"] = "send_fax"
+    del history["events"][-1]  # and the run is still open, so replay must get that far
+    (tmp_path / "tampered__run.json").write_text(json.dumps(history))
+    (tmp_path / "good__run.json").write_text(source.read_text())
+    result = _cli("replay", "--history", str(tmp_path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "1 ok, 1 failed" in result.stdout
+    assert any(line.startswith(("nondeterministic", "failed")) and "tampered" in line for line in result.stdout.splitlines())
+
+
+@pytest.mark.parametrize("content, problem", [
+    ("not json", "not a JSON history"),
+    ('{"events": []}', "not a workflow history"),
+    ('[1, 2]', "not a workflow history"),
+])
+def test_bad_history_files_get_a_clear_error(tmp_path, content, problem):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(HistoryError, match=problem):
+        read_history_file(path)
+    result = _cli("replay", "--history", str(path))
+    assert result.returncode == 1 and problem in result.stderr and "Traceback" not in result.stderr
+
+
+def test_replay_needs_exactly_one_source():
+    result = _cli("replay")
+    assert result.returncode == 1 and "exactly one of --history, --workflow-id or --query" in result.stderr
+    missing = _cli("replay", "--history", "no/such/folder")
+    assert missing.returncode == 1 and "no such file or directory" in missing.stderr
+
+
+async def test_patch_lifecycle_worked_example(time_env, task_queue, sqlite_url, policy, tmp_path):
+    """patch -> deprecate -> remove, each step replaying what the step before it recorded."""
+    # Before the change: the golden histories. The patched code replays them (old path).
+    assert all(outcome.ok for outcome in await replay_histories(golden(), _replayer(variants.PatchedDebounce)))
+
+    recorded = {}
+    client = time_env.client
+    await skip_to(time_env, next_local(await time_env.get_current_time(), 1, time(10, 0)))
+    for step in (variants.PatchedDebounce, variants.DeprecatedDebounce):
+        async with journey_worker(client, settings_for(task_queue, sqlite_url), policy=policy, workflow_class=step,
+                                  runner=UnsandboxedWorkflowRunner()):
+            submitted = await submit_lead(client, hot_lead(f"{step.__name__.lower()}@corp.io"), task_queue, visibility=False)
+            await wait_for(client, submitted.lead_id, lambda view: view.stage is Stage.ASSIGNED)
+            history = await journey_handle(client, submitted.lead_id).fetch_history()
+        recorded[step] = [(history, step.__name__)]
+        assert any(event.HasField("marker_recorded_event_attributes") for event in history.events), "no patch marker"
+
+    async def replays(histories, workflow_class) -> bool:
+        return all(outcome.ok for outcome in await replay_histories(histories, _replayer(workflow_class)))
+
+    # 1. Patched: new runs take the new path and replay; old runs replay on the old path.
+    assert await replays(recorded[variants.PatchedDebounce], variants.PatchedDebounce)
+    # 2. Deprecated: replays runs recorded by step 1 (and its own), but not runs from before
+    #    the patch, which is why it ships only once those have all closed.
+    assert await replays(recorded[variants.PatchedDebounce], variants.DeprecatedDebounce)
+    assert await replays(recorded[variants.DeprecatedDebounce], variants.DeprecatedDebounce)
+    assert not await replays([item for item in golden() if records_commands(item[0])][:1], variants.DeprecatedDebounce)
+    # 3. Removed: replays runs recorded by step 2.
+    assert await replays(recorded[variants.DeprecatedDebounce], variants.DebounceOnly)
+    # Without the patch, the change breaks every run recorded before it.
+    assert not await replays([item for item in golden() if records_commands(item[0])][:1], variants.NaiveDebounce)
+
+
+def test_golden_folder_holds_only_histories_and_the_recorder():
+    unexpected = [path.name for path in GOLDEN.iterdir()
+                  if path.suffix not in (".json", ".py") and path.name != "__pycache__"]
+    assert unexpected == []
+    assert (GOLDEN / "record.py").is_file()
