@@ -26,6 +26,7 @@ from activities.ledger_schema import (
     metadata,
     notifications_sent,
     policies,
+    policy_rollouts,
     routing_lock,
     routing_pointers,
 )
@@ -88,6 +89,20 @@ class Ledger:
                 ],
                 ["version"],
             )
+
+    def registered_body(self, version: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(policies.c.body).where(policies.c.version == version)).scalar()
+
+    def roll_out(self, version: str, scope: str) -> None:
+        """Make ``version`` (registered already) the policy new journeys start with."""
+        with self.transaction() as conn:
+            conn.execute(policy_rollouts.insert().values(version=version, scope=scope, rolled_out_at=datetime.now(timezone.utc)))
+
+    def rolled_out_version(self) -> str | None:
+        """The version of the latest rollout, if there has been one."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(policy_rollouts.c.version).order_by(policy_rollouts.c.id.desc()).limit(1)).scalar()
 
     def policy(self, version: str) -> Policy | None:
         with self.engine.connect() as conn:

@@ -50,6 +50,16 @@ policies = Table(
     Column("registered_at", DateTime(), nullable=False),
 )
 
+# Append-only: the latest row names the policy new journeys start with.
+policy_rollouts = Table(
+    "policy_rollouts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("version", String(64), nullable=False),
+    Column("scope", String(20), nullable=False),
+    Column("rolled_out_at", DateTime(), nullable=False),
+)
+
 journey_events = Table(
     "journey_events",
     metadata,

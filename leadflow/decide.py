@@ -42,6 +42,7 @@ from leadflow.journey import (
     LOG_LIMIT,
     NoRepAvailable,
     NotificationKind,
+    PolicyAdopted,
     Notify,
     Record,
     ReleaseLead,
@@ -77,6 +78,22 @@ def decide(
     step = _Transition(state, now, policy)
     step.apply(event)
     return step.state, step.commands
+
+
+# Deadlines that are a commitment to a rep or a lead; a journey switches policy between them.
+_COMMITTED_CLOCKS = SLA_CLOCKS | {Clock.DISPOSITION}
+
+
+def may_adopt(state: JourneyState, policy: Policy) -> bool:
+    """Whether an open journey may switch to ``policy`` now.
+
+    At a safe point: no SLA or disposition deadline running (a nurture or routing retry is
+    no commitment to anyone), unless ``policy.rollout.interrupt_running_deadlines`` says so.
+    A closed journey never switches.
+    """
+    if state.finished:
+        return False
+    return policy.rollout.interrupt_running_deadlines or not (_COMMITTED_CLOCKS & state.deadlines.keys())
 
 
 def check_action(state: JourneyState | None, action: RepAction, policy: Policy) -> None:
@@ -183,8 +200,17 @@ class _Transition:
             self._assigned(event)
         elif isinstance(event, NoRepAvailable):
             self._unrouted(event)
+        elif isinstance(event, PolicyAdopted):
+            self._adopted(event)
         else:  # pragma: no cover - the union is closed
             raise TypeError(f"unknown event {event!r}")
+
+    def _adopted(self, event: PolicyAdopted) -> None:
+        previous = self.state.policy_version
+        if event.version == previous:
+            return
+        self.state.policy_version = event.version
+        self.record(DecisionKind.POLICY_ADOPTED, previous_version=previous, version=event.version)
 
     # -- helpers ----------------------------------------------------------------------
 

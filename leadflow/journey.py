@@ -69,6 +69,7 @@ class DecisionKind(StrEnum):
     CONVERTED = "converted"
     DISQUALIFIED = "disqualified"
     NURTURE_EXPIRED = "nurture_expired"
+    POLICY_ADOPTED = "policy_adopted"
 
 
 class NotificationKind(StrEnum):
@@ -200,8 +201,15 @@ class NoRepAvailable(BaseModel):
     why: str
 
 
+class PolicyAdopted(BaseModel):
+    """A running journey switches to another policy version (``leadflow policy rollout --to all-open``)."""
+
+    type: Literal["policy_adopted"] = "policy_adopted"
+    version: str
+
+
 JourneyEvent = Annotated[
-    Union[LeadSubmitted, EngagementReceived, RepActed, DeadlineReached, RepAssigned, NoRepAvailable],
+    Union[LeadSubmitted, EngagementReceived, RepActed, DeadlineReached, RepAssigned, NoRepAvailable, PolicyAdopted],
     Field(discriminator="type"),
 ]
 

@@ -207,6 +207,14 @@ class ReasonCodes(_Strict):
     )
 
 
+class Rollout(_Strict):
+    interrupt_running_deadlines: bool = Field(
+        default=False,
+        description="open journeys adopt this policy at once, even with an SLA clock running "
+        "(running deadlines keep their due times); by default they wait until no SLA clock runs",
+    )
+
+
 class Policy(_Strict):
     """Everything the rules need, versioned."""
 
@@ -225,6 +233,7 @@ class Policy(_Strict):
     reason_codes: ReasonCodes = Field(default_factory=ReasonCodes)
     nurture_days: float = Field(default=180, gt=0, description="a nurture with no MQL ends after this many days")
     sql_stall_days: float = Field(default=90, gt=0, description="an SQL not converted by then is recycled")
+    rollout: Rollout = Field(default_factory=Rollout)
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:

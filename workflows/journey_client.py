@@ -169,3 +169,26 @@ async def list_leads(
 
 def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+OPEN_JOURNEYS = "WorkflowType = 'LeadJourney' AND ExecutionStatus = 'Running'"
+
+
+async def offer_policy(client: Client, version: str, query: str = OPEN_JOURNEYS, on_signal=None) -> int:
+    """Ask every open journey the query matches to adopt ``version`` at its next safe point."""
+    offered = 0
+    try:
+        async for execution in client.list_workflows(query):
+            handle = client.get_workflow_handle_for(LeadJourneyWorkflow.run, execution.id)
+            try:
+                await handle.signal(LeadJourneyWorkflow.adopt_policy, version)
+            except RPCError as error:
+                if error.status != RPCStatusCode.NOT_FOUND:  # closed meanwhile: nothing to adopt
+                    raise
+                continue
+            offered += 1
+            if on_signal:
+                on_signal()
+    except RPCError as error:
+        raise JourneyError(f"could not offer policy {version} to open journeys: {error.message}") from None
+    return offered

@@ -16,6 +16,7 @@ class Carried(BaseModel):
     state: JourneyState
     policy: Policy
     indexed: dict[str, str | datetime | None] = Field(default_factory=dict)
+    offered_policy: str | None = Field(default=None, description="a policy version offered but not adopted yet")
 
 
 class JourneyInput(BaseModel):

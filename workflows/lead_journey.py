@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.journey_activities import JourneyActivities
     from leadflow.actions import ActionRequest, InvalidAction
-    from leadflow.decide import check_action, decide, due_deadlines, new_journey, view_score
+    from leadflow.decide import check_action, decide, due_deadlines, may_adopt, new_journey, view_score
     from leadflow.journey import (
         AssignLead,
         CancelDeadline,
@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         LeadSubmitted,
         NoRepAvailable,
         Notify,
+        PolicyAdopted,
         Record,
         ReleaseLead,
         RepActed,
@@ -51,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         StartDeadline,
     )
     from leadflow.lead import EngagementEvent, Lead, workflow_id_for
+    from leadflow.policy import Policy
     from workflows import search_attributes as sa
     from workflows.journey_metrics import JourneyMetrics
     from workflows.journey_io import Carried, JourneyInput, JourneyOutcome, LeadView
@@ -78,6 +80,8 @@ class LeadJourneyWorkflow:
         self._notifying: set[asyncio.Task[None]] = set()
         self._timers: set[asyncio.Task[None]] = set()
         self._metrics: JourneyMetrics | None = None
+        self._offered: str | None = carried.offered_policy if carried else None
+        self._offered_policy: Policy | None = None
 
     # -- messages ------------------------------------------------------------------------
 
@@ -90,6 +94,11 @@ class LeadJourneyWorkflow:
     def engage(self, event: EngagementEvent) -> None:
         """An engagement signal (page view, download, webinar, demo request...)."""
         self._inbox.append((EngagementReceived(event=event), None))
+
+    @workflow.signal
+    def adopt_policy(self, version: str) -> None:
+        """Switch to this policy version at the next safe point (``leadflow policy rollout --to all-open``)."""
+        self._offered = version
 
     @workflow.update
     async def act(self, request: ActionRequest) -> LeadView:
@@ -134,10 +143,11 @@ class LeadJourneyWorkflow:
             self._start_timer(clock, due_at)
 
         while not self._state.finished:
-            await workflow.wait_condition(lambda: bool(self._inbox))
+            await workflow.wait_condition(lambda: bool(self._inbox) or self._adoption_ready())
             while self._inbox and not self._state.finished:
                 event, ticket = self._inbox.popleft()
                 await self._handle(event, ticket)
+            await self._adopt_offered_policy()
             self._sync_visibility()
             if not self._state.finished and workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new(input)
@@ -170,9 +180,42 @@ class LeadJourneyWorkflow:
                 lead_id=input.lead_id,
                 policy_version=self._state.policy_version,
                 visibility=self._visibility,
-                carried=Carried(state=self._state, policy=self._policy, indexed=self._indexed),
+                carried=Carried(state=self._state, policy=self._policy, indexed=self._indexed, offered_policy=self._offered),
             )
         )
+
+    # -- policy rollout --------------------------------------------------------------------
+
+    def _adoption_ready(self) -> bool:
+        """An offered policy not loaded yet, or loaded and safe to adopt now."""
+        if self._offered is None:
+            return False
+        offered = self._offered_policy
+        return offered is None or offered.version != self._offered or may_adopt(self._state, offered)
+
+    async def _adopt_offered_policy(self) -> None:
+        version = self._offered
+        if version is None or self._state.finished:
+            return
+        if version == self._state.policy_version:
+            self._offered = None
+            return
+        if self._offered_policy is None or self._offered_policy.version != version:
+            try:
+                self._offered_policy = await workflow.execute_local_activity_method(
+                    JourneyActivities.load_policy,
+                    PolicyRequest(version=version),
+                    start_to_close_timeout=LOCAL_TIMEOUT,
+                    retry_policy=LOCAL_RETRY,
+                )
+            except ActivityError as error:  # an unknown version: keep the policy we have
+                workflow.logger.warning("policy %s not adopted: %s", version, error.cause or error)
+                self._offered = None
+                return
+        if may_adopt(self._state, self._offered_policy):
+            self._policy = self._offered_policy
+            self._offered, self._offered_policy = None, None
+            await self._handle(PolicyAdopted(version=version))
 
     async def _quiesce(self) -> None:
         """Let notifications in flight and update handlers finish."""

@@ -11,6 +11,7 @@ import typer
 from leadflow.cli import lead_commands
 from leadflow.cli.bench_commands import bench_app
 from leadflow.cli.metrics_commands import metrics_app
+from leadflow.cli.policy_commands import policy_app
 from leadflow.cli.replay_commands import history_app, replay_command
 from leadflow.runtime.clean_exit import run_then_exit
 from leadflow.cli.demo import demo_command
@@ -24,6 +25,7 @@ app.add_typer(lead_commands.leads_app, name="leads")
 app.add_typer(bench_app, name="bench")
 app.add_typer(metrics_app, name="metrics")
 app.add_typer(history_app, name="history")
+app.add_typer(policy_app, name="policy")
 app.command("replay")(replay_command)
 app.command("demo")(demo_command)
 app.command("simulate")(simulate_command)

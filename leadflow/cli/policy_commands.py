@@ -1,0 +1,76 @@
+"""``leadflow policy diff|rollout``: review a policy change, then ship it to new and open journeys."""
+
+from __future__ import annotations
+
+import asyncio
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from leadflow.cli.errors import CliError, friendly_errors
+from leadflow.policy_diff import diff_policies
+from leadflow.runtime.settings import Settings, load_policy_file
+
+policy_app = typer.Typer(help="Review and roll out policy versions.", no_args_is_help=True)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+class RolloutScope(StrEnum):
+    NEW = "new"
+    ALL_OPEN = "all-open"
+
+
+@policy_app.command("diff")
+@friendly_errors
+def diff_command(before: Path = typer.Argument(..., help="the policy in use"), after: Path = typer.Argument(..., help="the candidate")) -> None:
+    """What changes from BEFORE to AFTER: + added, - removed, ~ changed (reps and tiers by id/name)."""
+    changes = diff_policies(load_policy_file(before), load_policy_file(after))
+    for change in changes:
+        out.print(change.line(), markup=False)
+    out.print(f"{len(changes)} change(s)" if changes else "no changes")
+
+
+@policy_app.command("rollout")
+@friendly_errors
+def rollout_command(
+    file: Path = typer.Argument(..., help="the policy file to roll out"),
+    to: RolloutScope = typer.Option(RolloutScope.NEW, "--to", help="new: journeys that start from now; all-open: those too, and every open journey at its next safe point"),
+    query: str = typer.Option(None, "--query", help="with --to all-open: only open journeys this visibility query also matches"),
+) -> None:
+    """Make FILE the policy new journeys start with; with --to all-open, offer it to open journeys too.
+
+    Workers read the rollout from the ledger (LEADFLOW_DATABASE_URL) within seconds. An open
+    journey switches when no SLA or disposition deadline is running (or at once if the
+    policy sets rollout.interrupt_running_deadlines); its decision log records the switch.
+    """
+    from activities.ledger import Ledger
+
+    policy = load_policy_file(file)
+    settings = Settings.from_env()
+    ledger = Ledger(settings.ledger_url)
+    try:
+        ledger.create_schema()
+        registered = ledger.registered_body(policy.version)
+        if registered is not None and registered != policy.model_dump_json():
+            raise CliError(f"policy version {policy.version!r} is already registered with different rules: give the changed policy a new version")
+        ledger.register_policy(policy)
+        ledger.roll_out(policy.version, str(to))
+    finally:
+        ledger.dispose()
+    out.print(f"policy {policy.version} rolled out: new journeys start with it")
+    if to is RolloutScope.ALL_OPEN:
+        from workflows.journey_client import OPEN_JOURNEYS, connect, offer_policy
+
+        async def offer() -> int:
+            client = await connect(settings)
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err, transient=True) as progress:
+                task = progress.add_task("offering to open journeys", total=None)
+                scope = OPEN_JOURNEYS + (f" AND ({query})" if query else "")
+                return await offer_policy(client, policy.version, scope, on_signal=lambda: progress.advance(task))
+
+        offered = asyncio.run(offer())
+        out.print(f"offered to {offered} open journey(s); each adopts it at its next safe point")
