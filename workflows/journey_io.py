@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from leadflow.journey import Clock, DecisionEntry, JourneyState, Stage
+from leadflow.journey import Clock, DecisionEntry, JourneyEvent, JourneyState, Stage
 from leadflow.policy import Policy
 
 
@@ -17,6 +17,7 @@ class Carried(BaseModel):
     policy: Policy
     indexed: dict[str, str | datetime | None] = Field(default_factory=dict)
     offered_policy: str | None = Field(default=None, description="a policy version offered but not adopted yet")
+    pending: list[JourneyEvent] = Field(default_factory=list, description="signals received but not handled yet")
 
 
 class JourneyInput(BaseModel):

@@ -73,7 +73,8 @@ class LeadJourneyWorkflow:
         self._state = carried.state if carried else None
         self._indexed: dict[str, object] = dict(carried.indexed) if carried else {}
         self._visibility = input.visibility
-        self._inbox: deque[tuple[JourneyEvent, int | None]] = deque()
+        # Signals the previous run received but had not handled yet come first.
+        self._inbox: deque[tuple[JourneyEvent, int | None]] = deque((event, None) for event in (carried.pending if carried else []))
         self._armed: dict[Clock, datetime] = {}
         self._verdicts: dict[int, str | None] = {}
         self._tickets = 0
@@ -172,15 +173,28 @@ class LeadJourneyWorkflow:
         )
 
     async def _continue_as_new(self, input: JourneyInput) -> None:
-        await self._quiesce()
-        if self._inbox:  # something arrived meanwhile: handle it first, try again later
+        """Hand the journey to a fresh run, with the signals not handled yet.
+
+        Signals keep arriving during a long nurture, so the inbox may never be empty: its
+        events travel with the state. A rep action waits for its answer in this run, so
+        while one is pending the journey handles it first and tries again afterwards.
+        """
+        if self._notifying:
+            await asyncio.gather(*self._notifying)
+        if not workflow.all_handlers_finished() or any(ticket is not None for _, ticket in self._inbox):
             return
         workflow.continue_as_new(
             JourneyInput(
                 lead_id=input.lead_id,
                 policy_version=self._state.policy_version,
                 visibility=self._visibility,
-                carried=Carried(state=self._state, policy=self._policy, indexed=self._indexed, offered_policy=self._offered),
+                carried=Carried(
+                    state=self._state,
+                    policy=self._policy,
+                    indexed=self._indexed,
+                    offered_policy=self._offered,
+                    pending=[event for event, _ in self._inbox],
+                ),
             )
         )
 
