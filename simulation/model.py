@@ -20,6 +20,7 @@ from leadflow.business_calendar import add_business_time, business_time_between
 from leadflow.decide import decide, due_deadlines, new_journey
 from leadflow.journey import (
     AssignLead,
+    CancelDeadline,
     ClaimLead,
     Clock,
     DecisionEntry,
@@ -53,16 +54,34 @@ class RepDesk:
         self.desk = simpy.PriorityResource(env, capacity=1)
 
 
+class ArmedDeadline:
+    """A pending SimPy timer's link to its journey, cut when the deadline is cancelled.
+
+    SimPy cannot take a timeout out of its queue, so a cancelled deadline still fires; cut
+    loose, it no longer keeps a finished journey (and its lead) in memory until then.
+    """
+
+    __slots__ = ("journey",)
+
+    def __init__(self, journey: LeadJourney):
+        self.journey: LeadJourney | None = journey
+
+    def fire(self, clock: Clock, due_at: datetime) -> None:
+        if self.journey is not None:
+            self.journey._deadline_fired(clock, due_at)
+
+
 class LeadJourney:
     """One lead: its journey state, fed through ``decide``, and the shell around it."""
 
-    __slots__ = ("model", "person", "state", "counted", "owner_work")
+    __slots__ = ("model", "person", "state", "counted", "owner_work", "armed")
 
     def __init__(self, model: SimShell, person: Person, counted: bool):
         self.model = model
         self.person = person
         self.counted = counted
         self.owner_work: tuple[str, int] | None = None
+        self.armed: dict[Clock, ArmedDeadline] = {}
         lead_id = f"S{person.index}"
         self.state: JourneyState = new_journey(lead_id, lead_id, model.policy.version)
 
@@ -82,7 +101,9 @@ class LeadJourney:
                     # expiry nothing else precedes changes no statistic, so a lead that will
                     # never qualify is let go at once and holds no timer for months.
                     continue
-                model.at(command.due_at, self._deadline_fired, command.clock, command.due_at)
+                self.arm(command.clock, command.due_at)
+            elif isinstance(command, CancelDeadline):
+                self.disarm(command.clock)
             elif isinstance(command, AssignLead):
                 assignment = command
             elif isinstance(command, ReleaseLead):
@@ -92,10 +113,23 @@ class LeadJourney:
         if model.traces is None and len(self.state.log) > 1:
             # Every entry has been observed; decide only ever looks at the latest one.
             self.state.log = self.state.log[-1:]
+        if self.state.outcome is not None:
+            for clock in list(self.armed):
+                self.disarm(clock)
         if assignment is not None:
             self.feed(model.routing.assign(assignment, now))
             return
         self._after_decision()
+
+    def arm(self, clock: Clock, due_at: datetime) -> None:
+        self.disarm(clock)
+        armed = self.armed[clock] = ArmedDeadline(self)
+        self.model.at(due_at, armed.fire, clock, due_at)
+
+    def disarm(self, clock: Clock) -> None:
+        armed = self.armed.pop(clock, None)
+        if armed is not None:
+            armed.journey = None
 
     def act(self, action: RepAction) -> bool:
         """A rep action; False if the journey had moved on and the core refused it."""
@@ -269,7 +303,7 @@ class JourneyModel(SimShell):
         if found is None:
             return
         if nurture_due is not None and self.traces is None:
-            self.at(nurture_due, journey._deadline_fired, Clock.NURTURE, nurture_due)  # (see LeadJourney.feed)
+            journey.arm(Clock.NURTURE, nurture_due)  # (see LeadJourney.feed)
         index, score = found
         crossing = events[index]
         already = decayed(state.engagement_score, state.engagement_as_of, crossing.at, self.policy.engagement.half_life_days)
