@@ -21,7 +21,8 @@ from datetime import timedelta
 from typing import AsyncIterator
 
 from temporalio.client import Client
-from temporalio.worker import Worker, WorkflowRunner
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
+from temporalio.worker import Worker, WorkerDeploymentConfig, WorkflowRunner
 
 from activities.journey_activities import JourneyActivities
 from activities.ledger import Ledger
@@ -68,6 +69,7 @@ def build_worker(
     activities = JourneyActivities(ledger, policies, Notifier(settings.notify_webhook_url))
     worker = Worker(
         client,
+        deployment_config=deployment_config(settings),
         task_queue=settings.task_queue,
         workflows=[workflow_class],
         activities=activities.all,
@@ -77,6 +79,23 @@ def build_worker(
         graceful_shutdown_timeout=_GRACE,
     )
     return WorkerParts(worker=worker, ledger=ledger, policies=policies)
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
+    """Worker Deployment Versioning from LEADFLOW_DEPLOYMENT_NAME / LEADFLOW_BUILD_ID, if set.
+
+    Journeys default to auto-upgrade: they move to the current version at their next task,
+    which is safe because every change is replay-tested and patched. ``pinned`` keeps each
+    journey on the version it started with, so old workers must run until their journeys end.
+    """
+    if not settings.deployment_name:
+        return None
+    behavior = VersioningBehavior.PINNED if settings.versioning_behavior == "pinned" else VersioningBehavior.AUTO_UPGRADE
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(deployment_name=settings.deployment_name, build_id=settings.build_id or ""),
+        use_worker_versioning=True,
+        default_versioning_behavior=behavior,
+    )
 
 
 @asynccontextmanager
@@ -104,12 +123,15 @@ async def serve(settings: Settings | None = None) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     log.info(
-        "worker started: task queue %s, namespace %s, policy %s, ledger %s, metrics on http://%s/metrics",
+        "worker started: task queue %s, namespace %s, policy %s, ledger %s, metrics on http://%s/metrics, %s",
         settings.task_queue,
         client.namespace,
         parts.policies.current.version,
         parts.ledger.dialect,
         address,
+        f"deployment {settings.deployment_name} build {settings.build_id} ({settings.versioning_behavior})"
+        if settings.deployment_name
+        else "unversioned",
     )
     run = asyncio.create_task(parts.worker.run())
     await asyncio.wait([run, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)

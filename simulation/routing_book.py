@@ -25,7 +25,8 @@ class RoutingBook:
             self.release(command.release_rep_id)
         request = RouteRequest(territory=command.territory, segment=command.segment, exclude=command.exclude, at=at)
         pool = pool_key(command.territory, command.segment)
-        snapshot = RoutingSnapshot(
+        # Built from this book's own consistent state: no need to validate (and copy) it per lead.
+        snapshot = RoutingSnapshot.model_construct(
             open_leads=self.open_leads, assigned_total=self.assigned_total, last_assigned=self.pointers.get(pool)
         )
         decision = choose_rep(self.policy, request, snapshot)

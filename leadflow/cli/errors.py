@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from leadflow.policy import PolicyError, describe_validation_error
+from leadflow.runtime.settings import SettingsError
 
 err = Console(stderr=True, highlight=False)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,7 +33,7 @@ def friendly_errors(function: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except (CliError, JourneyError) as error:
+        except (CliError, JourneyError, SettingsError) as error:
             raise fail(str(error)) from None
         except PolicyError as error:
             what = "scenario" if type(error).__name__ == "ScenarioError" else "policy"

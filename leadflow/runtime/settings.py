@@ -25,6 +25,11 @@ SCENARIOS_DIR = REPO_ROOT / "scenarios"
 DEFAULT_POLICY = SCENARIOS_DIR / "policy.yaml"
 DEMO_POLICY = SCENARIOS_DIR / "demo-policy.yaml"
 DEFAULT_TASK_QUEUE = "leadflow"
+VERSIONING_BEHAVIORS = ("auto_upgrade", "pinned")
+
+
+class SettingsError(ValueError):
+    """An environment setting that cannot work, named."""
 
 
 def _data_dir() -> Path:
@@ -41,6 +46,17 @@ class Settings:
     database_url: str | None = None
     notify_webhook_url: str | None = None
     temporal_profile: str | None = None
+    deployment_name: str | None = None
+    build_id: str | None = None
+    versioning_behavior: str = "auto_upgrade"
+
+    def __post_init__(self) -> None:
+        if bool(self.deployment_name) != bool(self.build_id):
+            raise SettingsError("worker versioning needs both LEADFLOW_DEPLOYMENT_NAME and LEADFLOW_BUILD_ID (or neither)")
+        if self.versioning_behavior not in VERSIONING_BEHAVIORS:
+            raise SettingsError(
+                f"LEADFLOW_VERSIONING_BEHAVIOR must be one of {list(VERSIONING_BEHAVIORS)}, got {self.versioning_behavior!r}"
+            )
 
     @classmethod
     def from_env(cls, **overrides: Any) -> Settings:
@@ -51,6 +67,9 @@ class Settings:
             "database_url": os.environ.get("LEADFLOW_DATABASE_URL") or None,
             "notify_webhook_url": os.environ.get("LEADFLOW_NOTIFY_WEBHOOK_URL") or None,
             "temporal_profile": os.environ.get("TEMPORAL_PROFILE") or None,
+            "deployment_name": os.environ.get("LEADFLOW_DEPLOYMENT_NAME") or None,
+            "build_id": os.environ.get("LEADFLOW_BUILD_ID") or None,
+            "versioning_behavior": (os.environ.get("LEADFLOW_VERSIONING_BEHAVIOR") or "auto_upgrade").lower(),
         }
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
