@@ -36,6 +36,14 @@ class JourneyError(Exception):
     """A journey operation that failed for a reason the caller can act on."""
 
 
+class UnknownLead(JourneyError):
+    """No journey (or no running journey) for that lead."""
+
+
+class ActionRejected(JourneyError):
+    """The journey refused a rep action (wrong stage, not the owner, missing reason...)."""
+
+
 class Submitted(BaseModel):
     lead_id: str
     workflow_id: str
@@ -100,7 +108,7 @@ def journey_handle(client: Client, reference: str) -> WorkflowHandle[LeadJourney
 
 def _explain(error: RPCError, reference: str) -> JourneyError:
     if error.status == RPCStatusCode.NOT_FOUND:
-        return JourneyError(f"unknown lead {reference!r}: no journey with that id")
+        return UnknownLead(f"unknown lead {reference!r}: no journey with that id, or it has ended")
     return JourneyError(f"Temporal refused the request for lead {reference!r}: {error.message}")
 
 
@@ -120,7 +128,7 @@ async def act(client: Client, reference: str, action: RepAction) -> LeadView:
         )
     except WorkflowUpdateFailedError as error:
         cause = error.cause
-        raise JourneyError(f"{action.type} rejected: {getattr(cause, 'message', None) or cause}") from None
+        raise ActionRejected(f"{action.type} rejected: {getattr(cause, 'message', None) or cause}") from None
     except RPCError as error:
         raise _explain(error, reference) from None
 
