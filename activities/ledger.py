@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from activities.contracts import AssignmentRequest, AssignmentResult, LedgerBatch
 from activities.ledger_schema import (
     assignments,
+    idempotency_keys,
     journey_events,
     leads,
     metadata,
@@ -263,6 +264,20 @@ class Ledger:
                 [{"notification_key": key, "kind": kind, "sent_at": datetime.now(timezone.utc)}],
                 ["notification_key"],
             )
+
+    # -- idempotent requests ---------------------------------------------------------------
+
+    def remembered_response(self, key: str) -> tuple[str, int, str] | None:
+        """(body digest, status, response JSON) stored under an Idempotency-Key, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(idempotency_keys).where(idempotency_keys.c.key == key)).mappings().first()
+        return (row["body_sha256"], row["status"], row["response"]) if row else None
+
+    def remember_response(self, key: str, body_sha256: str, status: int, response: str) -> None:
+        with self.transaction() as conn:
+            row = {"key": key, "body_sha256": body_sha256, "status": status, "response": response,
+                   "created_at": datetime.now(timezone.utc)}
+            self._insert_ignore(conn, idempotency_keys, [row], ["key"])
 
     # -- reads ---------------------------------------------------------------------------
 

@@ -126,6 +126,17 @@ routing_lock = Table(
     Column("assignments", Integer, nullable=False),
 )
 
+# Responses of POST /v1/leads by Idempotency-Key, so a retried request gets the same answer.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("body_sha256", String(64), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("response", Text, nullable=False),
+    Column("created_at", DateTime(), nullable=False),
+)
+
 notifications_sent = Table(
     "notifications_sent",
     metadata,

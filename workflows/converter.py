@@ -1,11 +1,18 @@
-"""The data converter of every client, worker and replayer (one place to add a codec)."""
+"""The data converter of every client, worker, replayer and the API (one place for the codec)."""
 
 from __future__ import annotations
+
+import dataclasses
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
 
+from workflows.codec import codec_from_env
+
 
 def journey_data_converter() -> DataConverter:
-    """Pydantic models as JSON payloads."""
-    return pydantic_data_converter
+    """Pydantic models as JSON payloads, AES-GCM encrypted when keys are configured."""
+    codec = codec_from_env()
+    if codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from leadflow.cli import lead_commands
+from leadflow.cli.api_command import api_command
 from leadflow.cli.bench_commands import bench_app
 from leadflow.cli.metrics_commands import metrics_app
 from leadflow.cli.policy_commands import policy_app
@@ -27,6 +28,7 @@ app.add_typer(metrics_app, name="metrics")
 app.add_typer(history_app, name="history")
 app.add_typer(policy_app, name="policy")
 app.command("replay")(replay_command)
+app.command("api")(api_command)
 app.command("demo")(demo_command)
 app.command("simulate")(simulate_command)
 app.command("compare")(compare_command)

@@ -1,0 +1,168 @@
+"""The HTTP API: ``leadflow api --host --port``.
+
+Thin: every route validates its input strictly, then calls the same journey client the CLI
+uses (signal-with-start, signals, validated updates, queries, visibility). Nothing is
+written before a request is fully validated, so a refused request changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.middleware.cors import CORSMiddleware
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
+
+from activities.ledger import Ledger
+from leadflow.actions import Disqualify, Recycle, RepAction
+from leadflow.api import codec_routes, errors
+from leadflow.api.auth import Scope, Tokens, require
+from leadflow.api.errors import ApiError, ErrorResponse
+from leadflow.api.limits import BodyLimit
+from leadflow.journey import Stage
+from leadflow.lead import EngagementEvent, Lead
+from leadflow.runtime.settings import Settings
+from workflows import journey_client
+from workflows.journey_client import ActionRejected, JourneySummary, Submitted, UnknownLead
+from workflows.journey_io import LeadView
+
+LEAD_ID = Path(pattern=r"^(lead-)?L[0-9a-f]{20}$", description="lead id (or workflow id) as returned by POST /v1/leads")
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "malformed JSON", 401: "no or invalid bearer token", 403: "token lacks the scope", 413: "body too large",
+        415: "not application/json", 422: "invalid request",
+    }.items()
+}
+
+
+class Accepted(BaseModel):
+    accepted: bool = True
+    lead_id: str
+
+
+class Health(BaseModel):
+    status: str
+
+
+def create_app(settings: Settings | None = None, client=None, tokens: Tokens | None = None,
+               cors_origins: list[str] | None = None) -> FastAPI:
+    """The API; ``client`` and ``tokens`` default to Temporal's environment and LEADFLOW_API_TOKENS."""
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.client = client or await journey_client.connect(settings)
+        app.state.ledger = Ledger(settings.ledger_url)
+        app.state.ledger.create_schema()
+        yield
+        app.state.ledger.dispose()
+
+    app = FastAPI(
+        title="leadflow", version="1", lifespan=lifespan,
+        description="Lead intake, engagement and rep actions for leadflow journeys. Bearer tokens with scopes: "
+        "intake, rep, read, codec.",
+    )
+    app.state.tokens = tokens if tokens is not None else Tokens.from_env()
+    app.state.settings = settings
+    errors.install(app)
+    app.add_middleware(BodyLimit)
+    if cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["POST", "GET", "OPTIONS"],
+                           allow_headers=["Authorization", "Content-Type", "X-Namespace"], allow_credentials=True)
+
+    @app.get("/healthz", response_model=Health, tags=["health"])
+    async def healthz() -> Health:
+        """The API process is up."""
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Health, responses={503: {"model": ErrorResponse}}, tags=["health"])
+    async def readyz(request: Request) -> Health:
+        """Temporal is reachable."""
+        try:
+            await request.app.state.client.workflow_service.get_system_info(GetSystemInfoRequest(), timeout=timedelta(seconds=3))
+        except Exception as error:
+            raise ApiError(503, "unavailable", f"Temporal is not reachable: {type(error).__name__}") from None
+        return Health(status="ready")
+
+    @app.post("/v1/leads", status_code=201, response_model=Submitted, dependencies=[Depends(require(Scope.INTAKE))],
+              responses={**ERRORS, 409: {"model": ErrorResponse, "description": "Idempotency-Key reused with another body"}},
+              tags=["leads"])
+    async def create_lead(
+        request: Request,
+        lead: Lead,
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
+                                                      pattern=r"^[\x21-\x7e]+$")] = None,
+    ) -> JSONResponse:
+        """Create a lead's journey, or merge into the running one (same normalised email = same lead)."""
+        ledger: Ledger = request.app.state.ledger
+        digest = hashlib.sha256(json.dumps(lead.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
+        if idempotency_key:
+            remembered = ledger.remembered_response(idempotency_key)
+            if remembered is not None:
+                stored_digest, status, body = remembered
+                if stored_digest != digest:
+                    raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different body")
+                return JSONResponse(json.loads(body), status_code=status, headers={"Idempotent-Replayed": "true"})
+        submitted = await journey_client.submit_lead(request.app.state.client, lead, settings.task_queue)
+        body = submitted.model_dump(mode="json")
+        if idempotency_key:
+            ledger.remember_response(idempotency_key, digest, 201, json.dumps(body))
+        return JSONResponse(body, status_code=201)
+
+    @app.post("/v1/leads/{lead_id}/events", status_code=202, response_model=Accepted,
+              dependencies=[Depends(require(Scope.INTAKE))],
+              responses={**ERRORS, 404: {"model": ErrorResponse, "description": "no open journey for this lead"}}, tags=["leads"])
+    async def post_event(request: Request, event: EngagementEvent, lead_id: Annotated[str, LEAD_ID]) -> Accepted:
+        """An engagement event (page view, download, webinar, demo request...)."""
+        try:
+            await journey_client.engage(request.app.state.client, lead_id, event)
+        except UnknownLead as error:
+            raise ApiError(404, "unknown_lead", str(error)) from None
+        return Accepted(lead_id=lead_id.removeprefix("lead-"))
+
+    @app.post("/v1/leads/{lead_id}/actions", response_model=LeadView, dependencies=[Depends(require(Scope.REP))],
+              responses={**ERRORS, 404: {"model": ErrorResponse, "description": "no open journey for this lead"},
+                         409: {"model": ErrorResponse, "description": "the action is not valid for the lead now"}},
+              tags=["leads"])
+    async def post_action(request: Request, action: RepAction, lead_id: Annotated[str, LEAD_ID]) -> LeadView:
+        """A rep action (accept, attempt, qualify, disqualify, recycle, convert) through a validated update."""
+        if isinstance(action, (Disqualify, Recycle)) and not action.reason:
+            raise ApiError(422, "invalid_request", f"{action.type} needs a reason code",
+                           [errors.Problem(at="body.reason", message="required for " + action.type)])
+        try:
+            return await journey_client.act(request.app.state.client, lead_id, action)
+        except UnknownLead as error:
+            raise ApiError(404, "unknown_lead", str(error)) from None
+        except ActionRejected as error:
+            raise ApiError(409, "action_rejected", str(error)) from None
+
+    @app.get("/v1/leads/{lead_id}", response_model=LeadView, dependencies=[Depends(require(Scope.READ))],
+             responses={**ERRORS, 404: {"model": ErrorResponse, "description": "no journey for this lead"}}, tags=["leads"])
+    async def get_lead(request: Request, lead_id: Annotated[str, LEAD_ID]) -> LeadView:
+        """The lead's stage, owner, tier, score, deadlines, attempts and decision log."""
+        try:
+            return await journey_client.show(request.app.state.client, lead_id)
+        except UnknownLead as error:
+            raise ApiError(404, "unknown_lead", str(error)) from None
+
+    @app.get("/v1/leads", response_model=list[JourneySummary], dependencies=[Depends(require(Scope.READ))],
+             responses=ERRORS, tags=["leads"])
+    async def search_leads(
+        request: Request,
+        stage: Stage | None = None,
+        owner: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.-]{1,64}$")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[JourneySummary]:
+        """Journeys by stage and owner (a visibility query)."""
+        return await journey_client.list_leads(request.app.state.client, stage=stage.value if stage else None, owner=owner,
+                                               limit=limit)
+
+    codec_routes.install(app)
+    return app

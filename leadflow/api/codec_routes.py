@@ -1,0 +1,63 @@
+"""The codec endpoint the Temporal Web UI calls to show decrypted payloads to authorised users.
+
+Point the UI's "codec endpoint" at ``http://API/codec`` (with "pass access token" on); it
+POSTs ``{"payloads": [...]}`` (payloads in protobuf JSON) to ``/codec/decode``. A bearer
+token with the ``codec`` scope is required, and only the origins in
+``LEADFLOW_CODEC_CORS_ORIGINS`` may call it from a browser.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from google.protobuf import json_format
+from pydantic import BaseModel, Field
+from temporalio.api.common.v1 import Payload, Payloads
+
+from leadflow.api.auth import Scope, require
+from leadflow.api.errors import ApiError, ErrorResponse
+from workflows.codec import CodecKeyError, codec_from_env
+
+
+class CodecPayloads(BaseModel):
+    payloads: list[dict[str, Any]] = Field(max_length=1000, description="Temporal payloads in protobuf JSON")
+
+
+def _payloads(body: CodecPayloads) -> list[Payload]:
+    try:
+        return list(json_format.ParseDict({"payloads": body.payloads}, Payloads()).payloads)
+    except json_format.ParseError as error:
+        raise ApiError(422, "invalid_request", f"not Temporal payloads: {error}") from None
+
+
+def _as_json(payloads: list[Payload]) -> CodecPayloads:
+    return CodecPayloads(payloads=json_format.MessageToDict(Payloads(payloads=payloads))["payloads"] if payloads else [])
+
+
+def install(app: FastAPI) -> None:
+    codec = codec_from_env()
+    responses = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
+                 503: {"model": ErrorResponse, "description": "no encryption keys configured"}}
+
+    def configured():
+        if codec is None:
+            raise ApiError(503, "unavailable", "payload encryption is off: no LEADFLOW_CODEC_KEYS configured")
+        return codec
+
+    @app.post("/codec/decode", response_model=CodecPayloads, dependencies=[Depends(require(Scope.CODEC))],
+              responses=responses, tags=["codec"])
+    async def decode(request: Request, body: CodecPayloads) -> CodecPayloads:
+        """Decrypt payloads for the Temporal Web UI."""
+        try:
+            return _as_json(await configured().decode(_payloads(body)))
+        except CodecKeyError as error:
+            raise ApiError(422, "invalid_request", str(error)) from None
+        except Exception as error:  # tampered or truncated ciphertext
+            raise ApiError(422, "invalid_request", f"cannot decrypt: {type(error).__name__}") from None
+
+    @app.post("/codec/encode", response_model=CodecPayloads, dependencies=[Depends(require(Scope.CODEC))],
+              responses=responses, tags=["codec"])
+    async def encode(request: Request, body: CodecPayloads) -> CodecPayloads:
+        """Encrypt payloads (the Web UI uses it to send signals and queries)."""
+        return _as_json(await configured().encode(_payloads(body)))

@@ -1,0 +1,80 @@
+"""One JSON shape for every error the API returns.
+
+    {"error": {"status": 422, "code": "invalid_request", "message": "...", "problems": [{"at": "body.email", "message": "..."}]}}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class Problem(BaseModel):
+    at: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    status: int
+    code: str
+    message: str
+    problems: list[Problem] = []
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, problems: list[Problem] | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+        self.problems = problems or []
+        self.headers = headers
+
+
+def error_response(status: int, code: str, message: str, problems: list[Problem] | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    body = ErrorResponse(error=ErrorBody(status=status, code=code, message=message, problems=problems or []))
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+          409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_request", 503: "unavailable"}
+
+
+def _where(location: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in location) or "body"
+
+
+def install(app: FastAPI) -> None:
+    """Route every error (ours, FastAPI's, Starlette's, unexpected) through the one shape."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, error: ApiError) -> JSONResponse:
+        return error_response(error.status, error.code, error.message, error.problems, error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = []
+        for item in error.errors():
+            if item.get("type") == "json_invalid":
+                return error_response(400, "malformed_json", f"the body is not valid JSON: {item.get('ctx', {}).get('error', item.get('msg'))}")
+            problems.append(Problem(at=_where(tuple(item.get("loc", ()))), message=str(item.get("msg", "invalid"))))
+        summary = "; ".join(f"{problem.at}: {problem.message}" for problem in problems[:5])
+        return error_response(422, "invalid_request", f"the request is not valid: {summary}", problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return error_response(error.status_code, _CODES.get(error.status_code, "error"), str(error.detail),
+                              headers=getattr(error, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, error: Exception) -> JSONResponse:  # pragma: no cover - a bug
+        return error_response(500, "internal", f"unexpected {type(error).__name__}; the server log has the details")

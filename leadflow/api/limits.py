@@ -1,0 +1,57 @@
+"""Refuse oversized and non-JSON request bodies before anything reads them."""
+
+from __future__ import annotations
+
+import os
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from leadflow.api.errors import error_response
+
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+
+
+class BodyLimit:
+    """413 past ``LEADFLOW_API_MAX_BODY_BYTES`` (64 KiB), declared or streamed; 415 for a body that is not JSON."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+        self.limit = int(os.environ.get("LEADFLOW_API_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            await self.app(scope, receive, send)
+            return
+        headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope.get("headers", [])}
+        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            shown = media_type or "none"
+            await error_response(415, "unsupported_media_type", f"send the body as application/json (got {shown})")(scope, receive, send)
+            return
+        declared = headers.get("content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await error_response(413, "too_large", f"the body is larger than {self.limit} bytes")(scope, receive, send)
+            return
+        if declared is None:  # chunked: read it here (up to the limit), then hand it on
+            body, more = b"", True
+            while more:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                body += message.get("body", b"")
+                if len(body) > self.limit:
+                    await error_response(413, "too_large", f"the body is larger than {self.limit} bytes")(scope, receive, send)
+                    return
+                more = message.get("more_body", False)
+            handed = False
+
+            async def replay() -> Message:
+                nonlocal handed
+                if handed:
+                    return await receive()
+                handed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await self.app(scope, replay, send)
+            return
+        await self.app(scope, receive, send)

@@ -1,0 +1,36 @@
+"""``leadflow api``: serve the HTTP intake API."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import typer
+
+from leadflow.cli.errors import CliError, friendly_errors
+
+
+@friendly_errors
+def api_command(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    cors_origin: list[str] = typer.Option(None, "--cors-origin", help="browser origin allowed to call the API, e.g. the Temporal Web UI (repeatable; default: $LEADFLOW_CODEC_CORS_ORIGINS)"),
+) -> None:
+    """Serve the API (tokens from LEADFLOW_API_TOKENS, Temporal from TEMPORAL_ADDRESS, ...)."""
+    import uvicorn
+
+    from leadflow.api.app import create_app
+    from leadflow.api.auth import TokenConfigError, Tokens
+    from workflows.codec import CodecKeyError
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    origins = cors_origin or [o.strip() for o in os.environ.get("LEADFLOW_CODEC_CORS_ORIGINS", "").split(",") if o.strip()]
+    try:
+        tokens = Tokens.from_env()
+        app = create_app(tokens=tokens, cors_origins=origins)
+    except (TokenConfigError, CodecKeyError) as error:
+        raise CliError(str(error)) from None
+    if not tokens.scopes_by_digest:
+        logging.getLogger("leadflow.api").warning("no LEADFLOW_API_TOKENS configured: every request will be refused (401)")
+    # Access logs would carry lead ids only (never emails), but keep them at warning level.
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
