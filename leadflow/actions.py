@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 
 class AttemptOutcome(StrEnum):
@@ -15,8 +15,15 @@ class AttemptOutcome(StrEnum):
     CONNECTED = "connected"
 
 
+def _type_is_required(schema: dict) -> None:
+    # ``type`` has a default for Python callers, but a request must name its action.
+    required = schema.setdefault("required", [])
+    if "type" not in required:
+        required.insert(0, "type")
+
+
 class _Action(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra=_type_is_required)
 
     by: str = Field(min_length=1, max_length=100, description="id of the rep or manager acting")
 
@@ -41,7 +48,7 @@ class Qualify(_Action):
     budget: bool = False
     authority: bool = False
     need: str | None = Field(default=None, max_length=500)
-    timeline_days: int | None = Field(default=None, ge=0, le=3650)
+    timeline_days: StrictInt | None = Field(default=None, ge=0, le=3650)
 
 
 class Disqualify(_Action):

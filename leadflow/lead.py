@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timezone
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StrictInt, field_validator
 
 
 class LeadSource(StrEnum):
@@ -52,12 +52,17 @@ class Lead(BaseModel):
     phone: str | None = Field(default=None, max_length=50)
     company: str | None = Field(default=None, max_length=300)
     title: str | None = Field(default=None, max_length=300)
-    company_size: int | None = Field(default=None, ge=0, le=10_000_000)
+    company_size: StrictInt | None = Field(default=None, ge=0, le=10_000_000)
     industry: str | None = Field(default=None, max_length=100)
     country: str | None = Field(default=None, min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
     source: LeadSource = LeadSource.OTHER
     created_at: AwareDatetime | None = None
-    custom: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    custom: dict[Annotated[str, Field(max_length=100)], str | int | float | bool | None] = Field(default_factory=dict, max_length=50)
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _timestamp_not_number(cls, value: Any) -> Any:
+        return _iso_timestamp(value, "created_at")
 
     @field_validator("country")
     @classmethod
@@ -92,6 +97,18 @@ class EngagementEvent(BaseModel):
     kind: EngagementKind
     at: AwareDatetime
     weight: float | None = Field(default=None, ge=0, le=1000, description="overrides the policy weight")
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _timestamp_not_number(cls, value: Any) -> Any:
+        return _iso_timestamp(value, "at")
+
+
+def _iso_timestamp(value: Any, name: str) -> Any:
+    """Timestamps arrive as ISO 8601 text (or datetimes from Python callers), never as bare numbers."""
+    if isinstance(value, (bool, int, float)):
+        raise ValueError(f"{name} must be an ISO 8601 timestamp with a time zone, e.g. 2026-11-24T10:00:00Z")
+    return value
 
 
 def normalise_email(email: str) -> str:

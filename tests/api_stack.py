@@ -18,7 +18,8 @@ INTAKE = "intake-token-0123456789"
 REP = "rep-token-0123456789abc"
 READER = "read-token-0123456789ab"
 CODEC = "codec-token-0123456789a"
-TOKENS = f"{INTAKE}:intake,{REP}:rep|read,{READER}:read,{CODEC}:codec"
+EVERYTHING = "all-scopes-token-0123456"
+TOKENS = f"{INTAKE}:intake,{REP}:rep|read,{READER}:read,{CODEC}:codec,{EVERYTHING}:intake|rep|read|codec"
 
 
 @dataclass

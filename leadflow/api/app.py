@@ -24,7 +24,7 @@ from leadflow.actions import Disqualify, Recycle, RepAction
 from leadflow.api import codec_routes, errors
 from leadflow.api.auth import Scope, Tokens, require
 from leadflow.api.errors import ApiError, ErrorResponse
-from leadflow.api.limits import BodyLimit
+from leadflow.api.limits import BodyLimit, require_json
 from leadflow.journey import Stage
 from leadflow.lead import EngagementEvent, Lead
 from leadflow.runtime.settings import Settings
@@ -91,7 +91,7 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
             raise ApiError(503, "unavailable", f"Temporal is not reachable: {type(error).__name__}") from None
         return Health(status="ready")
 
-    @app.post("/v1/leads", status_code=201, response_model=Submitted, dependencies=[Depends(require(Scope.INTAKE))],
+    @app.post("/v1/leads", status_code=201, response_model=Submitted, dependencies=[Depends(require(Scope.INTAKE)), Depends(require_json)],
               responses={**ERRORS, 409: {"model": ErrorResponse, "description": "Idempotency-Key reused with another body"}},
               tags=["leads"])
     async def create_lead(
@@ -117,7 +117,7 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
         return JSONResponse(body, status_code=201)
 
     @app.post("/v1/leads/{lead_id}/events", status_code=202, response_model=Accepted,
-              dependencies=[Depends(require(Scope.INTAKE))],
+              dependencies=[Depends(require(Scope.INTAKE)), Depends(require_json)],
               responses={**ERRORS, 404: {"model": ErrorResponse, "description": "no open journey for this lead"}}, tags=["leads"])
     async def post_event(request: Request, event: EngagementEvent, lead_id: Annotated[str, LEAD_ID]) -> Accepted:
         """An engagement event (page view, download, webinar, demo request...)."""
@@ -127,7 +127,7 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
             raise ApiError(404, "unknown_lead", str(error)) from None
         return Accepted(lead_id=lead_id.removeprefix("lead-"))
 
-    @app.post("/v1/leads/{lead_id}/actions", response_model=LeadView, dependencies=[Depends(require(Scope.REP))],
+    @app.post("/v1/leads/{lead_id}/actions", response_model=LeadView, dependencies=[Depends(require(Scope.REP)), Depends(require_json)],
               responses={**ERRORS, 404: {"model": ErrorResponse, "description": "no open journey for this lead"},
                          409: {"model": ErrorResponse, "description": "the action is not valid for the lead now"}},
               tags=["leads"])

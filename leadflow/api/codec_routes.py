@@ -8,44 +8,61 @@ token with the ``codec`` scope is required, and only the origins in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from google.protobuf import json_format
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import Payload, Payloads
 
 from leadflow.api.auth import Scope, require
 from leadflow.api.errors import ApiError, ErrorResponse
+from leadflow.api.limits import require_json
 from workflows.codec import CodecKeyError, codec_from_env
 
 
+_BASE64 = r"^[A-Za-z0-9+/]*={0,2}$"
+
+
+class PayloadJson(BaseModel):
+    """A Temporal payload in protobuf JSON: metadata values and data base64-encoded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    metadata: dict[Annotated[str, Field(max_length=200)], Annotated[str, Field(pattern=_BASE64)]] = Field(default_factory=dict)
+    data: Annotated[str, Field(pattern=_BASE64)] = ""
+
+
 class CodecPayloads(BaseModel):
-    payloads: list[dict[str, Any]] = Field(max_length=1000, description="Temporal payloads in protobuf JSON")
+    model_config = ConfigDict(extra="forbid")
+
+    payloads: list[PayloadJson] = Field(max_length=1000, description="Temporal payloads in protobuf JSON")
 
 
 def _payloads(body: CodecPayloads) -> list[Payload]:
     try:
-        return list(json_format.ParseDict({"payloads": body.payloads}, Payloads()).payloads)
+        return list(json_format.ParseDict({"payloads": [item.model_dump() for item in body.payloads]}, Payloads()).payloads)
     except json_format.ParseError as error:
         raise ApiError(422, "invalid_request", f"not Temporal payloads: {error}") from None
 
 
 def _as_json(payloads: list[Payload]) -> CodecPayloads:
-    return CodecPayloads(payloads=json_format.MessageToDict(Payloads(payloads=payloads))["payloads"] if payloads else [])
+    found = json_format.MessageToDict(Payloads(payloads=payloads)).get("payloads", [])
+    return CodecPayloads(payloads=[PayloadJson(metadata=item.get("metadata", {}), data=item.get("data", "")) for item in found])
 
 
 def install(app: FastAPI) -> None:
     codec = codec_from_env()
-    responses = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 422: {"model": ErrorResponse},
-                 503: {"model": ErrorResponse, "description": "no encryption keys configured"}}
+    from leadflow.api.app import ERRORS
+
+    responses = {**ERRORS, 503: {"model": ErrorResponse, "description": "no encryption keys configured"}}
 
     def configured():
         if codec is None:
             raise ApiError(503, "unavailable", "payload encryption is off: no LEADFLOW_CODEC_KEYS configured")
         return codec
 
-    @app.post("/codec/decode", response_model=CodecPayloads, dependencies=[Depends(require(Scope.CODEC))],
+    @app.post("/codec/decode", response_model=CodecPayloads, dependencies=[Depends(require(Scope.CODEC)), Depends(require_json)],
               responses=responses, tags=["codec"])
     async def decode(request: Request, body: CodecPayloads) -> CodecPayloads:
         """Decrypt payloads for the Temporal Web UI."""
@@ -56,7 +73,7 @@ def install(app: FastAPI) -> None:
         except Exception as error:  # tampered or truncated ciphertext
             raise ApiError(422, "invalid_request", f"cannot decrypt: {type(error).__name__}") from None
 
-    @app.post("/codec/encode", response_model=CodecPayloads, dependencies=[Depends(require(Scope.CODEC))],
+    @app.post("/codec/encode", response_model=CodecPayloads, dependencies=[Depends(require(Scope.CODEC)), Depends(require_json)],
               responses=responses, tags=["codec"])
     async def encode(request: Request, body: CodecPayloads) -> CodecPayloads:
         """Encrypt payloads (the Web UI uses it to send signals and queries)."""

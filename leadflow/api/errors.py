@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 
 class Problem(BaseModel):
@@ -71,9 +72,15 @@ def install(app: FastAPI) -> None:
         return error_response(422, "invalid_request", f"the request is not valid: {summary}", problems)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return error_response(error.status_code, _CODES.get(error.status_code, "error"), str(error.detail),
-                              headers=getattr(error, "headers", None))
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        headers = getattr(error, "headers", None)
+        if error.status_code == 405:  # Starlette lists one route's methods; a path may have several routes
+            allowed = sorted({method for route in app.routes if getattr(route, "methods", None)
+                              and route.matches(request.scope)[0] is not Match.NONE for method in route.methods} - {"HEAD"})
+            headers = {"Allow": ", ".join(allowed)}
+            return error_response(405, "method_not_allowed", f"{request.method} is not allowed here; use {', '.join(allowed)}",
+                                  headers=headers)
+        return error_response(error.status_code, _CODES.get(error.status_code, "error"), str(error.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, error: Exception) -> JSONResponse:  # pragma: no cover - a bug

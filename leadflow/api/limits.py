@@ -1,18 +1,19 @@
-"""Refuse oversized and non-JSON request bodies before anything reads them."""
+"""Refuse oversized request bodies before anything reads them, and bodies that are not JSON."""
 
 from __future__ import annotations
 
 import os
 
+from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from leadflow.api.errors import error_response
+from leadflow.api.errors import ApiError, error_response
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 
 class BodyLimit:
-    """413 past ``LEADFLOW_API_MAX_BODY_BYTES`` (64 KiB), declared or streamed; 415 for a body that is not JSON."""
+    """413 past ``LEADFLOW_API_MAX_BODY_BYTES`` (64 KiB), declared or streamed."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -23,11 +24,6 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope.get("headers", [])}
-        media_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type != "application/json":
-            shown = media_type or "none"
-            await error_response(415, "unsupported_media_type", f"send the body as application/json (got {shown})")(scope, receive, send)
-            return
         declared = headers.get("content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await error_response(413, "too_large", f"the body is larger than {self.limit} bytes")(scope, receive, send)
@@ -55,3 +51,10 @@ class BodyLimit:
             await self.app(scope, replay, send)
             return
         await self.app(scope, receive, send)
+
+
+def require_json(request: Request) -> None:
+    """A FastAPI dependency of every route with a body: 415 unless it is sent as JSON."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", f"send the body as application/json (got {media_type or 'none'})")
