@@ -152,8 +152,8 @@ def test_compose_schema_check_catches_a_broken_file():
 
 def test_compose_has_the_whole_stack_with_health_checks_and_ordering():
     services = compose()["services"]
-    assert {"postgres", "temporal", "temporal-ui", "prometheus", "grafana", "worker"} <= services.keys()
-    for name in ("postgres", "temporal", "prometheus", "grafana", "worker"):
+    assert {"postgres", "temporal", "temporal-ui", "prometheus", "grafana", "worker", "api"} <= services.keys()
+    for name in ("postgres", "temporal", "prometheus", "grafana", "worker", "api"):
         assert "healthcheck" in services[name], f"{name} has no health check"
     assert services["temporal"]["environment"]["DB"] == "postgres12"
     assert services["worker"]["depends_on"]["temporal-setup"]["condition"] == "service_completed_successfully"

@@ -22,6 +22,7 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 
 from leadflow.actions import Accept, AttemptOutcome, Convert, LogAttempt, Qualify
+from leadflow.cli.demo import synthetic_leads
 from leadflow.runtime.dev_stack import free_port, port_in_use
 from leadflow.journey import Stage
 from leadflow.lead import EngagementEvent, EngagementKind, Lead
@@ -313,10 +314,15 @@ def test_leadflow_dev_stops_cleanly_and_reuses_its_data(tmp_path):
 
 def test_leadflow_demo_drives_every_lead_to_an_outcome():
     demo = subprocess.run(
-        [sys.executable, "-m", "leadflow.cli.main", "demo", "--leads", "12", "--json"],
+        [sys.executable, "-m", "leadflow.cli.main", "demo", "--leads", "12", "--json", "--verbose"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=180,
     )
     assert demo.returncode == 0, demo.stderr[-2000:]
+    # No PII in what the worker logged: not one email, name or phone of the people it submitted.
+    assert "routing lead=" in demo.stderr
+    for person in synthetic_leads(12, 7):
+        for value in (person.lead.email, person.lead.first_name, person.lead.last_name, person.lead.phone):
+            assert value and value not in demo.stderr + demo.stdout, "PII in the demo's output or logs"
     summary = json.loads(demo.stdout)
     assert summary["leads"] == 12
     assert sum(summary["outcomes"].values()) == 12 and "unfinished" not in summary["outcomes"]

@@ -212,9 +212,14 @@ def demo_command(
     seed: int = typer.Option(7, "--seed", help="random seed for the synthetic population"),
     time_limit: float = typer.Option(100.0, "--time-limit", help="seconds before giving up on unfinished journeys"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="log what the worker does (to stderr)"),
 ) -> None:
     """Run the embedded stack with N synthetic leads and scripted reps; print what happened."""
     import json
+    import logging
+
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     with tempfile.TemporaryDirectory(prefix="leadflow-demo-") as folder:
         summary = asyncio.run(run_demo(leads, seed, time_limit, Path(folder)))
