@@ -73,3 +73,14 @@ def next_local(now: datetime, weekday: int, at: time, zone: ZoneInfo = NEW_YORK,
     if candidate <= now:
         candidate += timedelta(days=7)
     return (candidate + timedelta(weeks=weeks_ahead)).astimezone(timezone.utc)
+
+
+async def warm_up_until_reassigned(env: WorkflowEnvironment, client, lead_id: str) -> LeadView:
+    """Engage a nurturing warm lead into an MQL, then let nobody accept it until it is reassigned."""
+    from leadflow.lead import EngagementEvent, EngagementKind
+    from workflows.journey_client import engage
+
+    now = await env.get_current_time()
+    for kind in (EngagementKind.PRICING_PAGE, EngagementKind.WEBINAR, EngagementKind.CONTENT_DOWNLOAD):
+        await engage(client, lead_id, EngagementEvent(kind=kind, at=now))
+    return await skip_until(env, client, lead_id, lambda v: v.reassignments == 1, timedelta(hours=1), 48)

@@ -188,9 +188,9 @@ def _run_cli(*args: str, env: dict[str, str], stdin: str | None = None) -> subpr
     )
 
 
-def test_worker_process_and_cli(dev_server, tmp_path):
-    queue = unique("cli")
-    env = {
+def worker_env(dev_server, queue: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """Environment of a `python worker.py` process on the session's dev server (demo policy)."""
+    return {
         **os.environ,
         "TEMPORAL_ADDRESS": dev_server.address,
         "TEMPORAL_NAMESPACE": "default",
@@ -198,7 +198,13 @@ def test_worker_process_and_cli(dev_server, tmp_path):
         "LEADFLOW_POLICY": str(DEMO_POLICY),
         "LEADFLOW_DATA_DIR": str(tmp_path / "data"),
         "LEADFLOW_METRICS_ADDRESS": f"127.0.0.1:{free_port()}",
+        **extra,
     }
+
+
+def test_worker_process_and_cli(dev_server, tmp_path):
+    queue = unique("cli")
+    env = worker_env(dev_server, queue, tmp_path)
     worker = subprocess.Popen(
         [sys.executable, "worker.py"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

@@ -16,12 +16,12 @@ from temporalio.testing import WorkflowEnvironment
 
 from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify
 from leadflow.journey import Stage
-from leadflow.lead import EngagementEvent, EngagementKind, Lead
+from leadflow.lead import Lead
 from leadflow.runtime import dev_stack
-from tests.journey_helpers import next_local, skip_to, skip_until, wait_for
+from tests.journey_helpers import next_local, skip_to, wait_for, warm_up_until_reassigned
 from tests.metrics_scrape import Scrape
 from tests.test_journey_workflow import journey_worker, settings_for, submit_lead
-from workflows.journey_client import act, engage, journey_handle
+from workflows.journey_client import act, journey_handle
 from workflows.journey_metrics import BUSINESS_METRICS, Kind, allowed_label_values
 from workflows.telemetry import prometheus_runtime
 
@@ -67,10 +67,7 @@ async def test_journey_metrics_count_once_when_every_task_replays(metered_env, m
         warm = await submit_lead(client, Lead(email="quortlebaum@xylophonics.io", source="ebook", **PERSON), task_queue,
                                  visibility=False)
         await wait_for(client, warm.lead_id, lambda v: v.stage is Stage.NURTURING)
-        now = await env.get_current_time()
-        for kind in (EngagementKind.PRICING_PAGE, EngagementKind.WEBINAR, EngagementKind.CONTENT_DOWNLOAD):
-            await engage(client, warm.lead_id, EngagementEvent(kind=kind, at=now))
-        view = await skip_until(env, client, warm.lead_id, lambda v: v.reassignments == 1, timedelta(hours=1), 48)
+        view = await warm_up_until_reassigned(env, client, warm.lead_id)
         await act(client, warm.lead_id, Accept(by=view.owner_id))
         await act(client, warm.lead_id, Disqualify(by=view.owner_id, reason="no_budget"))
         assert (await journey_handle(client, warm.lead_id).result()).stage is Stage.DISQUALIFIED

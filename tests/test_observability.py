@@ -9,7 +9,6 @@ and every metric family the worker serves must be on the ``leadflow metrics name
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -27,9 +26,10 @@ from temporalio.client import WorkflowFailureError
 from leadflow.actions import Accept
 from leadflow.journey import Stage
 from leadflow.runtime.dev_stack import free_port
-from leadflow.runtime.settings import DEMO_POLICY, REPO_ROOT
+from leadflow.runtime.settings import REPO_ROOT
 from tests.journey_helpers import hot_lead, wait_for
 from tests.metrics_scrape import Scrape
+from tests.test_dev_server import worker_env
 from tests.test_deploy import alert_expressions, dashboard_queries, names_used
 from workflows.journey_client import act, journey_handle, submit_lead
 from workflows.journey_metrics import BUSINESS_METRICS
@@ -85,16 +85,7 @@ def _query(prometheus: str, promql: str) -> list[dict]:
 async def test_prometheus_scrapes_business_and_sdk_metrics_from_a_worker(dev_server, dev_client, tmp_path):
     queue = f"obs-{uuid.uuid4().hex[:8]}"
     worker_address = f"127.0.0.1:{free_port()}"
-    env = {
-        **os.environ,
-        "TEMPORAL_ADDRESS": dev_server.address,
-        "TEMPORAL_NAMESPACE": "default",
-        "LEADFLOW_TASK_QUEUE": queue,
-        "LEADFLOW_POLICY": str(DEMO_POLICY),
-        "LEADFLOW_DATA_DIR": str(tmp_path / "data"),
-        "LEADFLOW_METRICS_ADDRESS": worker_address,
-        "LEADFLOW_METRICS_REFRESH_SECONDS": "1",
-    }
+    env = worker_env(dev_server, queue, tmp_path, LEADFLOW_METRICS_ADDRESS=worker_address, LEADFLOW_METRICS_REFRESH_SECONDS="1")
     worker = subprocess.Popen([sys.executable, "worker.py"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     prometheus, prometheus_address = _start_prometheus(tmp_path, worker_address)

@@ -26,7 +26,7 @@ from leadflow.lead import EngagementEvent, EngagementKind, Lead
 from leadflow.policy import Policy
 from leadflow.runtime.dev_stack import DevServer, free_port, test_server_path
 from leadflow.runtime.settings import DEFAULT_POLICY, DEMO_POLICY, Settings, load_policy_file
-from tests.journey_helpers import hot_lead, next_local, skip_to, skip_until, wait_for, warm_lead
+from tests.journey_helpers import hot_lead, next_local, skip_to, wait_for, warm_lead, warm_up_until_reassigned
 from worker import running_worker
 from workflows.converter import journey_data_converter
 from workflows.journey_client import act, connect, engage, journey_handle, submit_lead
@@ -94,10 +94,7 @@ async def _time_skipping_paths(policy: Policy, out: Path) -> list[Path]:
                 # breach, escalation, reassignment
                 warm = await submit_lead(client, warm_lead("golden.warm@example.com"), "golden", visibility=False)
                 await wait_for(client, warm.lead_id, lambda v: v.stage is Stage.NURTURING)
-                now = await env.get_current_time()
-                for kind in (EngagementKind.PRICING_PAGE, EngagementKind.WEBINAR, EngagementKind.CONTENT_DOWNLOAD):
-                    await engage(client, warm.lead_id, EngagementEvent(kind=kind, at=now))
-                view = await skip_until(env, client, warm.lead_id, lambda v: v.reassignments == 1, timedelta(hours=1), 48)
+                view = await warm_up_until_reassigned(env, client, warm.lead_id)
                 await act(client, warm.lead_id, Accept(by=view.owner_id))
                 written += await _write(client, "breach_escalation_reassignment", warm.lead_id, out)
 
