@@ -31,3 +31,28 @@ def bench_sim_command(
     figures = bench_sim(scenario, replications, seed, horizon_days, leads_per_week, headcount)
     figures["cpus"] = os.cpu_count()
     typer.echo(json.dumps(figures) if as_json else "\n".join(f"{key}: {value}" for key, value in figures.items()))
+
+
+@bench_app.command("live")
+@friendly_errors
+def bench_live_command(
+    leads: int = typer.Option(200, "--leads", "-n", min=1, max=100_000, help="how many journeys (and ceiling runs)"),
+    as_json: bool = typer.Option(True, "--json/--no-json", help="print JSON (the default)"),
+) -> None:
+    """Full journeys per second through the embedded stack, against a same-shape ceiling workflow."""
+    import asyncio
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from workflows.live_benchmark import bench_live
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+
+        def progress(what: str, total: int):
+            task = bar.add_task(what, total=total)
+            return lambda: bar.advance(task)
+
+        figures = asyncio.run(bench_live(leads, progress))
+    typer.echo(json.dumps(figures) if as_json else "\n".join(f"{key}: {value}" for key, value in figures.items()))

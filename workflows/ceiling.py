@@ -1,0 +1,96 @@
+"""The ceiling of ``leadflow bench live``: a workflow shaped like a journey that decides nothing.
+
+It takes the same messages and issues the same commands as a happy-path journey (a
+signal-with-start, local activities, ordinary activities, timers started and cancelled,
+validated updates) with empty bodies, so its throughput is what this Temporal server and
+this machine allow for that shape. Run its worker with ``python -m workflows.ceiling``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from pydantic import BaseModel
+from temporalio import activity, workflow
+
+CEILING_TASK_QUEUE = "leadflow-ceiling"
+
+
+class Shape(BaseModel):
+    """How many of each command one journey issues (read off a real journey's history)."""
+
+    local_activities: int
+    activities: int
+    timers: int
+    updates: int
+
+
+@activity.defn(name="ceiling_noop")
+def noop(step: int) -> int:
+    return step
+
+
+@workflow.defn(name="Ceiling")
+class CeilingWorkflow:
+    @workflow.init
+    def __init__(self, shape: Shape) -> None:
+        self._shape = shape
+        self._updates = 0
+        self._submitted = False
+
+    @workflow.signal
+    def submit(self, payload: str) -> None:
+        self._submitted = True
+
+    @workflow.update
+    async def act(self, step: int) -> int:
+        self._updates += 1
+        # As a journey does per action: a ledger write (local activity) and a fresh deadline.
+        await workflow.execute_local_activity(noop, step, start_to_close_timeout=timedelta(seconds=30))
+        await self._timer_then_cancel()
+        return self._updates
+
+    @act.validator
+    def _validate(self, step: int) -> None:
+        if step < 0:
+            raise ValueError("negative step")
+
+    async def _timer_then_cancel(self) -> None:
+        timer = asyncio.create_task(workflow.sleep(timedelta(hours=1)))
+        await asyncio.sleep(0)
+        timer.cancel()
+
+    @workflow.run
+    async def run(self, shape: Shape) -> int:
+        await workflow.wait_condition(lambda: self._submitted)
+        extra_local = max(0, shape.local_activities - shape.updates)
+        for step in range(extra_local):
+            await workflow.execute_local_activity(noop, step, start_to_close_timeout=timedelta(seconds=30))
+        for _ in range(max(0, shape.timers - shape.updates)):
+            await self._timer_then_cancel()
+        for step in range(shape.activities):
+            await workflow.execute_activity(noop, step, start_to_close_timeout=timedelta(seconds=30))
+        await workflow.wait_condition(lambda: self._updates >= shape.updates)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._updates
+
+
+async def _serve() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from temporalio.worker import Worker
+
+    from leadflow.runtime.settings import Settings
+    from workflows.journey_client import connect
+
+    client = await connect(Settings.from_env())
+    worker = Worker(client, task_queue=CEILING_TASK_QUEUE, workflows=[CeilingWorkflow], activities=[noop],
+                    activity_executor=ThreadPoolExecutor(16))
+    await worker.run()
+
+
+if __name__ == "__main__":
+    from leadflow.runtime.clean_exit import run_then_exit
+
+    run_then_exit(lambda: asyncio.run(_serve()))

@@ -1,0 +1,195 @@
+"""``leadflow bench live``: how many full journeys one machine drives, against its ceiling.
+
+Starts the embedded stack (the dev server on a SQLite file with WAL) and a worker process,
+drives N happy-path journeys with scripted reps (submit, accept, connected attempt,
+qualify, convert), then drives N ceiling workflows of the same shape (``workflows.ceiling``)
+on their own worker process. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Awaitable, Callable
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowUpdateFailedError
+
+from leadflow.actions import Accept, AttemptOutcome, Convert, LogAttempt, Qualify
+from leadflow.lead import Lead
+from leadflow.runtime.dev_stack import DevServer, free_port
+from leadflow.runtime.settings import DEFAULT_POLICY, REPO_ROOT, Settings, load_policy_file
+from workflows.billable_actions import count_actions
+from workflows.ceiling import CEILING_TASK_QUEUE, CeilingWorkflow, Shape
+from workflows.journey_client import ActionRejected, act, connect, journey_handle, submit_lead
+
+CONCURRENCY = 64
+
+
+@dataclass
+class Process:
+    """A worker process and what it used."""
+
+    popen: subprocess.Popen
+    cpu_at_start: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+    def cpu_seconds(self) -> float:
+        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def peak_rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+        return 0.0
+
+    def stop(self) -> None:
+        self.popen.terminate()
+        try:
+            self.popen.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+
+
+def _start(command: list[str], env: dict[str, str], log: Path) -> Process:
+    return Process(subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT))
+
+
+async def _gather_bounded(count: int, one: Callable[[int], Awaitable[None]], on_done: Callable[[], None]) -> None:
+    gate = asyncio.Semaphore(CONCURRENCY)
+
+    async def run(index: int) -> None:
+        async with gate:
+            await one(index)
+            on_done()
+
+    await asyncio.gather(*(run(index) for index in range(count)))
+
+
+async def _until_accepted(client: Client, lead_id: str, manager: str, latencies: list[float]) -> None:
+    """Accept as the team's manager as soon as routing has assigned the lead."""
+    for _ in range(400):
+        started = time.perf_counter()
+        try:
+            await act(client, lead_id, Accept(by=manager))
+            latencies.append(time.perf_counter() - started)
+            return
+        except ActionRejected:
+            await asyncio.sleep(0.05)  # not assigned yet
+    raise RuntimeError(f"lead {lead_id} was never assigned")
+
+
+async def _journey(client: Client, run_id: str, index: int, manager: str, latencies: list[float]) -> None:
+    lead = Lead(email=f"bench{index}.{run_id}@bench.example.com", title="VP Sales", company_size=500,
+                industry="software", country="US", source="demo_request")
+    submitted = await submit_lead(client, lead, "leadflow-bench", visibility=False)
+    await _until_accepted(client, submitted.lead_id, manager, latencies)
+    for action in (LogAttempt(by=manager, outcome=AttemptOutcome.CONNECTED), Qualify(by=manager, budget=True),
+                   Convert(by=manager)):
+        started = time.perf_counter()
+        await act(client, submitted.lead_id, action)
+        latencies.append(time.perf_counter() - started)
+    await journey_handle(client, submitted.lead_id).result()
+
+
+async def _ceiling(client: Client, run_id: str, index: int, shape: Shape, latencies: list[float]) -> None:
+    handle = await client.start_workflow(CeilingWorkflow.run, shape, id=f"ceiling-{run_id}-{index}",
+                                         task_queue=CEILING_TASK_QUEUE, start_signal="submit", start_signal_args=["lead"])
+    for step in range(shape.updates):
+        started = time.perf_counter()
+        try:
+            await handle.execute_update(CeilingWorkflow.act, step)
+        except WorkflowUpdateFailedError:
+            raise
+        latencies.append(time.perf_counter() - started)
+    await handle.result()
+
+
+def _shape_of(history) -> Shape:
+    kinds = [event.event_type for event in history.events]
+    return Shape(
+        local_activities=sum(1 for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED),
+        activities=kinds.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED),
+        timers=kinds.count(EventType.EVENT_TYPE_TIMER_STARTED),
+        updates=kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED),
+    )
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+async def bench_live(leads: int, progress: Callable[[str, int], Callable[[], None]] | None = None) -> dict[str, object]:
+    """Drive ``leads`` journeys and as many ceiling workflows; return the figures."""
+    policy = load_policy_file(DEFAULT_POLICY)
+    manager = sorted(policy.managers)[0]
+    run_id = uuid.uuid4().hex[:8]
+    with tempfile.TemporaryDirectory(prefix="leadflow-bench-") as folder:
+        data = Path(folder)
+        server = DevServer(data, port=free_port(), ui_port=None, log_path=data / "temporal.log")
+        server.start()
+        env = {**os.environ, "TEMPORAL_ADDRESS": server.address, "TEMPORAL_NAMESPACE": "default",
+               "LEADFLOW_TASK_QUEUE": "leadflow-bench", "LEADFLOW_POLICY": str(DEFAULT_POLICY),
+               "LEADFLOW_DATA_DIR": str(data), "LEADFLOW_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"}
+        worker = _start([sys.executable, "worker.py"], env, data / "worker.log")
+        ceiling_worker = _start([sys.executable, "-m", "workflows.ceiling"], env, data / "ceiling.log")
+        try:
+            client = await connect(Settings(), target_host=server.address)
+            await _journey(client, run_id, -1, manager, [])  # warm-up: worker started, policy loaded
+            worker.cpu_at_start = worker.cpu_seconds()
+            latencies: list[float] = []
+            started = time.perf_counter()
+            await _gather_bounded(leads, lambda i: _journey(client, run_id, i, manager, latencies),
+                                  progress("journeys", leads) if progress else (lambda: None))
+            journey_seconds = time.perf_counter() - started
+            worker_cpu = worker.cpu_seconds() - worker.cpu_at_start
+
+            sample = [journey_handle(client, Lead(email=f"bench{i}.{run_id}@bench.example.com").lead_id)
+                      for i in range(min(leads, 20))]
+            histories = [await handle.fetch_history() for handle in sample]
+            counts = [count_actions(history) for history in histories]
+            shape = _shape_of(histories[0])
+
+            await _ceiling(client, run_id, -1, shape, [])  # warm-up
+            ceiling_latencies: list[float] = []
+            started = time.perf_counter()
+            await _gather_bounded(leads, lambda i: _ceiling(client, run_id, i, shape, ceiling_latencies),
+                                  progress("ceiling", leads) if progress else (lambda: None))
+            ceiling_seconds = time.perf_counter() - started
+            errors = [line for line in (data / "worker.log").read_text().splitlines() if " ERROR " in line]
+            leads_per_s, ceiling_per_s = leads / journey_seconds, leads / ceiling_seconds
+            return {
+                "leads": leads,
+                "leads_per_s": round(leads_per_s, 2),
+                "ceiling_per_s": round(ceiling_per_s, 2),
+                "ratio_to_ceiling": round(leads_per_s / ceiling_per_s, 3),
+                "action_latency_p50_ms": round(statistics.median(latencies) * 1000, 1),
+                "action_latency_p99_ms": round(_percentile(latencies, 0.99) * 1000, 1),
+                "ceiling_update_latency_p50_ms": round(statistics.median(ceiling_latencies) * 1000, 1),
+                "worker_cpu_seconds_per_lead": round(worker_cpu / leads, 4),
+                "worker_peak_rss_mb": worker.peak_rss_mb(),
+                "history_events_per_lead": round(statistics.mean(c.history_events for c in counts), 1),
+                "billable_actions_per_lead": round(statistics.mean(c.total for c in counts), 1),
+                "shape": shape.model_dump(),
+                "worker_error_log_lines": len(errors),
+                "concurrency": CONCURRENCY,
+                "machine": f"{platform.machine()} {os.cpu_count()} cpus",
+                "python": platform.python_version(),
+                "date": date.today().isoformat(),
+            }
+        finally:
+            worker.stop()
+            ceiling_worker.stop()
+            server.stop()
