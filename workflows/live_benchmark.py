@@ -78,7 +78,8 @@ async def _gather_bounded(count: int, one: Callable[[int], Awaitable[None]], on_
 
 
 async def _until_accepted(client: Client, lead_id: str, manager: str, latencies: list[float]) -> None:
-    """Accept as the team's manager as soon as routing has assigned the lead."""
+    """Accept as the team's manager once routing has assigned the lead (a rep's reaction time)."""
+    await asyncio.sleep(0.25)
     for _ in range(400):
         started = time.perf_counter()
         try:
@@ -86,7 +87,7 @@ async def _until_accepted(client: Client, lead_id: str, manager: str, latencies:
             latencies.append(time.perf_counter() - started)
             return
         except ActionRejected:
-            await asyncio.sleep(0.05)  # not assigned yet
+            await asyncio.sleep(0.1)  # not assigned yet
     raise RuntimeError(f"lead {lead_id} was never assigned")
 
 
