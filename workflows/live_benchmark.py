@@ -48,6 +48,12 @@ class Process:
         fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def rss_mb(self) -> float:
+        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return round(int(line.split()[1]) / 1024, 1)
+        return 0.0
+
     def peak_rss_mb(self) -> float:
         for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
@@ -151,9 +157,19 @@ async def bench_live(leads: int, progress: Callable[[str, int], Callable[[], Non
             await _journey(client, run_id, -1, manager, [])  # warm-up: worker started, policy loaded
             worker.cpu_at_start = worker.cpu_seconds()
             latencies: list[float] = []
+            rss_samples: list[float] = []
+            advance = progress("journeys", leads) if progress else (lambda: None)
+            done = 0
+
+            def finished_one() -> None:
+                nonlocal done
+                done += 1
+                advance()
+                if done % max(1, leads // 10) == 0:  # the worker's memory at every tenth of the run
+                    rss_samples.append(worker.rss_mb())
+
             started = time.perf_counter()
-            await _gather_bounded(leads, lambda i: _journey(client, run_id, i, manager, latencies),
-                                  progress("journeys", leads) if progress else (lambda: None))
+            await _gather_bounded(leads, lambda i: _journey(client, run_id, i, manager, latencies), finished_one)
             journey_seconds = time.perf_counter() - started
             worker_cpu = worker.cpu_seconds() - worker.cpu_at_start
 
@@ -181,6 +197,7 @@ async def bench_live(leads: int, progress: Callable[[str, int], Callable[[], Non
                 "ceiling_update_latency_p50_ms": round(statistics.median(ceiling_latencies) * 1000, 1),
                 "worker_cpu_seconds_per_lead": round(worker_cpu / leads, 4),
                 "worker_peak_rss_mb": worker.peak_rss_mb(),
+                "worker_rss_mb_by_tenth": rss_samples,
                 "history_events_per_lead": round(statistics.mean(c.history_events for c in counts), 1),
                 "billable_actions_per_lead": round(statistics.mean(c.total for c in counts), 1),
                 "shape": shape.model_dump(),
