@@ -1,0 +1,32 @@
+"""``leadflow bench live --json`` prints every figure the performance section needs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from leadflow.runtime.settings import REPO_ROOT
+
+pytestmark = pytest.mark.devserver
+
+FIELDS = {"leads_per_s", "ceiling_per_s", "ratio_to_ceiling", "action_latency_p50_ms", "action_latency_p99_ms",
+          "worker_cpu_seconds_per_lead", "worker_peak_rss_mb", "worker_rss_mb_by_tenth", "history_events_per_lead",
+          "billable_actions_per_lead", "worker_error_log_lines"}
+
+
+def test_bench_live_prints_its_figures():
+    done = subprocess.run([sys.executable, "-m", "leadflow.cli.main", "bench", "live", "--leads", "10", "--json"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(done.stdout)
+    assert FIELDS <= figures.keys()
+    assert figures["leads"] == 10 and figures["leads_per_s"] > 0 and figures["ceiling_per_s"] > 0
+    assert figures["ratio_to_ceiling"] == pytest.approx(figures["leads_per_s"] / figures["ceiling_per_s"], rel=0.01)
+    # A happy-path journey: 4 rep actions as updates, one notification activity, its ledger writes.
+    assert figures["shape"]["updates"] == 4 and figures["shape"]["activities"] == 1
+    assert 30 <= figures["history_events_per_lead"] <= 80 and figures["billable_actions_per_lead"] >= 10
+    assert len(figures["worker_rss_mb_by_tenth"]) == 10 and figures["worker_error_log_lines"] == 0
+    assert 0 < figures["action_latency_p50_ms"] <= figures["action_latency_p99_ms"]
