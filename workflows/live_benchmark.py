@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 
 from leadflow.actions import Accept, AttemptOutcome, Convert, LogAttempt, Qualify
 from leadflow.lead import Lead
@@ -31,7 +31,7 @@ from leadflow.runtime.dev_stack import DevServer, free_port
 from leadflow.runtime.settings import DEFAULT_POLICY, REPO_ROOT, Settings, load_policy_file
 from workflows.billable_actions import count_actions
 from workflows.ceiling import CEILING_TASK_QUEUE, CeilingWorkflow, Shape
-from workflows.journey_client import ActionRejected, act, connect, journey_handle, submit_lead
+from workflows.journey_client import ActionRejected, JourneyError, act, connect, journey_handle, submit_lead
 
 CONCURRENCY = 64
 
@@ -83,31 +83,42 @@ async def _gather_bounded(count: int, one: Callable[[int], Awaitable[None]], on_
     await asyncio.gather(*(run(index) for index in range(count)))
 
 
-async def _until_accepted(client: Client, lead_id: str, manager: str, latencies: list[float]) -> None:
-    """Accept as the team's manager once routing has assigned the lead (a rep's reaction time)."""
-    await asyncio.sleep(0.25)
-    for _ in range(400):
-        started = time.perf_counter()
-        try:
-            await act(client, lead_id, Accept(by=manager))
-            latencies.append(time.perf_counter() - started)
-            return
-        except ActionRejected:
-            await asyncio.sleep(0.1)  # not assigned yet
-    raise RuntimeError(f"lead {lead_id} was never assigned")
+@dataclass
+class Driver:
+    """The scripted reps, and how often the stack made them try again."""
 
+    client: Client
+    manager: str
+    latencies: list[float] = field(default_factory=list)
+    retries: int = 0
 
-async def _journey(client: Client, run_id: str, index: int, manager: str, latencies: list[float]) -> None:
-    lead = Lead(email=f"bench{index}.{run_id}@bench.example.com", title="VP Sales", company_size=500,
-                industry="software", country="US", source="demo_request")
-    submitted = await submit_lead(client, lead, "leadflow-bench", visibility=False)
-    await _until_accepted(client, submitted.lead_id, manager, latencies)
-    for action in (LogAttempt(by=manager, outcome=AttemptOutcome.CONNECTED), Qualify(by=manager, budget=True),
-                   Convert(by=manager)):
-        started = time.perf_counter()
-        await act(client, submitted.lead_id, action)
-        latencies.append(time.perf_counter() - started)
-    await journey_handle(client, submitted.lead_id).result()
+    async def act(self, lead_id: str, action, *, until_assigned: bool = False) -> None:
+        for _ in range(600):
+            started = time.perf_counter()
+            try:
+                await act(self.client, lead_id, action)
+                self.latencies.append(time.perf_counter() - started)
+                return
+            except ActionRejected:
+                if not until_assigned:
+                    raise
+            except (JourneyError, WorkflowUpdateRPCTimeoutOrCancelledError):
+                # The server refused for now (e.g. a workflow task being retried on an overloaded
+                # machine): the journey carries on once it is retried, so the rep tries again.
+                self.retries += 1
+            await asyncio.sleep(0.1)
+        raise RuntimeError(f"lead {lead_id}: {action.type} never went through")
+
+    async def journey(self, run_id: str, index: int) -> None:
+        lead = Lead(email=f"bench{index}.{run_id}@bench.example.com", title="VP Sales", company_size=500,
+                    industry="software", country="US", source="demo_request")
+        submitted = await submit_lead(self.client, lead, "leadflow-bench", visibility=False)
+        await asyncio.sleep(0.25)  # the rep's reaction time; routing is done by then, mostly
+        await self.act(submitted.lead_id, Accept(by=self.manager), until_assigned=True)
+        for action in (LogAttempt(by=self.manager, outcome=AttemptOutcome.CONNECTED), Qualify(by=self.manager, budget=True),
+                       Convert(by=self.manager)):
+            await self.act(submitted.lead_id, action)
+        await journey_handle(self.client, submitted.lead_id).result()
 
 
 async def _ceiling(client: Client, run_id: str, index: int, shape: Shape, latencies: list[float]) -> None:
@@ -154,9 +165,10 @@ async def bench_live(leads: int, progress: Callable[[str, int], Callable[[], Non
         ceiling_worker = _start([sys.executable, "-m", "workflows.ceiling"], env, data / "ceiling.log")
         try:
             client = await connect(Settings(), target_host=server.address)
-            await _journey(client, run_id, -1, manager, [])  # warm-up: worker started, policy loaded
+            await Driver(client, manager).journey(run_id, -1)  # warm-up: worker started, policy loaded
             worker.cpu_at_start = worker.cpu_seconds()
-            latencies: list[float] = []
+            driver = Driver(client, manager)
+            latencies = driver.latencies
             rss_samples: list[float] = []
             advance = progress("journeys", leads) if progress else (lambda: None)
             done = 0
@@ -169,7 +181,7 @@ async def bench_live(leads: int, progress: Callable[[str, int], Callable[[], Non
                     rss_samples.append(worker.rss_mb())
 
             started = time.perf_counter()
-            await _gather_bounded(leads, lambda i: _journey(client, run_id, i, manager, latencies), finished_one)
+            await _gather_bounded(leads, lambda i: driver.journey(run_id, i), finished_one)
             journey_seconds = time.perf_counter() - started
             worker_cpu = worker.cpu_seconds() - worker.cpu_at_start
 
@@ -185,7 +197,9 @@ async def bench_live(leads: int, progress: Callable[[str, int], Callable[[], Non
             await _gather_bounded(leads, lambda i: _ceiling(client, run_id, i, shape, ceiling_latencies),
                                   progress("ceiling", leads) if progress else (lambda: None))
             ceiling_seconds = time.perf_counter() - started
-            errors = [line for line in (data / "worker.log").read_text().splitlines() if " ERROR " in line]
+            worker_log = (data / "worker.log").read_text(errors="replace").splitlines()
+            errors = [line for line in worker_log if " ERROR " in line]
+            task_failures = [line for line in worker_log if "Failing workflow task" in line]
             leads_per_s, ceiling_per_s = leads / journey_seconds, leads / ceiling_seconds
             return {
                 "leads": leads,
@@ -202,11 +216,18 @@ async def bench_live(leads: int, progress: Callable[[str, int], Callable[[], Non
                 "billable_actions_per_lead": round(statistics.mean(c.total for c in counts), 1),
                 "shape": shape.model_dump(),
                 "worker_error_log_lines": len(errors),
+                "workflow_task_failures": len(task_failures),
+                "driver_retries": driver.retries,
                 "concurrency": CONCURRENCY,
                 "machine": f"{platform.machine()} {os.cpu_count()} cpus",
                 "python": platform.python_version(),
                 "date": date.today().isoformat(),
             }
+        except BaseException:
+            kept = Path(tempfile.gettempdir()) / f"leadflow-bench-{run_id}-worker.log"
+            kept.write_text((data / "worker.log").read_text(errors="replace"))
+            print(f"bench failed; the worker's log is kept at {kept}", file=sys.stderr)
+            raise
         finally:
             worker.stop()
             ceiling_worker.stop()
