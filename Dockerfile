@@ -9,6 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md worker.py ./
 COPY leadflow ./leadflow
+COPY api ./api
 COPY workflows ./workflows
 COPY activities ./activities
 COPY simulation ./simulation

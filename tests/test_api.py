@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, func, select
 
 from activities.ledger_schema import idempotency_keys, journey_events, leads
-from leadflow.api.openapi_file import OPENAPI_FILE, render
+from api.openapi_file import OPENAPI_FILE, render
 from leadflow.lead import lead_id_for
 from tests.api_stack import INTAKE, READER, REP, start_stack
 
@@ -83,7 +83,7 @@ def test_health_and_the_committed_openapi_document(stack):
         assert http.get("/healthz").json() == {"status": "ok"}
         assert http.get("/readyz").json() == {"status": "ready"}
         served = http.get("/openapi.json").json()
-    assert OPENAPI_FILE.read_text() == render(), "leadflow/api/openapi.json is stale: python -m leadflow.api.openapi_file"
+    assert OPENAPI_FILE.read_text() == render(), "api/openapi.json is stale: python -m api.openapi_file"
     assert served == json.loads(OPENAPI_FILE.read_text())
 
 

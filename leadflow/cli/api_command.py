@@ -19,8 +19,8 @@ def api_command(
     """Serve the API (tokens from LEADFLOW_API_TOKENS, Temporal from TEMPORAL_ADDRESS, ...)."""
     import uvicorn
 
-    from leadflow.api.app import create_app
-    from leadflow.api.auth import TokenConfigError, Tokens
+    from api.app import create_app
+    from api.auth import TokenConfigError, Tokens
     from workflows.codec import CodecKeyError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

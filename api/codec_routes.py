@@ -15,9 +15,9 @@ from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
 from temporalio.api.common.v1 import Payload, Payloads
 
-from leadflow.api.auth import Scope, require
-from leadflow.api.errors import ApiError, ErrorResponse
-from leadflow.api.limits import require_json
+from api.auth import Scope, require
+from api.errors import ApiError, ErrorResponse
+from api.limits import require_json
 from workflows.codec import CodecKeyError, codec_from_env
 
 
@@ -53,7 +53,7 @@ def _as_json(payloads: list[Payload]) -> CodecPayloads:
 
 def install(app: FastAPI) -> None:
     codec = codec_from_env()
-    from leadflow.api.app import ERRORS
+    from api.app import ERRORS
 
     responses = {**ERRORS, 503: {"model": ErrorResponse, "description": "no encryption keys configured"}}
 

@@ -21,10 +21,10 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from activities.ledger import Ledger
 from leadflow.actions import Disqualify, Recycle, RepAction
-from leadflow.api import codec_routes, errors
-from leadflow.api.auth import Scope, Tokens, require
-from leadflow.api.errors import ApiError, ErrorResponse
-from leadflow.api.limits import BodyLimit, require_json
+from api import codec_routes, errors
+from api.auth import Scope, Tokens, require
+from api.errors import ApiError, ErrorResponse
+from api.limits import BodyLimit, require_json
 from leadflow.journey import Stage
 from leadflow.lead import EngagementEvent, Lead
 from leadflow.runtime.settings import Settings

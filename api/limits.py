@@ -7,7 +7,7 @@ import os
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from leadflow.api.errors import ApiError, error_response
+from api.errors import ApiError, error_response
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fastapi import Request
 
-from leadflow.api.errors import ApiError
+from api.errors import ApiError
 
 
 class Scope(StrEnum):

@@ -1,6 +1,6 @@
-"""The committed OpenAPI document: ``python -m leadflow.api.openapi_file`` rewrites it.
+"""The committed OpenAPI document: ``python -m api.openapi_file`` rewrites it.
 
-``tests/test_api.py`` fails when ``leadflow/api/openapi.json`` differs from what the app serves.
+``tests/test_api.py`` fails when ``api/openapi.json`` differs from what the app serves.
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from leadflow.api.app import create_app
-from leadflow.api.auth import Tokens
+from api.app import create_app
+from api.auth import Tokens
 from leadflow.runtime.settings import Settings
 
 OPENAPI_FILE = Path(__file__).resolve().parent / "openapi.json"
