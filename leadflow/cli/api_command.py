@@ -32,5 +32,5 @@ def api_command(
         raise CliError(str(error)) from None
     if not tokens.scopes_by_digest:
         logging.getLogger("leadflow.api").warning("no LEADFLOW_API_TOKENS configured: every request will be refused (401)")
-    # Access logs would carry lead ids only (never emails), but keep them at warning level.
+    # No access log: the API logs what matters itself (URLs carry lead ids, never emails).
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
