@@ -14,7 +14,10 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY simulation ./simulation
 COPY scenarios ./scenarios
-RUN pip install --no-cache-dir -e . && useradd --system --create-home leadflow && mkdir -p /var/lib/leadflow \
+# Bytecode is shipped even though the image writes none at run time: the workflow sandbox
+# re-imports the journey module for every journey and would otherwise compile it each time.
+RUN pip install --no-cache-dir -e . && python -m compileall -q leadflow api workflows activities simulation worker.py \
+    && useradd --system --create-home leadflow && mkdir -p /var/lib/leadflow \
     && chown leadflow /var/lib/leadflow
 USER leadflow
 

@@ -12,13 +12,13 @@ import json
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
-from sqlalchemy import Engine, and_, create_engine, event, func, make_url, select, update
+from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, make_url, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from activities.contracts import AssignmentRequest, AssignmentResult, LedgerBatch
+from activities.contracts import AssignmentRequest, AssignmentResult, LeadProjection, LedgerBatch
 from activities.ledger_schema import (
     assignments,
     idempotency_keys,
@@ -33,6 +33,32 @@ from activities.ledger_schema import (
 )
 from leadflow.policy import Policy, parse_policy
 from leadflow.routing import RouteRequest, RoutingSnapshot, choose_rep, pool_key
+
+
+# Statements the hot paths run, built once: each call then only binds its values.
+# SQLite: every transaction already began IMMEDIATE (one writer at a time).
+# PostgreSQL: this row lock serialises routing decisions across workers.
+_TAKE_ROUTING_LOCK = update(routing_lock).where(routing_lock.c.id == 1).values(assignments=routing_lock.c.assignments + 1)
+_ASSIGNMENT_OF_STEP = select(assignments.c.rep_id, assignments.c.team, assignments.c.on_shift).where(
+    and_(assignments.c.journey_id == bindparam("journey_id"), assignments.c.step == bindparam("step"))
+)
+_OPEN_LEADS_BY_REP = (
+    select(assignments.c.rep_id, func.count()).where(assignments.c.released_at.is_(None)).group_by(assignments.c.rep_id)
+)
+_ASSIGNMENTS_BY_REP = select(assignments.c.rep_id, func.count()).group_by(assignments.c.rep_id)
+_LAST_ASSIGNED_IN_POOL = select(routing_pointers.c.last_rep_id).where(routing_pointers.c.pool == bindparam("pool"))
+_RECORD_ASSIGNMENT = assignments.insert()
+_RELEASE = (
+    update(assignments)
+    .where(
+        and_(
+            assignments.c.journey_id == bindparam("of_journey"),
+            assignments.c.rep_id == bindparam("of_rep"),
+            assignments.c.released_at.is_(None),
+        )
+    )
+    .values(released_at=bindparam("at"))
+)
 
 
 def normalise_database_url(url: str) -> str:
@@ -50,6 +76,7 @@ class Ledger:
         self.url = normalise_database_url(url)
         self.engine: Engine = _make_engine(self.url)
         self.dialect = self.engine.dialect.name
+        self._statements: dict[tuple, Any] = {}
 
     def create_schema(self) -> None:
         """Create missing tables (idempotent)."""
@@ -65,12 +92,19 @@ class Ledger:
         with self.engine.begin() as conn:
             yield conn
 
+    def _statement(self, key: tuple, build: Callable[[Any], Any]) -> Any:
+        """A statement built once per ledger, so each write only binds its values (no re-compiling)."""
+        statement = self._statements.get(key)
+        if statement is None:
+            statement = self._statements[key] = build(postgresql if self.dialect == "postgresql" else sqlite)
+        return statement
+
     def _insert_ignore(self, conn: Connection, table: Any, rows: list[dict[str, Any]], keys: list[str]) -> int:
-        if not rows:
-            return 0
-        dialect = postgresql if self.dialect == "postgresql" else sqlite
-        statement = dialect.insert(table).values(rows).on_conflict_do_nothing(index_elements=keys)
-        return max(conn.execute(statement.execution_options(preserve_rowcount=True)).rowcount, 0)
+        statement = self._statement(
+            ("insert_ignore", table.name, *keys),
+            lambda dialect: dialect.insert(table).on_conflict_do_nothing(index_elements=keys).execution_options(preserve_rowcount=True),
+        )
+        return sum(max(conn.execute(statement, row).rowcount, 0) for row in rows)
 
     # -- policies ----------------------------------------------------------------------
 
@@ -159,53 +193,39 @@ class Ledger:
         return written
 
     def _upsert_projection(self, conn: Connection, row: dict[str, Any]) -> None:
-        dialect = postgresql if self.dialect == "postgresql" else sqlite
-        insert = dialect.insert(leads).values(row)
-        changes = {name: insert.excluded[name] for name in row if name != "lead_id"}
-        # Within a journey, a retried older step never overwrites a newer one; across the
-        # journeys of one person, the most recently updated journey wins.
-        same_journey = leads.c.journey_id == insert.excluded.journey_id
-        newer = (same_journey & (leads.c.seq < insert.excluded.seq)) | (
-            ~same_journey & (leads.c.updated_at < insert.excluded.updated_at)
-        )
-        conn.execute(insert.on_conflict_do_update(index_elements=["lead_id"], set_=changes, where=newer))
+        def build(dialect: Any) -> Any:
+            insert = dialect.insert(leads)
+            changes = {name: insert.excluded[name] for name in LeadProjection.model_fields if name != "lead_id"}
+            # Within a journey, a retried older step never overwrites a newer one; across the
+            # journeys of one person, the most recently updated journey wins.
+            same_journey = leads.c.journey_id == insert.excluded.journey_id
+            newer = (same_journey & (leads.c.seq < insert.excluded.seq)) | (
+                ~same_journey & (leads.c.updated_at < insert.excluded.updated_at)
+            )
+            return insert.on_conflict_do_update(index_elements=["lead_id"], set_=changes, where=newer)
+
+        conn.execute(self._statement(("upsert_projection",), build), row)
 
     @staticmethod
     def _release(conn: Connection, journey_id: str, rep_id: str, at: datetime) -> None:
-        conn.execute(
-            update(assignments)
-            .where(
-                and_(
-                    assignments.c.journey_id == journey_id,
-                    assignments.c.rep_id == rep_id,
-                    assignments.c.released_at.is_(None),
-                )
-            )
-            .values(released_at=at)
-        )
+        conn.execute(_RELEASE, {"of_journey": journey_id, "of_rep": rep_id, "at": at})
 
     # -- routing -----------------------------------------------------------------------
 
     def assign(self, request: AssignmentRequest, policy: Policy) -> AssignmentResult:
         """Choose and record the rep for one routing step (once, however often retried)."""
         with self.transaction() as conn:
-            self._lock_routing(conn)
-            done = conn.execute(
-                select(assignments.c.rep_id, assignments.c.team, assignments.c.on_shift).where(
-                    and_(assignments.c.journey_id == request.journey_id, assignments.c.step == request.step)
-                )
-            ).first()
+            conn.execute(_TAKE_ROUTING_LOCK)
+            done = conn.execute(_ASSIGNMENT_OF_STEP, {"journey_id": request.journey_id, "step": request.step}).first()
             if done is not None:
                 return AssignmentResult(step=request.step, rep_id=done.rep_id, team=done.team, on_shift=bool(done.on_shift))
             if request.release_rep_id:
                 self._release(conn, request.journey_id, request.release_rep_id, request.at)
             pool = pool_key(request.territory, request.segment)
             snapshot = RoutingSnapshot(
-                open_leads=self._counts(conn, open_only=True),
-                assigned_total=self._counts(conn, open_only=False),
-                last_assigned=conn.execute(
-                    select(routing_pointers.c.last_rep_id).where(routing_pointers.c.pool == pool)
-                ).scalar(),
+                open_leads=dict(conn.execute(_OPEN_LEADS_BY_REP).all()),
+                assigned_total=dict(conn.execute(_ASSIGNMENTS_BY_REP).all()),
+                last_assigned=conn.execute(_LAST_ASSIGNED_IN_POOL, {"pool": pool}).scalar(),
             )
             decision = choose_rep(
                 policy,
@@ -215,38 +235,29 @@ class Ledger:
             if decision.rep_id is None:
                 return AssignmentResult(step=request.step, why_none=decision.why_none)
             conn.execute(
-                assignments.insert().values(
-                    journey_id=request.journey_id,
-                    step=request.step,
-                    lead_id=request.lead_id,
-                    rep_id=decision.rep_id,
-                    team=decision.team,
-                    pool=pool,
-                    on_shift=int(decision.on_shift),
-                    assigned_at=request.at,
-                )
+                _RECORD_ASSIGNMENT,
+                {
+                    "journey_id": request.journey_id,
+                    "step": request.step,
+                    "lead_id": request.lead_id,
+                    "rep_id": decision.rep_id,
+                    "team": decision.team,
+                    "pool": pool,
+                    "on_shift": int(decision.on_shift),
+                    "assigned_at": request.at,
+                },
             )
             self._set_pointer(conn, pool, decision.rep_id)
             return AssignmentResult(
                 step=request.step, rep_id=decision.rep_id, team=decision.team, on_shift=decision.on_shift
             )
 
-    def _lock_routing(self, conn: Connection) -> None:
-        # SQLite: every transaction already began IMMEDIATE (one writer at a time).
-        # PostgreSQL: a row lock serialises routing decisions across workers.
-        conn.execute(update(routing_lock).where(routing_lock.c.id == 1).values(assignments=routing_lock.c.assignments + 1))
-
-    @staticmethod
-    def _counts(conn: Connection, open_only: bool) -> dict[str, int]:
-        query = select(assignments.c.rep_id, func.count()).group_by(assignments.c.rep_id)
-        if open_only:
-            query = query.where(assignments.c.released_at.is_(None))
-        return {rep_id: count for rep_id, count in conn.execute(query)}
-
     def _set_pointer(self, conn: Connection, pool: str, rep_id: str) -> None:
-        dialect = postgresql if self.dialect == "postgresql" else sqlite
-        insert = dialect.insert(routing_pointers).values(pool=pool, last_rep_id=rep_id)
-        conn.execute(insert.on_conflict_do_update(index_elements=["pool"], set_={"last_rep_id": rep_id}))
+        def build(dialect: Any) -> Any:
+            insert = dialect.insert(routing_pointers)
+            return insert.on_conflict_do_update(index_elements=["pool"], set_={"last_rep_id": insert.excluded.last_rep_id})
+
+        conn.execute(self._statement(("set_pointer",), build), {"pool": pool, "last_rep_id": rep_id})
 
     # -- notifications ------------------------------------------------------------------
 
@@ -312,7 +323,7 @@ class Ledger:
 
     def open_leads_by_rep(self) -> dict[str, int]:
         with self.engine.connect() as conn:
-            return self._counts(conn, open_only=True)
+            return dict(conn.execute(_OPEN_LEADS_BY_REP).all())
 
 
 def _make_engine(url: str) -> Engine:

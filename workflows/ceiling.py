@@ -33,11 +33,20 @@ def noop(step: int) -> int:
 
 @workflow.defn(name="Ceiling")
 class CeilingWorkflow:
+    """Same commands as a journey, nothing decided.
+
+    A journey's deadlines are timers started in one workflow task and cancelled in a later
+    one (when the rep acts), so the server records both; the ceiling's timers do the same.
+    A timer started and cancelled within one task would never reach the server at all.
+    """
+
     @workflow.init
     def __init__(self, shape: Shape) -> None:
         self._shape = shape
         self._updates = 0
         self._submitted = False
+        self._timers_started = 0
+        self._live_timers: list[asyncio.Task] = []
 
     @workflow.signal
     def submit(self, payload: str) -> None:
@@ -46,9 +55,12 @@ class CeilingWorkflow:
     @workflow.update
     async def act(self, step: int) -> int:
         self._updates += 1
-        # As a journey does per action: a ledger write (local activity) and a fresh deadline.
+        # As a journey does per action: a ledger write (local activity), the old deadline
+        # cancelled and, while the journey goes on, a fresh one.
         await workflow.execute_local_activity(noop, step, start_to_close_timeout=timedelta(seconds=30))
-        await self._timer_then_cancel()
+        self._cancel_timer()
+        if self._updates < self._shape.updates:
+            self._start_timer()
         return self._updates
 
     @act.validator
@@ -56,23 +68,29 @@ class CeilingWorkflow:
         if step < 0:
             raise ValueError("negative step")
 
-    async def _timer_then_cancel(self) -> None:
-        timer = asyncio.create_task(workflow.sleep(timedelta(hours=1)))
-        await asyncio.sleep(0)
-        timer.cancel()
+    def _start_timer(self) -> None:
+        if self._timers_started < self._shape.timers:
+            self._timers_started += 1
+            self._live_timers.append(asyncio.create_task(workflow.sleep(timedelta(hours=1))))
+
+    def _cancel_timer(self) -> None:
+        if self._live_timers:
+            self._live_timers.pop(0).cancel()
 
     @workflow.run
     async def run(self, shape: Shape) -> int:
         await workflow.wait_condition(lambda: self._submitted)
-        extra_local = max(0, shape.local_activities - shape.updates)
-        for step in range(extra_local):
+        for step in range(max(0, shape.local_activities - shape.updates)):
             await workflow.execute_local_activity(noop, step, start_to_close_timeout=timedelta(seconds=30))
-        for _ in range(max(0, shape.timers - shape.updates)):
-            await self._timer_then_cancel()
+        # The updates start all but one of the timers (the last update only cancels).
+        for _ in range(max(1, shape.timers - max(0, shape.updates - 1))):
+            self._start_timer()
         for step in range(shape.activities):
             await workflow.execute_activity(noop, step, start_to_close_timeout=timedelta(seconds=30))
         await workflow.wait_condition(lambda: self._updates >= shape.updates)
         await workflow.wait_condition(workflow.all_handlers_finished)
+        while self._live_timers:
+            self._cancel_timer()
         return self._updates
 
 

@@ -9,6 +9,7 @@ on their own worker process. Prints JSON.
 from __future__ import annotations
 
 import asyncio
+import compileall
 import os
 import platform
 import statistics
@@ -41,12 +42,10 @@ class Process:
     """A worker process and what it used."""
 
     popen: subprocess.Popen
-    cpu_at_start: float = 0.0
     latencies: list[float] = field(default_factory=list)
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return _cpu_seconds(self.popen.pid)
 
     def rss_mb(self) -> float:
         for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
@@ -66,6 +65,21 @@ class Process:
             self.popen.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.popen.kill()
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_by_process(worker: Process, ceiling_worker: Process, server: DevServer) -> dict[str, float]:
+    return {"worker": worker.cpu_seconds(), "ceiling_worker": ceiling_worker.cpu_seconds(),
+            "server": _cpu_seconds(server.process.pid), "driver": time.process_time()}
+
+
+def _cpu_used(before: dict[str, float], after: dict[str, float], runs: int) -> dict[str, float]:
+    return {name: round((after[name] - before[name]) / runs * 1000, 1) for name in before}
 
 
 def _start(command: list[str], env: dict[str, str], log: Path) -> Process:
@@ -141,6 +155,10 @@ def _shape_of(history) -> Shape:
     )
 
 
+def _workflow_tasks(history) -> int:
+    return sum(event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED for event in history.events)
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
@@ -158,12 +176,14 @@ async def bench_live(leads: int, progress: Callable[[str, int], Callable[[], Non
         env = {**os.environ, "TEMPORAL_ADDRESS": server.address, "TEMPORAL_NAMESPACE": "default",
                "LEADFLOW_TASK_QUEUE": "leadflow-bench", "LEADFLOW_POLICY": str(DEFAULT_POLICY),
                "LEADFLOW_DATA_DIR": str(data), "LEADFLOW_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"}
+        # As the Dockerfile does: ship bytecode, or the sandbox compiles the journey module per journey.
+        compileall.compile_dir(REPO_ROOT / "workflows", quiet=1)
         worker = _start([sys.executable, "worker.py"], env, data / "worker.log")
         ceiling_worker = _start([sys.executable, "-m", "workflows.ceiling"], env, data / "ceiling.log")
         try:
             client = await connect(Settings(), target_host=server.address)
             await Driver(client, manager).journey(run_id, -1)  # warm-up: worker started, policy loaded
-            worker.cpu_at_start = worker.cpu_seconds()
+            cpu_at_start = _cpu_by_process(worker, ceiling_worker, server)
             driver = Driver(client, manager)
             latencies = driver.latencies
             rss_samples: list[float] = []
@@ -180,7 +200,8 @@ async def bench_live(leads: int, progress: Callable[[str, int], Callable[[], Non
             started = time.perf_counter()
             await _gather_bounded(leads, lambda i: driver.journey(run_id, i), finished_one)
             journey_seconds = time.perf_counter() - started
-            worker_cpu = worker.cpu_seconds() - worker.cpu_at_start
+            cpu_after_journeys = _cpu_by_process(worker, ceiling_worker, server)
+            worker_cpu = cpu_after_journeys["worker"] - cpu_at_start["worker"]
 
             sample = [journey_handle(client, Lead(email=f"bench{i}.{run_id}@bench.example.com").lead_id)
                       for i in range(min(leads, 20))]
@@ -189,11 +210,14 @@ async def bench_live(leads: int, progress: Callable[[str, int], Callable[[], Non
             shape = _shape_of(histories[0])
 
             await _ceiling(client, run_id, -1, shape, [])  # warm-up
+            cpu_before_ceiling = _cpu_by_process(worker, ceiling_worker, server)
             ceiling_latencies: list[float] = []
             started = time.perf_counter()
             await _gather_bounded(leads, lambda i: _ceiling(client, run_id, i, shape, ceiling_latencies),
                                   progress("ceiling", leads) if progress else (lambda: None))
             ceiling_seconds = time.perf_counter() - started
+            cpu_after_ceiling = _cpu_by_process(worker, ceiling_worker, server)
+            ceiling_history = await client.get_workflow_handle(f"ceiling-{run_id}-0").fetch_history()
             worker_log = (data / "worker.log").read_text(errors="replace").splitlines()
             errors = [line for line in worker_log if " ERROR " in line]
             task_failures = [line for line in worker_log if "Failing workflow task" in line]
@@ -207,10 +231,15 @@ async def bench_live(leads: int, progress: Callable[[str, int], Callable[[], Non
                 "action_latency_p99_ms": round(_percentile(latencies, 0.99) * 1000, 1),
                 "ceiling_update_latency_p50_ms": round(statistics.median(ceiling_latencies) * 1000, 1),
                 "worker_cpu_seconds_per_lead": round(worker_cpu / leads, 4),
+                "cpu_ms_per_journey": _cpu_used(cpu_at_start, cpu_after_journeys, leads),
+                "cpu_ms_per_ceiling_run": _cpu_used(cpu_before_ceiling, cpu_after_ceiling, leads),
                 "worker_peak_rss_mb": worker.peak_rss_mb(),
                 "worker_rss_mb_by_tenth": rss_samples,
                 "history_events_per_lead": round(statistics.mean(c.history_events for c in counts), 1),
                 "billable_actions_per_lead": round(statistics.mean(c.total for c in counts), 1),
+                "workflow_tasks_per_lead": round(statistics.mean(_workflow_tasks(h) for h in histories), 1),
+                "ceiling_history_events_per_run": len(ceiling_history.events),
+                "ceiling_workflow_tasks_per_run": _workflow_tasks(ceiling_history),
                 "shape": shape.model_dump(),
                 "worker_error_log_lines": len(errors),
                 "workflow_task_failures": len(task_failures),
