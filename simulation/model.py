@@ -10,10 +10,13 @@ routing state. Reps are plain objects with a desk (one call at a time) and worki
 
 from __future__ import annotations
 
+import pickle
 import random
+import zlib
 from datetime import datetime, time, timedelta, timezone
 
 import simpy
+from pydantic import BaseModel
 
 from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, InvalidAction, LogAttempt, Qualify, RepAction
 from leadflow.business_calendar import add_business_time, business_time_between
@@ -44,6 +47,20 @@ from simulation.scenario import LoadedScenario
 from simulation.statistics import ReplicationStats
 
 _OWNED = (Stage.ASSIGNED, Stage.ACCEPTED, Stage.WORKING, Stage.SQL)
+_ALL_FIELDS: dict[type, set[str]] = {}
+
+
+def share_fields_set(model: BaseModel) -> None:
+    """Let the model's record of which fields were set be one set shared by its whole class.
+
+    pydantic keeps that record per instance, 2 kB for a journey state, only for
+    ``exclude_unset``, which the simulator never uses. With every field name in it, a later
+    assignment adds nothing, so the shared set is never changed.
+    """
+    shared = _ALL_FIELDS.get(type(model))
+    if shared is None:
+        shared = _ALL_FIELDS[type(model)] = set(type(model).model_fields)
+    object.__setattr__(model, "__pydantic_fields_set__", shared)
 
 
 class RepDesk:
@@ -97,9 +114,9 @@ class LeadJourney:
                 model.observe(self, command.entry)
             elif isinstance(command, StartDeadline):
                 if command.clock is Clock.NURTURE and model.traces is None:
-                    # Armed by ``nurturing`` only if the lead can qualify before it expires: an
-                    # expiry nothing else precedes changes no statistic, so a lead that will
-                    # never qualify is let go at once and holds no timer for months.
+                    # Never armed when no trace is kept: the expiry changes no statistic, and
+                    # a lead that qualifies first (``nurturing`` finds when) cancels it anyway.
+                    # So a nurturing lead holds no timer for months.
                     continue
                 self.arm(command.clock, command.due_at)
             elif isinstance(command, CancelDeadline):
@@ -110,9 +127,15 @@ class LeadJourney:
                 model.routing.release(command.rep_id)
             elif isinstance(command, ClaimLead):
                 model.routing.take(command.rep_id)
-        if model.traces is None and len(self.state.log) > 1:
-            # Every entry has been observed; decide only ever looks at the latest one.
-            self.state.log = self.state.log[-1:]
+        if model.traces is None:
+            # Every entry has been observed; decide only ever looks at the latest entry and
+            # stage change, so a long journey's state does not grow.
+            if len(self.state.log) > 1:
+                self.state.log = self.state.log[-1:]
+            if len(self.state.stage_history) > 1:
+                self.state.stage_history = self.state.stage_history[-1:]
+            for part in (self.state, *self.state.log, *self.state.stage_history):
+                share_fields_set(part)
         if self.state.outcome is not None:
             for clock in list(self.armed):
                 self.disarm(clock)
@@ -162,6 +185,37 @@ class LeadJourney:
     def owned_by(self, rep_id: str, step: int) -> bool:
         state = self.state
         return state.outcome is None and state.owner_id == rep_id and state.assignment_step == step and state.stage in _OWNED
+
+
+class DormantJourney:
+    """A nurturing lead put away until its next event: a few hundred bytes, not a live journey.
+
+    It is packed once the current instant's work is done, not at once: a rep's process that
+    just recycled the lead still draws from the lead's random stream in the same step, and
+    the packed copy must carry that draw, as the live journey would.
+    """
+
+    __slots__ = ("journey", "packed")
+
+    def __init__(self, journey: LeadJourney):
+        self.journey: LeadJourney | None = journey
+        self.packed = b""
+
+    def pack(self, _event: object = None) -> None:
+        journey = self.journey
+        if journey is not None:
+            state = (journey.person, journey.state, journey.counted, journey.owner_work)
+            self.packed = zlib.compress(pickle.dumps(state, pickle.HIGHEST_PROTOCOL), 1)
+            self.journey = None
+
+    def wake(self, model: SimShell) -> LeadJourney:
+        """The journey as it was put away."""
+        if self.journey is not None:
+            return self.journey
+        journey = LeadJourney.__new__(LeadJourney)
+        journey.model, journey.armed = model, {}
+        journey.person, journey.state, journey.counted, journey.owner_work = pickle.loads(zlib.decompress(self.packed))
+        return journey
 
 
 class SimShell:
@@ -302,14 +356,22 @@ class JourneyModel(SimShell):
         )
         if found is None:
             return
-        if nurture_due is not None and self.traces is None:
-            journey.arm(Clock.NURTURE, nurture_due)  # (see LeadJourney.feed)
         index, score = found
         crossing = events[index]
         already = decayed(state.engagement_score, state.engagement_as_of, crossing.at, self.policy.engagement.half_life_days)
         event = EngagementEvent(kind=crossing.kind, at=crossing.at, weight=max(0.0, round(score - already, 6)))
         cycle = state.recycles
-        self.at(crossing.at, self._engage, journey, event, cycle)
+        if self.traces is None and not journey.armed:
+            # Nothing else can happen to a nurturing lead before this event, so until then it
+            # is kept as bytes, not as a live journey: most of a year's memory is such leads.
+            dormant = DormantJourney(journey)
+            self.env.timeout(0).callbacks.append(dormant.pack)
+            self.at(crossing.at, self._wake, dormant, event, cycle)
+        else:
+            self.at(crossing.at, self._engage, journey, event, cycle)
+
+    def _wake(self, dormant: DormantJourney, event: EngagementEvent, cycle: int) -> None:
+        self._engage(dormant.wake(self), event, cycle)
 
     def _engage(self, journey: LeadJourney, event: EngagementEvent, cycle: int) -> None:
         state = journey.state
@@ -322,8 +384,11 @@ class JourneyModel(SimShell):
         """The owner's side of a lead: accept, call on the cadence, qualify, close."""
         env, behaviour, person = self.env, self.behaviour, journey.person
         rng, desk = person.behaviour_rng, self.desks[rep_id]
+        # Before each wait, the lead's random stream lets its generator go (see BehaviourStream).
         if journey.state.stage is Stage.ASSIGNED:  # (a lead claimed from a team queue is accepted already)
-            yield env.timeout(self.working_delay(desk.rep, sample(behaviour.rep_response_minutes, rng.random())))
+            delay = self.working_delay(desk.rep, sample(behaviour.rep_response_minutes, rng.random()))
+            rng.rest()
+            yield env.timeout(delay)
             if not journey.owned_by(rep_id, step) or not journey.act(Accept(by=rep_id)):
                 return
         while True:
@@ -337,11 +402,15 @@ class JourneyModel(SimShell):
                 return
             # The next attempt lands at a random moment of the working day it is due on.
             wait = self.hours(due) - env.now
-            yield env.timeout(max(0.0, wait - rng.random() * min(wait, 8.0)))
+            wait = max(0.0, wait - rng.random() * min(wait, 8.0))
+            rng.rest()
+            yield env.timeout(wait)
             if not journey.owned_by(rep_id, step):
                 return
         fit = fit_score(person.lead, self.policy.fit)
-        yield env.timeout(self.business_delay(sample(behaviour.decide_within_hours, rng.random())))
+        delay = self.business_delay(sample(behaviour.decide_within_hours, rng.random()))
+        rng.rest()
+        yield env.timeout(delay)
         if not journey.owned_by(rep_id, step):
             return
         if rng.random() >= likelihood(behaviour.qualify, fit, person.intent):
@@ -349,7 +418,9 @@ class JourneyModel(SimShell):
             return
         if not journey.act(Qualify(by=rep_id, budget=True, authority=True, need="simulated")):
             return
-        yield env.timeout(sample(behaviour.close_within_days, rng.random()) * 24)
+        delay = sample(behaviour.close_within_days, rng.random()) * 24
+        rng.rest()
+        yield env.timeout(delay)
         if not journey.owned_by(rep_id, step) or journey.state.stage is not Stage.SQL:
             return
         if rng.random() < likelihood(behaviour.convert, fit, person.intent):
@@ -384,7 +455,9 @@ class JourneyModel(SimShell):
         if not members:
             return
         desk = members[int(rng.random() * len(members))]
-        yield self.env.timeout(self.working_delay(desk.rep, sample(self.behaviour.rep_response_minutes, rng.random())))
+        delay = self.working_delay(desk.rep, sample(self.behaviour.rep_response_minutes, rng.random()))
+        rng.rest()
+        yield self.env.timeout(delay)
         state = journey.state
         if state.outcome is None and state.stage is Stage.MQL and state.queued_team == team and state.assignment_step == step:
             journey.act(Accept(by=desk.rep.id))

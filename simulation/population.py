@@ -19,6 +19,7 @@ from simulation.behaviour import pick
 from simulation.scenario import Behaviour, Population
 
 HOURS_PER_WEEK = 168.0
+_LEAD_FIELDS = set(Lead.model_fields)
 _IDENTITY_POOL = 256
 
 
@@ -55,13 +56,48 @@ class Arrivals:
                 return hours
 
 
+class BehaviourStream:
+    """A lead's own stream of uniform draws: ``random.Random(seed)``, held only while in use.
+
+    A ``random.Random`` holds 2.5 kB of state, more than the rest of a journey in waiting, and
+    a rep's lead waits days between calls. So the stream keeps its seed and how many draws
+    it has given; ``rest()`` lets the generator go, and the next draw rebuilds it and skips
+    ahead, giving exactly the numbers one long-lived generator would.
+    """
+
+    __slots__ = ("seed", "draws", "_rng")
+
+    def __init__(self, seed: int):
+        self.seed = seed
+        self.draws = 0
+        self._rng: random.Random | None = None
+
+    def random(self) -> float:
+        rng = self._rng
+        if rng is None:
+            rng = self._rng = random.Random(self.seed)
+            for _ in range(self.draws):
+                rng.random()
+        self.draws += 1
+        return rng.random()
+
+    def rest(self) -> None:
+        self._rng = None
+
+    def __getstate__(self) -> tuple[int, int]:
+        return self.seed, self.draws
+
+    def __setstate__(self, state: tuple[int, int]) -> None:
+        self.seed, self.draws = state
+        self._rng = None
+
+
 @dataclass
 class Person:
     """One synthetic lead, and the seeds of its own engagement and behaviour streams.
 
-    Only seeds are kept per lead (a ``random.Random`` holds 2.5 kB of state): engagement is
-    redrawn from its seed when needed, and the behaviour stream is made on first use, which
-    only leads that reach a rep ever need.
+    Only seeds are kept per lead: engagement is redrawn from its seed when needed, and the
+    behaviour stream (``BehaviourStream``) holds a generator only while a rep is using it.
     """
 
     index: int
@@ -70,12 +106,12 @@ class Person:
     arrived_hours: float
     engagement_seed: int
     behaviour_seed: int
-    _behaviour: random.Random | None = field(default=None, repr=False)
+    _behaviour: BehaviourStream | None = field(default=None, repr=False)
 
     @property
-    def behaviour_rng(self) -> random.Random:
+    def behaviour_rng(self) -> BehaviourStream:
         if self._behaviour is None:
-            self._behaviour = random.Random(self.behaviour_seed)
+            self._behaviour = BehaviourStream(self.behaviour_seed)
         return self._behaviour
 
 
@@ -106,6 +142,7 @@ class People:
             source=pick(population.source_mix, rng.random()),
             created_at=created_at,
             custom={},
+            _fields_set=_LEAD_FIELDS,  # one shared record for every lead, not 700 bytes each
         )
         intent = rng.betavariate(population.intent.a, population.intent.b)
         return Person(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import pickle
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,8 @@ from simulation.capacity import capacity, with_headcount
 from simulation.compare import compare
 from simulation.erlang import erlang_c, mean_wait
 from simulation.mmc_reference import ciw_mmc
-from simulation.model import JourneyModel
+from simulation.model import DormantJourney, JourneyModel
+from simulation.population import BehaviourStream
 from simulation.runner import replication_seeds, simulate
 from simulation.scenario import LoadedScenario, ScenarioError, load_scenario
 from simulation.statistics import estimate
@@ -224,3 +227,44 @@ def test_disqualify_reasons_must_be_policy_reason_codes(tmp_path: Path):
     path.write_text(f"extends: {SCENARIOS_DIR / 'baseline.yaml'}\nbehaviour:\n  disqualify_reasons: {{bad_timing: 1}}\n")
     with pytest.raises(ScenarioError, match="bad_timing not in the policy's reason codes"):
         load_scenario(path)
+
+
+def test_a_resting_random_stream_gives_the_numbers_of_one_generator():
+    expected = random.Random(42)
+    stream = BehaviourStream(42)
+    drawn = []
+    for round_ in range(6):
+        drawn += [stream.random() for _ in range(round_)]
+        stream.rest()  # the generator goes; the next draw rebuilds it and skips ahead
+        stream = pickle.loads(pickle.dumps(stream))
+    assert drawn == [expected.random() for _ in range(len(drawn))]
+    assert len(pickle.dumps(stream)) < 100  # seed and count, not 2.5 kB of generator state
+
+
+def test_packing_nurturing_leads_and_resting_streams_change_no_result(monkeypatch):
+    """Memory savings only: the same seed gives the same statistics with or without them."""
+    loaded = load_scenario(SCENARIOS_DIR / "baseline.yaml", horizon_days=60, warmup_days=3, replications=2)
+    packed, woken_after_recycling = [], []
+    original_pack, original_wake = DormantJourney.pack, DormantJourney.wake
+
+    def counting_pack(self, event=None):
+        packed.append(self.journey is not None)
+        original_pack(self, event)
+
+    def counting_wake(self, model):
+        journey = original_wake(self, model)
+        woken_after_recycling.append(journey.state.recycles > 0)
+        return journey
+
+    monkeypatch.setattr(DormantJourney, "pack", counting_pack)
+    monkeypatch.setattr(DormantJourney, "wake", counting_wake)
+    with_savings = JourneyModel(loaded, replication_seeds(3, 0))
+    with_savings.run()
+    assert sum(packed) > 100 and any(woken_after_recycling)  # recycled leads were packed and woken too
+
+    monkeypatch.setattr(DormantJourney, "pack", lambda self, event=None: None)  # every journey stays live
+    monkeypatch.setattr(BehaviourStream, "rest", lambda self: None)  # every generator is kept
+    without = JourneyModel(loaded, replication_seeds(3, 0))
+    without.run()
+    assert with_savings.stats == without.stats
+    assert with_savings.stats.counts["recycled"] > 0 and with_savings.stats.counts["mql"] > 0
