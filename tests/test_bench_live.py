@@ -14,7 +14,7 @@ pytestmark = pytest.mark.devserver
 
 FIELDS = {"leads_per_s", "ceiling_per_s", "ratio_to_ceiling", "action_latency_p50_ms", "action_latency_p99_ms",
           "worker_cpu_seconds_per_lead", "worker_peak_rss_mb", "worker_rss_mb_by_tenth", "history_events_per_lead",
-          "billable_actions_per_lead", "worker_error_log_lines"}
+          "billable_actions_per_lead", "worker_error_log_lines", "cpu_ms_per_journey", "cpu_ms_per_ceiling_run"}
 
 
 def test_bench_live_prints_its_figures():
@@ -27,6 +27,9 @@ def test_bench_live_prints_its_figures():
     assert figures["ratio_to_ceiling"] == pytest.approx(figures["leads_per_s"] / figures["ceiling_per_s"], rel=0.01)
     # A happy-path journey: 4 rep actions as updates, one notification activity, its ledger writes.
     assert figures["shape"]["updates"] == 4 and figures["shape"]["activities"] == 1
+    # The ceiling's history holds what the journey's does: timers started in one task and
+    # cancelled in a later one reach the server (within one task they would not).
+    assert figures["ceiling_shape"] == figures["shape"]
     assert 30 <= figures["history_events_per_lead"] <= 80 and figures["billable_actions_per_lead"] >= 10
     assert len(figures["worker_rss_mb_by_tenth"]) == 10 and figures["worker_error_log_lines"] == 0
     assert 0 < figures["action_latency_p50_ms"] <= figures["action_latency_p99_ms"]

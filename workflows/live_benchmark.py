@@ -241,6 +241,7 @@ async def bench_live(leads: int, progress: Callable[[str, int], Callable[[], Non
                 "ceiling_history_events_per_run": len(ceiling_history.events),
                 "ceiling_workflow_tasks_per_run": _workflow_tasks(ceiling_history),
                 "shape": shape.model_dump(),
+                "ceiling_shape": _shape_of(ceiling_history).model_dump(),  # what the server recorded
                 "worker_error_log_lines": len(errors),
                 "workflow_task_failures": len(task_failures),
                 "driver_retries": driver.retries,
