@@ -275,10 +275,8 @@ class Policy(_Strict):
         raise KeyError(name)
 
     def rep(self, rep_id: str) -> Rep | None:
-        for rep in self.reps:
-            if rep.id == rep_id:
-                return rep
-        return None
+        position = roster_positions(self).get(rep_id)
+        return self.reps[position] if position is not None else None
 
     def team(self, team_id: str) -> Team | None:
         for team in self.teams:
@@ -327,3 +325,23 @@ def parse_policy(data: Any, source: str = "<policy>") -> Policy:
         return Policy.model_validate(data)
     except ValidationError as error:
         raise PolicyError(source, describe_validation_error(error)) from None
+
+
+# Where each rep id sits in a policy's roster, built once per policy object: a team of
+# thousands is looked up on every rep action and routing step. Policies are frozen, and the
+# entry keeps its policy alive, so an entry can never describe another object.
+_ROSTER_POSITIONS: dict[int, tuple[Policy, dict[str, int]]] = {}
+_ROSTER_POSITIONS_KEPT = 64
+
+
+def roster_positions(policy: Policy) -> dict[str, int]:
+    """Each rep id's index in ``policy.reps`` (the first, should an id repeat)."""
+    entry = _ROSTER_POSITIONS.get(id(policy))
+    if entry is None or entry[0] is not policy:
+        if len(_ROSTER_POSITIONS) >= _ROSTER_POSITIONS_KEPT:
+            _ROSTER_POSITIONS.clear()
+        positions: dict[str, int] = {}
+        for index, rep in enumerate(policy.reps):
+            positions.setdefault(rep.id, index)
+        entry = _ROSTER_POSITIONS[id(policy)] = (policy, positions)
+    return entry[1]

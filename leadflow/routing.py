@@ -9,11 +9,12 @@ memory. Both call ``choose_rep``.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadflow.business_calendar import is_open
-from leadflow.policy import Policy, Rep, Routing, RoutingMethod
+from leadflow.policy import Policy, Rep, Routing, RoutingMethod, roster_positions
 
 
 class RoutingSnapshot(BaseModel):
@@ -93,10 +94,13 @@ def _covers(rep: Rep, territory: str | None, segment: str | None) -> bool:
     return territory_ok and segment_ok
 
 
-def _in_turn(roster: list[Rep], pointer: str | None) -> list[Rep]:
+def _in_turn(policy: Policy, pointer: str | None) -> Iterator[Rep]:
     """The roster in round-robin order: starting just after the pointer, wrapping around."""
-    start = next((index + 1 for index, rep in enumerate(roster) if rep.id == pointer), 0) if pointer else 0
-    return roster[start:] + roster[:start]
+    roster = policy.reps
+    position = roster_positions(policy).get(pointer) if pointer else None
+    start = position + 1 if position is not None else 0
+    for offset in range(len(roster)):
+        yield roster[(start + offset) % len(roster)]
 
 
 def _next_in_turn(policy: Policy, request: RouteRequest, snapshot: RoutingSnapshot) -> tuple[Rep, bool] | None:
@@ -106,7 +110,8 @@ def _next_in_turn(policy: Policy, request: RouteRequest, snapshot: RoutingSnapsh
     """
     routing, exclude = policy.routing, set(request.exclude)
     first_free: Rep | None = None
-    for rep in _in_turn(policy.reps, snapshot.last_assigned):
+    open_now: dict[int, bool] = {}  # by calendar object: reps often share one
+    for rep in _in_turn(policy, snapshot.last_assigned):
         if (
             rep.id in exclude
             or not _covers(rep, request.territory, request.segment)
@@ -114,7 +119,9 @@ def _next_in_turn(policy: Policy, request: RouteRequest, snapshot: RoutingSnapsh
             or is_out_of_office(rep, request.at)
         ):
             continue
-        shift = is_open(rep.hours, request.at)
+        shift = open_now.get(id(rep.hours))
+        if shift is None:
+            shift = open_now[id(rep.hours)] = is_open(rep.hours, request.at)
         if shift or not routing.prefer_on_shift:
             return rep, shift
         if first_free is None:
@@ -145,7 +152,7 @@ def choose_rep(policy: Policy, request: RouteRequest, snapshot: RoutingSnapshot)
         return RouteDecision(pool=pool, why_none="every eligible rep is at capacity")
     shift = [rep for rep in free if on_shift(rep, request.at)]
     candidates = set(map(id, shift if (shift and routing.prefer_on_shift) else free))
-    ordered = [rep for rep in _in_turn(policy.reps, snapshot.last_assigned) if id(rep) in candidates]
+    ordered = [rep for rep in _in_turn(policy, snapshot.last_assigned) if id(rep) in candidates]
     if routing.method is RoutingMethod.WEIGHTED:
         chosen = min(ordered, key=lambda rep: (snapshot.assigned_total.get(rep.id, 0) + 1) / rep.weight)
     else:  # least loaded (round robin found its rep above whenever anyone was free)
