@@ -21,6 +21,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import ValidationError
+
+with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
         AssignmentRequest,
         Claim,
@@ -62,6 +65,13 @@ LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
 NOTIFY_TIMEOUT = timedelta(seconds=30)
 NOTIFY_GIVE_UP = timedelta(hours=24)
+# A deadline already due when armed still gets a timer: whether a timer exists must not
+# depend on the clock (see ``_wait_for_deadline``).
+SHORTEST_TIMER = timedelta(milliseconds=1)
+# Journeys started before this patch branch on ``workflow.now()`` in their deadline code;
+# they keep doing so on replay, new ones never do (README, "Why journeys never read the clock
+# to decide what to command").
+REPLAY_STABLE_CLOCK = "replay-stable-clock"
 
 
 @workflow.defn(name="LeadJourney")
@@ -74,8 +84,15 @@ class LeadJourneyWorkflow:
         self._indexed: dict[str, object] = dict(carried.indexed) if carried else {}
         self._visibility = input.visibility
         # Signals the previous run received but had not handled yet come first.
-        self._inbox: deque[tuple[JourneyEvent, int | None]] = deque((event, None) for event in (carried.pending if carried else []))
+        self._inbox: deque[tuple[JourneyEvent, int | None, datetime | None]] = deque(
+            (event, None, None) for event in (carried.pending if carried else [])
+        )
+        self._stable_clock = False  # set in ``run``: whether this run has the replay-stable clock
+        self._clock: datetime | None = None  # the latest time a decision was taken at
         self._armed: dict[Clock, datetime] = {}
+        # Deadlines handed to ``decide`` because another one's fire found them due too: their
+        # own timers are about to fire, so they are left to fire rather than cancelled.
+        self._taken: set[tuple[Clock, datetime]] = set()
         self._verdicts: dict[int, str | None] = {}
         self._tickets = 0
         self._notifying: set[asyncio.Task[None]] = set()
@@ -89,12 +106,12 @@ class LeadJourneyWorkflow:
     @workflow.signal
     def submit(self, lead: Lead) -> None:
         """A (possibly repeated) submission of this person: creates or merges."""
-        self._inbox.append((LeadSubmitted(lead=lead), None))
+        self._receive(LeadSubmitted(lead=lead))
 
     @workflow.signal
     def engage(self, event: EngagementEvent) -> None:
         """An engagement signal (page view, download, webinar, demo request...)."""
-        self._inbox.append((EngagementReceived(event=event), None))
+        self._receive(EngagementReceived(event=event))
 
     @workflow.signal
     def adopt_policy(self, version: str) -> None:
@@ -106,7 +123,7 @@ class LeadJourneyWorkflow:
         """A rep action; returns the lead as it stands after the action."""
         self._tickets += 1
         ticket = self._tickets
-        self._inbox.append((RepActed(action=request.action), ticket))
+        self._receive(RepActed(action=request.action), ticket)
         await workflow.wait_condition(lambda: ticket in self._verdicts)
         problem = self._verdicts.pop(ticket)
         if problem is not None:
@@ -124,10 +141,18 @@ class LeadJourneyWorkflow:
             raise ApplicationError("the journey has not started yet")
         return LeadView.of(self._state, workflow.info().workflow_id, view_score(self._state, workflow.now(), self._policy))
 
+    def _receive(self, event: JourneyEvent, ticket: int | None = None) -> None:
+        """Queue an event with the time it arrived: a message handler runs in the first
+        activation of its workflow task, whose time the replay sees too."""
+        self._inbox.append((event, ticket, workflow.now()))
+
     # -- main loop -----------------------------------------------------------------------
 
     @workflow.run
     async def run(self, input: JourneyInput) -> JourneyOutcome:
+        self._stable_clock = workflow.patched(REPLAY_STABLE_CLOCK)
+        if self._stable_clock:  # signals carried over from the previous run arrive now
+            self._inbox = deque((event, ticket, at or workflow.now()) for event, ticket, at in self._inbox)
         if self._policy is None:
             self._policy = await workflow.execute_local_activity_method(
                 JourneyActivities.load_policy,
@@ -146,15 +171,15 @@ class LeadJourneyWorkflow:
         while not self._state.finished:
             await workflow.wait_condition(lambda: bool(self._inbox) or self._adoption_ready())
             while self._inbox and not self._state.finished:
-                event, ticket = self._inbox.popleft()
-                await self._handle(event, ticket)
+                event, ticket, received_at = self._inbox.popleft()
+                await self._handle(event, ticket, received_at if self._stable_clock else None)
             await self._adopt_offered_policy()
             self._sync_visibility()
             if not self._state.finished and workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new(input)
 
         self._journey_metrics().closed(self._state)
-        for _, ticket in self._inbox:
+        for _, ticket, _ in self._inbox:
             if ticket is not None:
                 self._verdicts[ticket] = f"the lead is closed ({self._state.stage})"
         await self._quiesce()
@@ -181,7 +206,7 @@ class LeadJourneyWorkflow:
         """
         if self._notifying:
             await asyncio.gather(*self._notifying)
-        if not workflow.all_handlers_finished() or any(ticket is not None for _, ticket in self._inbox):
+        if not workflow.all_handlers_finished() or any(ticket is not None for _, ticket, _ in self._inbox):
             return
         workflow.continue_as_new(
             JourneyInput(
@@ -193,7 +218,7 @@ class LeadJourneyWorkflow:
                     policy=self._policy,
                     indexed=self._indexed,
                     offered_policy=self._offered,
-                    pending=[event for event, _ in self._inbox],
+                    pending=[event for event, _, _ in self._inbox],
                 ),
             )
         )
@@ -229,7 +254,7 @@ class LeadJourneyWorkflow:
         if may_adopt(self._state, self._offered_policy):
             self._policy = self._offered_policy
             self._offered, self._offered_policy = None, None
-            await self._handle(PolicyAdopted(version=version))
+            await self._handle(PolicyAdopted(version=version), at=self._clock)
 
     async def _quiesce(self) -> None:
         """Let notifications in flight and update handlers finish."""
@@ -239,14 +264,39 @@ class LeadJourneyWorkflow:
 
     # -- carrying out decisions ----------------------------------------------------------
 
+    def _decision_time(self, at: datetime | None) -> datetime:
+        """When ``decide`` takes the next decision.
+
+        Only times the replay sees too: an event's arrival (``_receive``), a deadline's due
+        time, the instant of the decision that asked for routing. ``workflow.now()`` read after
+        a local activity is not one of them: under load it differs between the first run and
+        a replay. Never earlier than the decision before.
+        """
+        if not self._stable_clock:  # journeys started before the patch decide as they did
+            return at or workflow.now()
+        now = at or self._clock or workflow.now()
+        if self._clock is not None and now < self._clock:
+            now = self._clock
+        self._clock = now
+        return now
+
     async def _handle(self, event: JourneyEvent, ticket: int | None = None, at: datetime | None = None) -> None:
-        now = at or workflow.now()
+        now = self._decision_time(at)
         before = self._state
         try:
             self._state, commands = decide(before, event, now, self._policy)
         except InvalidAction as problem:  # the state moved on between validation and handling
             if ticket is not None:
                 self._verdicts[ticket] = str(problem)
+            return
+        except ValidationError as problem:
+            # Data the core could not apply must not fail the workflow task: that would retry
+            # it forever and jam the journey. Say which fields, never their values.
+            where = "; ".join(f"{'.'.join(map(str, error['loc'])) or 'value'}: {error['msg']}"
+                              for error in problem.errors(include_input=False, include_url=False))
+            workflow.logger.warning("lead %s: %s not applied (%s)", before.lead_id, type(event).__name__, where)
+            if ticket is not None:
+                self._verdicts[ticket] = f"not applied: {where}"
             return
         if ticket is not None:
             self._verdicts[ticket] = None
@@ -281,7 +331,7 @@ class LeadJourneyWorkflow:
             elif isinstance(command, AssignLead):
                 assignment = command
         if entries or releases or claims:
-            await self._record(entries, releases, claims)
+            await self._record(entries, releases, claims, decided_at)
         if notes:
             self._notify_in_background(notes)
         if assignment is not None:
@@ -289,8 +339,10 @@ class LeadJourneyWorkflow:
             # whenever the ledger write and the routing call happened to return.
             await self._handle(await self._assign(assignment, decided_at), at=decided_at)
 
-    async def _record(self, entries: list, releases: list[str], claims: list[Claim]) -> None:
+    async def _record(self, entries: list, releases: list[str], claims: list[Claim], decided_at: datetime) -> None:
         state = self._state
+        # Ledger times are decision times; the old path kept the clock reading it always had.
+        at = decided_at if self._stable_clock else workflow.now()
         workflow_id = workflow.info().workflow_id
         batch = LedgerBatch(
             journey_id=state.journey_id,
@@ -300,7 +352,7 @@ class LeadJourneyWorkflow:
             entries=entries,
             releases=releases,
             claims=claims,
-            at=workflow.now(),
+            at=at,
             projection=LeadProjection(
                 lead_id=state.lead_id,
                 journey_id=state.journey_id,
@@ -314,7 +366,7 @@ class LeadJourneyWorkflow:
                 sla_due_at=state.sla_due_at,
                 outcome=state.outcome,
                 seq=state.seq,
-                updated_at=workflow.now(),
+                updated_at=at,
             ),
         )
         await workflow.execute_local_activity_method(
@@ -370,6 +422,37 @@ class LeadJourneyWorkflow:
         task.add_done_callback(self._timers.discard)
 
     async def _wait_for_deadline(self, clock: Clock, due_at: datetime) -> None:
+        if not self._stable_clock:
+            await self._wait_for_deadline_unpatched(clock, due_at)
+            return
+        # Which commands this issues depends on the journey's state alone, never on the
+        # clock: a timer always starts (its length may differ on replay, which is allowed),
+        # and it is cancelled exactly when a decision disarms or re-arms the deadline.
+        key = (clock, due_at)
+        try:
+            await workflow.wait_condition(
+                lambda: self._armed.get(clock) != due_at and key not in self._taken,
+                timeout=max(due_at - workflow.now(), SHORTEST_TIMER),
+                timeout_summary=f"{clock} deadline",
+            )
+            return  # disarmed or re-armed: the timer is cancelled
+        except asyncio.TimeoutError:
+            pass
+        if key in self._taken:  # handled when an earlier timer fired
+            self._taken.discard(key)
+            return
+        if self._armed.get(clock) == due_at:
+            # Deadlines due by this one's due time, as the simulator takes them; later ones
+            # fire on their own timers.
+            for due in due_deadlines(self._state, due_at):
+                if self._armed.get(due.clock) == due.due_at:
+                    del self._armed[due.clock]
+                    if due.clock != clock:
+                        self._taken.add((due.clock, due.due_at))
+                    self._inbox.append((due, None, due.due_at))
+
+    async def _wait_for_deadline_unpatched(self, clock: Clock, due_at: datetime) -> None:
+        """The deadline wait of journeys started before ``REPLAY_STABLE_CLOCK`` (kept so they replay)."""
         remaining = due_at - workflow.now()
         if remaining > timedelta(0):
             try:
@@ -387,7 +470,7 @@ class LeadJourneyWorkflow:
             for due in due_deadlines(self._state, workflow.now()):
                 if self._armed.get(due.clock) == due.due_at:
                     del self._armed[due.clock]
-                    self._inbox.append((due, None))
+                    self._inbox.append((due, None, None))
 
     # -- visibility ----------------------------------------------------------------------
 
