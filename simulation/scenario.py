@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from leadflow.lead import EngagementKind, LeadSource
 from leadflow.policy import Absence as PolicyAbsence
 from leadflow.policy import Policy, PolicyError, describe_validation_error, parse_policy
-from leadflow.runtime.settings import read_yaml_file
+from leadflow.runtime.settings import bundled_file, read_yaml_file
 
 
 class _Strict(BaseModel):
@@ -218,21 +218,37 @@ def load_scenario(path: str | Path, **overrides: Any) -> LoadedScenario:
 
 def _read_with_parents(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     """A scenario mapping, merged onto the scenario it ``extends`` (paths made absolute)."""
-    data = read_yaml_file(path)
+    try:
+        data = read_yaml_file(path)
+    except PolicyError as error:  # a missing or unreadable scenario file is a scenario problem
+        raise ScenarioError(error.source, error.problems) from None
     if not isinstance(data, dict):
         raise ScenarioError(str(path), ["(top level): expected a mapping of scenario fields"])
     if isinstance(data.get("policy"), str):
-        data["policy"] = str((path.parent / data["policy"]).resolve())
+        data["policy"] = str(_beside(path, data["policy"], "policy"))
     parent = data.pop("extends", None)
     if parent is None:
         return data
-    parent_path = (path.parent / str(parent)).resolve()
+    parent_path = _beside(path, str(parent), "scenario")
     if parent_path in seen:
         raise ScenarioError(str(path), [f"extends: {parent} extends itself"])
     merged = _read_with_parents(parent_path, seen + (path.resolve(),))
     problems: list[str] = []
     _merge(merged, data, "extends", problems)
     return merged
+
+
+def _beside(scenario: Path, reference: str, kind: str) -> Path:
+    """A file a scenario names (``policy:``, ``extends:``): relative to the scenario file, else a bundled one.
+
+    So a scenario copied out of the package keeps working with ``policy: policy.yaml`` or
+    ``extends: baseline.yaml`` when no such file sits next to it.
+    """
+    beside = (scenario.parent / reference).resolve()
+    if beside.exists() or Path(reference).is_absolute():
+        return beside
+    bundled = bundled_file(reference, kind)
+    return bundled.resolve() if bundled else beside
 
 
 def resolve_scenario(data: dict[str, Any], source: str, base_dir: Path = Path(".")) -> LoadedScenario:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import typer
 
 from leadflow.cli.errors import friendly_errors
-from leadflow.runtime.settings import SCENARIOS_DIR
+from leadflow.runtime.settings import resolve_scenario_path
 
 bench_app = typer.Typer(help="Benchmarks that print JSON.", no_args_is_help=True)
 
@@ -17,7 +16,7 @@ bench_app = typer.Typer(help="Benchmarks that print JSON.", no_args_is_help=True
 @bench_app.command("sim")
 @friendly_errors
 def bench_sim_command(
-    scenario: Path = typer.Option(SCENARIOS_DIR / "baseline.yaml", "--scenario", help="scenario to time"),
+    scenario: str = typer.Option("baseline", "--scenario", help="scenario to time: a bundled name or a YAML file"),
     replications: int = typer.Option(1, "--replications", "-r", min=1),
     seed: int = typer.Option(1, "--seed", min=0),
     horizon_days: float = typer.Option(None, "--horizon-days", min=1, help="override the scenario's horizon"),
@@ -28,7 +27,7 @@ def bench_sim_command(
     """Leads per second of full journeys, against raw SimPy and Ciw M/M/c customers per second."""
     from simulation.benchmark import bench_sim
 
-    figures = bench_sim(scenario, replications, seed, horizon_days, leads_per_week, headcount)
+    figures = bench_sim(resolve_scenario_path(scenario), replications, seed, horizon_days, leads_per_week, headcount)
     figures["cpus"] = os.cpu_count()
     typer.echo(json.dumps(figures) if as_json else "\n".join(f"{key}: {value}" for key, value in figures.items()))
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from enum import StrEnum
-from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -12,7 +11,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from leadflow.cli.errors import CliError, friendly_errors
 from leadflow.policy_diff import diff_policies
-from leadflow.runtime.settings import Settings, load_policy_file
+from leadflow.runtime.settings import Settings, load_policy_file, resolve_policy_path
 
 policy_app = typer.Typer(help="Review and roll out policy versions.", no_args_is_help=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -26,9 +25,10 @@ class RolloutScope(StrEnum):
 
 @policy_app.command("diff")
 @friendly_errors
-def diff_command(before: Path = typer.Argument(..., help="the policy in use"), after: Path = typer.Argument(..., help="the candidate")) -> None:
+def diff_command(before: str = typer.Argument(..., help="the policy in use (a file or a bundled name)"),
+                 after: str = typer.Argument(..., help="the candidate (a file or a bundled name)")) -> None:
     """What changes from BEFORE to AFTER: + added, - removed, ~ changed (reps and tiers by id/name)."""
-    changes = diff_policies(load_policy_file(before), load_policy_file(after))
+    changes = diff_policies(load_policy_file(resolve_policy_path(before)), load_policy_file(resolve_policy_path(after)))
     for change in changes:
         out.print(change.line(), markup=False)
     out.print(f"{len(changes)} change(s)" if changes else "no changes")
@@ -37,7 +37,7 @@ def diff_command(before: Path = typer.Argument(..., help="the policy in use"), a
 @policy_app.command("rollout")
 @friendly_errors
 def rollout_command(
-    file: Path = typer.Argument(..., help="the policy file to roll out"),
+    file: str = typer.Argument(..., help="the policy file to roll out (or a bundled policy name)"),
     to: RolloutScope = typer.Option(RolloutScope.NEW, "--to", help="new: journeys that start from now; all-open: those too, and every open journey at its next safe point"),
     query: str = typer.Option(None, "--query", help="with --to all-open: only open journeys this visibility query also matches"),
 ) -> None:
@@ -49,7 +49,7 @@ def rollout_command(
     """
     from activities.ledger import Ledger
 
-    policy = load_policy_file(file)
+    policy = load_policy_file(resolve_policy_path(file))
     settings = Settings.from_env()
     ledger = Ledger(settings.ledger_url)
     try:

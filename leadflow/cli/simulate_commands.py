@@ -65,15 +65,20 @@ def _backend(on_temporal: bool):
 ON_TEMPORAL_HELP = "run replications as activities on the 'simulation' task queue (start `leadflow sim-worker`s)"
 
 
-def _load(path: Path, **overrides):
+def _load(scenario: str, **overrides):
+    """A scenario by bundled name (``baseline``) or by path, read and validated."""
+    from leadflow.runtime.settings import resolve_scenario_path
     from simulation.scenario import load_scenario
 
-    return load_scenario(path, **overrides)
+    return load_scenario(resolve_scenario_path(scenario), **overrides)
+
+
+SCENARIO_HELP = "scenario: a bundled name (e.g. baseline) or the path of a YAML file"
 
 
 @friendly_errors
 def simulate_command(
-    scenario: Path = typer.Argument(..., help="scenario YAML"),
+    scenario: str = typer.Argument(..., help=SCENARIO_HELP),
     replications: int = typer.Option(None, "--replications", "-r", min=2, help="default: the scenario's"),
     seed: int = typer.Option(None, "--seed", min=0, help="default: the scenario's"),
     workers: int = typer.Option(1, "--workers", "-w", min=1, help="parallel processes"),
@@ -108,8 +113,8 @@ def simulate_command(
 
 @friendly_errors
 def compare_command(
-    a: Path = typer.Argument(..., help="scenario A (e.g. today)"),
-    b: Path = typer.Argument(..., help="scenario B (the proposed change)"),
+    a: str = typer.Argument(..., help="scenario A (e.g. today): a bundled name or a YAML file"),
+    b: str = typer.Argument(..., help="scenario B (the proposed change): a bundled name or a YAML file"),
     replications: int = typer.Option(None, "--replications", "-r", min=2),
     seed: int = typer.Option(None, "--seed", min=0, help="default: A's seed"),
     workers: int = typer.Option(1, "--workers", "-w", min=1),
@@ -152,7 +157,7 @@ def compare_command(
 
 @friendly_errors
 def capacity_command(
-    scenario: Path = typer.Argument(..., help="scenario YAML"),
+    scenario: str = typer.Argument(..., help=SCENARIO_HELP),
     target_sla: float = typer.Option(None, "--target-sla", min=0, max=1, help="e.g. 0.9: SLA attainment to reach"),
     metric: str = typer.Option("sla_attainment", "--metric", help="metric the target applies to"),
     target: float = typer.Option(None, "--target", help="target for --metric (instead of --target-sla)"),

@@ -11,6 +11,7 @@ Temporal connection settings follow Temporal's standard client environment confi
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,27 @@ import yaml
 
 from leadflow.policy import Policy, PolicyError, parse_policy
 
+# The folder that holds the ``leadflow`` package: the checkout in an editable install,
+# site-packages in a regular one (where ``worker.py`` and the packages sit side by side).
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-SCENARIOS_DIR = REPO_ROOT / "scenarios"
+
+
+def _bundled_dir() -> Path:
+    """The bundled policies and scenarios: the ``scenarios`` package's data, as a real folder.
+
+    A regular install and an editable one both give a filesystem path. An editable install
+    made before ``scenarios`` became a package cannot import it: then the checkout's folder.
+    """
+    try:
+        folder = Path(str(importlib.resources.files("scenarios")))
+    except (ModuleNotFoundError, TypeError):
+        folder = None
+    if folder is not None and (folder / "policy.yaml").is_file():
+        return folder
+    return REPO_ROOT / "scenarios"
+
+
+SCENARIOS_DIR = _bundled_dir()
 DEFAULT_POLICY = SCENARIOS_DIR / "policy.yaml"
 DEMO_POLICY = SCENARIOS_DIR / "demo-policy.yaml"
 DEFAULT_TASK_QUEUE = "leadflow"
@@ -33,7 +53,75 @@ class SettingsError(ValueError):
 
 
 def _data_dir() -> Path:
-    return Path(os.environ.get("LEADFLOW_DATA_DIR", ".leadflow")).expanduser()
+    """Where the dev server's and the ledger's SQLite files live: ``$LEADFLOW_DATA_DIR``, else ``.leadflow``."""
+    return Path(os.environ.get("LEADFLOW_DATA_DIR") or ".leadflow").expanduser()
+
+
+def default_data_dir() -> Path:
+    """The data dir a command uses when no ``--data-dir`` is given (the one ``Settings`` reads)."""
+    return _data_dir()
+
+
+def _is_scenario_file(path: Path) -> bool:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(data, dict) and ("population" in data or "extends" in data)
+
+
+def bundled_names(kind: str) -> list[str]:
+    """Names of the bundled ``scenario`` or ``policy`` files (file names without ``.yaml``)."""
+    files = sorted(SCENARIOS_DIR.glob("*.yaml"))
+    return [path.stem for path in files if _is_scenario_file(path) == (kind == "scenario")]
+
+
+def bundled_file(value: str, kind: str) -> Path | None:
+    """The bundled file ``value`` names: ``NAME``, ``NAME.yaml`` or ``scenarios/NAME.yaml``."""
+    parts = Path(value).parts
+    if len(parts) == 2 and parts[0] == "scenarios":
+        parts = parts[1:]
+    if len(parts) != 1:
+        return None
+    stem = parts[0][: -len(".yaml")] if parts[0].endswith(".yaml") else parts[0]
+    if stem in bundled_names(kind):
+        return SCENARIOS_DIR / f"{stem}.yaml"
+    return None
+
+
+def resolve_named_file(value: str | Path, kind: str, *, strict: bool = True) -> Path:
+    """A ``scenario`` or ``policy`` given by path or by bundled name, as a file path.
+
+    An existing file wins; otherwise a bundled name (``baseline``, ``baseline.yaml`` and
+    ``scenarios/baseline.yaml`` all name the bundled baseline). With ``strict``, anything
+    else is a ``SettingsError`` listing the bundled names; without, the path is returned
+    as given so that reading it reports the missing file.
+    """
+    text = str(value)
+    path = Path(text).expanduser()
+    if path.is_file() or (path.is_dir() and not strict):
+        return path
+    if path.is_dir():
+        raise SettingsError(f"{kind} {text!r} is a folder: give a {kind} YAML file or a bundled {kind} name")
+    bundled = None if path.is_absolute() else bundled_file(text, kind)
+    if bundled is not None:
+        return bundled
+    if not strict:
+        return path
+    raise SettingsError(
+        f"{kind} {text!r}: no such file and no bundled {kind} of that name "
+        f"(bundled: {', '.join(bundled_names(kind))}); give a bundled name or the path of a YAML file"
+    )
+
+
+def resolve_scenario_path(value: str | Path) -> Path:
+    """A scenario argument (bundled name or path) as a file path; ``SettingsError`` if it is neither."""
+    return resolve_named_file(value, "scenario")
+
+
+def resolve_policy_path(value: str | Path, *, strict: bool = True) -> Path:
+    """A policy argument (bundled name or path) as a file path; ``SettingsError`` if it is neither."""
+    return resolve_named_file(value, "policy", strict=strict)
 
 
 @dataclass(frozen=True)
@@ -62,7 +150,7 @@ class Settings:
     def from_env(cls, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "task_queue": os.environ.get("LEADFLOW_TASK_QUEUE", DEFAULT_TASK_QUEUE),
-            "policy_path": Path(os.environ.get("LEADFLOW_POLICY", str(DEFAULT_POLICY))),
+            "policy_path": resolve_policy_path(overrides.pop("policy_path", None) or os.environ.get("LEADFLOW_POLICY") or DEFAULT_POLICY, strict=False),
             "data_dir": _data_dir(),
             "database_url": os.environ.get("LEADFLOW_DATABASE_URL") or None,
             "notify_webhook_url": os.environ.get("LEADFLOW_NOTIFY_WEBHOOK_URL") or None,
@@ -101,5 +189,6 @@ def read_yaml_file(path: str | Path) -> Any:
 
 
 def load_policy_file(path: str | Path) -> Policy:
-    """Read and validate a policy YAML file; ``PolicyError`` names what is wrong and where."""
+    """Read and validate a policy YAML file (or a bundled policy by name); ``PolicyError`` names what is wrong and where."""
+    path = resolve_policy_path(path, strict=False)
     return parse_policy(read_yaml_file(path), str(path))
