@@ -31,7 +31,7 @@ from activities.open_leads_gauge import OpenLeadsGauge
 from activities.policy_store import PolicyStore
 from leadflow.policy import Policy
 from leadflow.runtime.settings import Settings, load_policy_file
-from workflows.journey_client import connect
+from workflows.journey_client import JourneyError, OperatorApiUnavailable, check_search_attributes, connect
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.sandbox import workflow_runner
 from workflows.telemetry import gauge_refresh_seconds, metrics_address, prometheus_runtime
@@ -107,6 +107,16 @@ async def running_worker(client: Client, settings: Settings, **kwargs: object) -
     parts.ledger.dispose()
 
 
+async def _require_search_attributes(client: Client) -> None:
+    """Refuse to start on a namespace without the journeys' search attributes; warn if it will not say."""
+    try:
+        await check_search_attributes(client)
+    except OperatorApiUnavailable as error:
+        log.warning("search attributes not checked: %s", error)
+    except JourneyError as error:
+        raise SystemExit(f"error: {error}") from None
+
+
 async def serve(settings: Settings | None = None) -> None:
     """Run a worker until SIGTERM or SIGINT, then drain and stop."""
     settings = settings or Settings.from_env()
@@ -116,6 +126,7 @@ async def serve(settings: Settings | None = None) -> None:
     except Exception as error:
         raise SystemExit(f"cannot serve metrics on {address} (LEADFLOW_METRICS_ADDRESS): {error}") from None
     client = await connect(settings, runtime=runtime)
+    await _require_search_attributes(client)
     parts = build_worker(client, settings)
     gauges = asyncio.create_task(OpenLeadsGauge(runtime.metric_meter, parts.ledger, parts.policies).run(gauge_refresh_seconds()))
     stop = asyncio.Event()

@@ -1,4 +1,5 @@
-"""Client-side operations on lead journeys: connect, submit, engage, act, show, list.
+"""Client-side operations on lead journeys: connect, submit, engage, act, show, list, and
+the namespace's search attributes (check, register).
 
 Used by the CLI, the demo and (later) the HTTP API. Errors come back as ``JourneyError``
 with one clear line.
@@ -6,8 +7,9 @@ with one clear line.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Iterable
 
 from temporalio.client import (
     Client,
@@ -16,6 +18,7 @@ from temporalio.client import (
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
@@ -42,6 +45,26 @@ class UnknownLead(JourneyError):
 
 class ActionRejected(JourneyError):
     """The journey refused a rep action (wrong stage, not the owner, missing reason...)."""
+
+
+class SearchAttributesMissing(JourneyError):
+    """The namespace lacks search attributes the journeys write: ``leadflow setup`` adds them."""
+
+    def __init__(self, namespace: str, names: Iterable[str]):
+        self.namespace, self.names = namespace, tuple(names)
+        plural = "s" if len(self.names) > 1 else ""
+        super().__init__(
+            f"namespace {namespace!r} has no search attribute{plural} {', '.join(self.names)}: "
+            "run `leadflow setup` (once per namespace)"
+        )
+
+
+class SearchAttributeConflict(JourneyError):
+    """A search attribute of ours exists on the namespace with another type."""
+
+
+class OperatorApiUnavailable(JourneyError):
+    """The server does not let this client list or add search attributes (e.g. Temporal Cloud)."""
 
 
 class Submitted(BaseModel):
@@ -88,16 +111,21 @@ async def submit_lead(
     """Start the lead's journey, or merge into the running one (signal-with-start)."""
     lead_id = lead.lead_id
     workflow_id = workflow_id_for(lead_id)
-    handle = await client.start_workflow(
-        LeadJourneyWorkflow.run,
-        JourneyInput(lead_id=lead_id, policy_version=policy_version, visibility=visibility),
-        id=workflow_id,
-        task_queue=task_queue,
-        start_signal="submit",
-        start_signal_args=[lead],
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-        search_attributes=TypedSearchAttributes([SearchAttributePair(sa.LEAD_STAGE, "NEW")]) if visibility else None,
-    )
+    try:
+        handle = await client.start_workflow(
+            LeadJourneyWorkflow.run,
+            JourneyInput(lead_id=lead_id, policy_version=policy_version, visibility=visibility),
+            id=workflow_id,
+            task_queue=task_queue,
+            start_signal="submit",
+            start_signal_args=[lead],
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+            search_attributes=TypedSearchAttributes([SearchAttributePair(sa.LEAD_STAGE, "NEW")]) if visibility else None,
+        )
+    except RPCError as error:
+        raise _missing_attribute(error, client.namespace) or JourneyError(
+            f"Temporal refused to start the journey of lead {lead_id!r}: {error.message}"
+        ) from None
     return Submitted(lead_id=lead_id, workflow_id=workflow_id, run_id=handle.result_run_id)
 
 
@@ -171,7 +199,7 @@ async def list_leads(
                 )
             )
     except RPCError as error:
-        raise JourneyError(f"visibility query failed: {error.message}") from None
+        raise _missing_attribute(error, client.namespace) or JourneyError(f"visibility query failed: {error.message}") from None
     return found
 
 
@@ -198,5 +226,104 @@ async def offer_policy(client: Client, version: str, query: str = OPEN_JOURNEYS,
             if on_signal:
                 on_signal()
     except RPCError as error:
-        raise JourneyError(f"could not offer policy {version} to open journeys: {error.message}") from None
+        raise _missing_attribute(error, client.namespace) or JourneyError(
+            f"could not offer policy {version} to open journeys: {error.message}"
+        ) from None
     return offered
+
+
+# What the server answers when a start or a query names an attribute the namespace lacks
+# (SQL and Elasticsearch visibility, start and list).
+_UNKNOWN_ATTRIBUTE = re.compile(
+    r"no mapping defined for search attribute (\w+)|search attribute (\w+) is not defined|invalid search attribute: (\w+)"
+)
+
+
+def _missing_attribute(error: RPCError, namespace: str) -> SearchAttributesMissing | None:
+    """``SearchAttributesMissing`` if ``error`` is the server rejecting one of our attributes."""
+    if error.status != RPCStatusCode.INVALID_ARGUMENT:
+        return None
+    match = _UNKNOWN_ATTRIBUTE.search(error.message)
+    name = next((group for group in match.groups() if group), None) if match else None
+    return SearchAttributesMissing(namespace, [name]) if name in sa.TYPES else None
+
+
+class SearchAttributeSetup(BaseModel):
+    """What ``register_search_attributes`` did on a namespace."""
+
+    namespace: str
+    added: list[str]
+    existing: list[str]
+
+
+_OPERATOR_REFUSALS = (RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED)
+
+
+def _cloud_hint(namespace: str) -> str:
+    flags = " ".join(f"--sa {name}={kind}" for name, kind in sa.TYPES.items())
+    return f"add them in the Cloud UI or with `tcld namespace search-attributes add -n {namespace} {flags}`"
+
+
+def _operator_error(error: RPCError, namespace: str, doing: str) -> JourneyError:
+    if error.status in _OPERATOR_REFUSALS:
+        return OperatorApiUnavailable(
+            f"namespace {namespace!r} does not let this client {doing} search attributes "
+            f"({error.status.name}, as on Temporal Cloud): {_cloud_hint(namespace)}"
+        )
+    return JourneyError(f"cannot {doing} the search attributes of namespace {namespace!r}: {error.message}")
+
+
+async def _registered(client: Client) -> dict[str, int]:
+    """Custom search attributes of the client's namespace: name -> indexed value type."""
+    request = ListSearchAttributesRequest(namespace=client.namespace)
+    try:
+        response = await client.operator_service.list_search_attributes(request)
+    except RPCError as error:
+        raise _operator_error(error, client.namespace, "list") from None
+    return dict(response.custom_attributes)
+
+
+def _compare(namespace: str, registered: dict[str, int]) -> tuple[list[str], list[str]]:
+    """(missing, existing) names of our attributes; ``SearchAttributeConflict`` on a wrong type."""
+    wrong = [key.name for key in sa.ALL if key.name in registered and registered[key.name] != key.indexed_value_type]
+    if wrong:
+        found = "; ".join(f"{name} is {sa.type_name(registered[name])}, not {sa.TYPES[name]}" for name in wrong)
+        names = " ".join(f"--name {name}" for name in wrong)
+        raise SearchAttributeConflict(
+            f"namespace {namespace!r} has search attributes of the wrong type ({found}): remove them "
+            f"(`temporal operator search-attribute remove -n {namespace} {names}`) or use another namespace"
+        )
+    missing = [key.name for key in sa.ALL if key.name not in registered]
+    return missing, [key.name for key in sa.ALL if key.name in registered]
+
+
+async def check_search_attributes(client: Client) -> None:
+    """Raise ``SearchAttributesMissing`` (or ``...Conflict``) unless the namespace has all of ours.
+
+    ``OperatorApiUnavailable`` if the server will not say (Temporal Cloud with a namespace API key).
+    """
+    missing, _ = _compare(client.namespace, await _registered(client))
+    if missing:
+        raise SearchAttributesMissing(client.namespace, missing)
+
+
+async def register_search_attributes(client: Client) -> SearchAttributeSetup:
+    """Add our search attributes the namespace lacks; a second run adds nothing."""
+    missing, existing = _compare(client.namespace, await _registered(client))
+    if missing:
+        request = AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={name: sa.BY_NAME[name].indexed_value_type.value for name in missing},
+        )
+        try:
+            await client.operator_service.add_search_attributes(request)
+        except RPCError as error:
+            if error.status != RPCStatusCode.ALREADY_EXISTS:  # a concurrent setup: checked below
+                raise _operator_error(error, client.namespace, "add") from None
+        still_missing, _ = _compare(client.namespace, await _registered(client))
+        if still_missing:
+            raise JourneyError(
+                f"namespace {client.namespace!r} accepted but does not list {', '.join(still_missing)} yet: "
+                "run `leadflow setup` again in a minute"
+            )
+    return SearchAttributeSetup(namespace=client.namespace, added=missing, existing=existing)

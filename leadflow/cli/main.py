@@ -14,6 +14,7 @@ from leadflow.cli.bench_commands import bench_app
 from leadflow.cli.metrics_commands import metrics_app
 from leadflow.cli.policy_commands import policy_app
 from leadflow.cli.replay_commands import history_app, replay_command
+from leadflow.cli.setup_command import setup_command
 from leadflow.runtime.clean_exit import run_then_exit
 from leadflow.cli.demo import demo_command
 from leadflow.cli.simulate_commands import capacity_command, compare_command, sim_worker_command, simulate_command
@@ -34,6 +35,7 @@ app.command("simulate")(simulate_command)
 app.command("compare")(compare_command)
 app.command("capacity")(capacity_command)
 app.command("sim-worker")(sim_worker_command)
+app.command("setup")(setup_command)
 
 
 def _logging(verbose: bool) -> None:
