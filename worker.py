@@ -30,11 +30,12 @@ from activities.notifications import Notifier
 from activities.open_leads_gauge import OpenLeadsGauge
 from activities.policy_store import PolicyStore
 from leadflow.policy import Policy
+from leadflow.runtime.id_key import IdKeyError, require_id_key
 from leadflow.runtime.settings import Settings, load_policy_file
 from workflows.journey_client import JourneyError, OperatorApiUnavailable, check_search_attributes, connect
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.sandbox import workflow_runner
-from workflows.telemetry import gauge_refresh_seconds, metrics_address, prometheus_runtime
+from workflows.telemetry import gauge_refresh_seconds, metrics_address, prometheus_runtime, use_logging_runtime
 
 log = logging.getLogger("leadflow.worker")
 
@@ -120,6 +121,10 @@ async def _require_search_attributes(client: Client) -> None:
 async def serve(settings: Settings | None = None) -> None:
     """Run a worker until SIGTERM or SIGINT, then drain and stop."""
     settings = settings or Settings.from_env()
+    try:
+        require_id_key()  # the worker derives no ids, but in production it refuses to run beside an API without one
+    except IdKeyError as error:
+        raise SystemExit(f"error: {error}") from None
     address = metrics_address()
     try:
         runtime = prometheus_runtime(address)
@@ -159,6 +164,7 @@ def main() -> None:
     from leadflow.runtime.clean_exit import run_then_exit
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    use_logging_runtime()
     run_then_exit(lambda: asyncio.run(serve()))
 
 

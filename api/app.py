@@ -24,10 +24,12 @@ from leadflow.actions import Disqualify, Recycle, RepAction
 from api import codec_routes, errors
 from api.auth import Scope, Tokens, require
 from api.errors import ApiError, ErrorResponse
+from api.intake import IntakeRules, refuse_overflow
 from api.limits import BodyLimit, require_json
 from leadflow.journey import Stage
-from leadflow.lead import EngagementEvent, Lead
-from leadflow.runtime.settings import Settings
+from leadflow.lead import CustomFieldsOverflow, EngagementEvent, Lead
+from leadflow.runtime.id_key import lead_id_of, require_id_key
+from leadflow.runtime.settings import Settings, load_policy_file
 from workflows import journey_client
 from workflows.journey_client import ActionRejected, JourneySummary, Submitted, UnknownLead
 from workflows.journey_io import LeadView
@@ -53,8 +55,13 @@ class Health(BaseModel):
 
 def create_app(settings: Settings | None = None, client=None, tokens: Tokens | None = None,
                cors_origins: list[str] | None = None) -> FastAPI:
-    """The API; ``client`` and ``tokens`` default to Temporal's environment and LEADFLOW_API_TOKENS."""
+    """The API; ``client`` and ``tokens`` default to Temporal's environment and LEADFLOW_API_TOKENS.
+
+    Fails at once (``SettingsError``, ``PolicyError``) without a usable lead-id key or policy file.
+    """
     settings = settings or Settings.from_env()
+    require_id_key()
+    intake_rules = IntakeRules(load_policy_file(settings.policy_path))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -100,7 +107,11 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
                                                       pattern=r"^[\x21-\x7e]+$")] = None,
     ) -> JSONResponse:
-        """Create a lead's journey, or merge into the running one (same normalised email = same lead)."""
+        """Create a lead's journey, or merge into the running one (same normalised email = same lead).
+
+        Under the policy's ``intake.custom_fields_overflow: refuse``, a submission that would take the
+        journey over 50 custom fields is refused (422) before anything is written.
+        """
         ledger: Ledger = request.app.state.ledger
         digest = hashlib.sha256(json.dumps(lead.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
         if idempotency_key:
@@ -110,6 +121,8 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
                 if stored_digest != digest:
                     raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different body")
                 return JSONResponse(json.loads(body), status_code=status, headers={"Idempotent-Replayed": "true"})
+        if intake_rules.overflow(ledger) is CustomFieldsOverflow.REFUSE:
+            await refuse_overflow(request.app.state.client, lead, lead_id_of(lead))
         submitted = await journey_client.submit_lead(request.app.state.client, lead, settings.task_queue)
         body = submitted.model_dump(mode="json")
         if idempotency_key:

@@ -14,6 +14,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from workflows.journey_client import JourneyBusy, SearchAttributesMissing
+
 
 class Problem(BaseModel):
     at: str
@@ -51,7 +53,10 @@ _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_f
 
 
 def _where(location: tuple[Any, ...]) -> str:
-    return ".".join(str(part) for part in location) or "body"
+    """``body.email``; a custom field's own name is shown as ``<key>`` (names may be personal data)."""
+    parts = ["<key>" if index and location[index - 1] == "custom" and isinstance(part, str) else str(part)
+             for index, part in enumerate(location)]
+    return ".".join(parts) or "body"
 
 
 def install(app: FastAPI) -> None:
@@ -81,6 +86,14 @@ def install(app: FastAPI) -> None:
             return error_response(405, "method_not_allowed", f"{request.method} is not allowed here; use {', '.join(allowed)}",
                                   headers=headers)
         return error_response(error.status_code, _CODES.get(error.status_code, "error"), str(error.detail), headers=headers)
+
+    @app.exception_handler(SearchAttributesMissing)
+    async def _not_set_up(_request: Request, error: SearchAttributesMissing) -> JSONResponse:
+        return error_response(503, "namespace_not_set_up", str(error))
+
+    @app.exception_handler(JourneyBusy)
+    async def _busy(_request: Request, error: JourneyBusy) -> JSONResponse:
+        return error_response(503, "journey_busy", str(error), headers={"Retry-After": "5"})
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, error: Exception) -> JSONResponse:  # pragma: no cover - a bug

@@ -299,14 +299,21 @@ class _Transition:
             )
             self.arm(Clock.NURTURE, self.at + timedelta(days=policy.nurture_days))
         else:
-            s.lead = s.lead.merged_with(lead) if s.lead else lead
+            dropped = 0
+            if s.lead:
+                merged = s.lead.merged_with(lead, policy.intake.custom_fields_overflow)
+                dropped = len(s.lead.custom.keys() | lead.custom.keys()) - len(merged.custom)
+                s.lead = merged
+            else:
+                s.lead = lead
             s.submissions += 1
             if s.stage in (Stage.NURTURING, Stage.MQL):
                 s.fit_score = fit_score(s.lead, policy.fit)
             if s.owner_id is None and s.stage in (Stage.NURTURING,):
                 s.territory = territory_of(s.lead.country, policy.routing)
                 s.segment = segment_of(s.lead.company_size, policy.routing)
-            self.record(DecisionKind.MERGED, source=str(lead.source), submissions=s.submissions)
+            overflow = {"custom_fields_dropped": dropped} if dropped else {}  # how many, never which (names may be personal)
+            self.record(DecisionKind.MERGED, source=str(lead.source), submissions=s.submissions, **overflow)
         credit = policy.engagement.source_points.get(lead.source)
         if credit:
             self._score(EngagementEvent(kind=EngagementKind.PAGE_VIEW, at=self.at, weight=credit))

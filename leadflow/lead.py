@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StrictInt, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, StrictInt, ValidationError, field_validator
+
+MAX_CUSTOM_FIELDS = 50
+
+
+class CustomFieldsOverflow(StrEnum):
+    """Which custom fields a merge keeps when both submissions together hold more than the cap."""
+
+    KEEP_LATEST = "keep_latest"  # the newest submission's fields all stay; the oldest others go first
+    KEEP_FIRST = "keep_first"  # fields already held stay; new ones are added while there is room
+    REFUSE = "refuse"  # the API answers 422 to a submission that would overflow; a merge that slips through keeps first
 
 
 class LeadSource(StrEnum):
@@ -57,7 +68,9 @@ class Lead(BaseModel):
     country: str | None = Field(default=None, min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
     source: LeadSource = LeadSource.OTHER
     created_at: AwareDatetime | None = None
-    custom: dict[Annotated[str, Field(max_length=100)], str | int | float | bool | None] = Field(default_factory=dict, max_length=50)
+    custom: dict[Annotated[str, Field(max_length=100)], str | int | float | bool | None] = Field(
+        default_factory=dict, max_length=MAX_CUSTOM_FIELDS
+    )
 
     @field_validator("created_at", mode="before")
     @classmethod
@@ -74,19 +87,41 @@ class Lead(BaseModel):
     def _lower_industry(cls, value: str | None) -> str | None:
         return value.lower() if value else value
 
-    @property
-    def lead_id(self) -> str:
-        return lead_id_for(self.email)
+    def merged_with(self, newer: Lead, overflow: CustomFieldsOverflow = CustomFieldsOverflow.KEEP_LATEST) -> Lead:
+        """This lead with blanks filled from a later submission of the same person.
 
-    def merged_with(self, newer: Lead) -> Lead:
-        """This lead with blanks filled from a later submission of the same person."""
-        data: dict[str, Any] = self.model_dump()
-        for name, value in newer.model_dump().items():
-            if name == "custom":
-                data["custom"] = {**self.custom, **newer.custom}
-            elif data.get(name) in (None, "") and value not in (None, ""):
-                data[name] = value
-        return Lead.model_validate(data)
+        Never raises: each field comes from a valid lead, and the custom fields are capped
+        by ``overflow`` (on a shared key the newer value wins, as always).
+        """
+        update: dict[str, Any] = {
+            name: getattr(newer, name)
+            for name in type(self).model_fields
+            if name != "custom" and getattr(self, name) in (None, "") and getattr(newer, name) not in (None, "")
+        }
+        update["custom"] = merged_custom(self.custom, newer.custom, overflow)
+        return self.model_copy(update=update)
+
+
+def merged_custom(
+    older: dict[str, Any], newer: dict[str, Any], overflow: CustomFieldsOverflow, cap: int = MAX_CUSTOM_FIELDS
+) -> dict[str, Any]:
+    """Custom fields of two submissions (the newer value wins on a shared key), at most ``cap``.
+
+    Over the cap, ``KEEP_LATEST`` keeps every newer field and drops older ones in the order
+    they were first written; ``KEEP_FIRST`` and ``REFUSE`` keep the older ones and add newer
+    ones while there is room. Under the cap every policy gives ``{**older, **newer}``.
+    """
+    merged = {**older, **newer}
+    if len(merged) <= cap:
+        return merged
+    if overflow is CustomFieldsOverflow.KEEP_LATEST:
+        only_older = [key for key in older if key not in newer]
+        room = max(cap - len(newer), 0)
+        keep = set(newer) | set(only_older[len(only_older) - room:] if room else ())
+    else:
+        only_newer = [key for key in newer if key not in older]
+        keep = set(older) | set(only_newer[: max(cap - len(older), 0)])
+    return {key: value for key, value in merged.items() if key in keep}
 
 
 class EngagementEvent(BaseModel):
@@ -127,9 +162,12 @@ def normalise_email(email: str) -> str:
     return f"{local}@{domain}"
 
 
-def lead_id_for(email: str) -> str:
-    """Stable, non-reversible id of a person (no PII in workflow ids, logs or URLs)."""
-    digest = hashlib.sha256(normalise_email(email).encode()).hexdigest()
+def lead_id_for(email: str, key: bytes) -> str:
+    """Pseudonymous id of a person: HMAC-SHA256 of the normalised email under the deployment's key.
+
+    Stable for one key; without the key a list of emails cannot be matched to ids.
+    """
+    digest = hmac.new(key, normalise_email(email).encode(), hashlib.sha256).hexdigest()
     return f"L{digest[:20]}"
 
 
@@ -138,14 +176,29 @@ def workflow_id_for(lead_id: str) -> str:
     return f"lead-{lead_id}"
 
 
-def lead_id_from_reference(reference: str) -> str:
-    """Accept a lead id, a workflow id or an email and return the lead id."""
+def lead_id_from_reference(reference: str, key: bytes) -> str:
+    """Accept a lead id, a workflow id or an email and return the lead id (``key`` hashes emails)."""
     reference = reference.strip()
     if "@" in reference:
-        return lead_id_for(reference)
+        return lead_id_for(reference, key)
     if reference.startswith("lead-"):
         return reference[len("lead-"):]
     return reference
+
+
+def problems_without_values(error: ValidationError) -> list[str]:
+    """One ``field.path: rule`` line per problem, never the offending value (it may be personal data)."""
+    return [f"{field_path(item['loc'])}: {item['msg']}"
+            for item in error.errors(include_input=False, include_url=False, include_context=False)]
+
+
+def field_path(location: tuple[int | str, ...] | list[int | str]) -> str:
+    """``custom.<key>.[key]``-style dotted path; a custom field's own name is masked (it may be personal)."""
+    parts = [
+        "<key>" if index and location[index - 1] == "custom" and isinstance(part, str) else part
+        for index, part in enumerate(location)
+    ]
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts).lstrip(".") or "(top level)"
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from leadflow.business_calendar import BusinessCalendar
-from leadflow.lead import EngagementKind, LeadSource
+from leadflow.lead import CustomFieldsOverflow, EngagementKind, LeadSource
 
 
 class _Strict(BaseModel):
@@ -70,8 +70,8 @@ class EngagementRules(_Strict):
         }
     )
     half_life_days: float = Field(default=14, gt=0)
-    source_points: dict[LeadSource, float] = Field(
-        default_factory=dict, description="engagement credited by the submission itself, by source"
+    source_points: dict[LeadSource, Annotated[float, Field(ge=0, le=1000)]] = Field(
+        default_factory=dict, description="engagement credited by the submission itself, by source (0 to 1000, as an event weight)"
     )
 
 
@@ -207,6 +207,17 @@ class ReasonCodes(_Strict):
     )
 
 
+class Intake(_Strict):
+    """How later submissions of the same person merge into the journey."""
+
+    custom_fields_overflow: CustomFieldsOverflow = Field(
+        default=CustomFieldsOverflow.KEEP_LATEST,
+        description="when the merged custom fields would exceed the 50-field cap: keep_latest (the newest "
+        "submission's fields stay, the oldest others go), keep_first (fields already held stay), or refuse "
+        "(the API answers 422 before anything is written)",
+    )
+
+
 class Rollout(_Strict):
     interrupt_running_deadlines: bool = Field(
         default=False,
@@ -231,9 +242,10 @@ class Policy(_Strict):
     teams: list[Team] = Field(min_length=1)
     reps: list[Rep] = Field(min_length=1)
     reason_codes: ReasonCodes = Field(default_factory=ReasonCodes)
-    nurture_days: float = Field(default=180, gt=0, description="a nurture with no MQL ends after this many days")
-    sql_stall_days: float = Field(default=90, gt=0, description="an SQL not converted by then is recycled")
+    nurture_days: float = Field(default=180, gt=0, le=36_500, description="a nurture with no MQL ends after this many days")
+    sql_stall_days: float = Field(default=90, gt=0, le=36_500, description="an SQL not converted by then is recycled")
     rollout: Rollout = Field(default_factory=Rollout)
+    intake: Intake = Field(default_factory=Intake)
 
     @model_validator(mode="after")
     def _consistent(self) -> Policy:

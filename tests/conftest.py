@@ -13,6 +13,10 @@ from temporalio.testing import WorkflowEnvironment
 from leadflow.runtime.dev_stack import test_server_path
 from leadflow.policy import Policy
 from leadflow.runtime.settings import DEFAULT_POLICY, DEMO_POLICY, load_policy_file
+from workflows.telemetry import use_logging_runtime
+
+# As the CLI and the worker do: the SDK core's logs go through Python logging, not stdout.
+use_logging_runtime()
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, func, select
 
 from activities.ledger_schema import idempotency_keys, journey_events, leads
 from api.openapi_file import OPENAPI_FILE, render
-from leadflow.lead import lead_id_for
+from leadflow.runtime.id_key import lead_id_from_reference
 from tests.api_stack import INTAKE, READER, REP, start_stack
 
 pytestmark = pytest.mark.devserver
@@ -93,7 +93,7 @@ def test_lead_journey_through_the_api(stack):
         created = intake.post("/v1/leads", json=body)
         assert created.status_code == 201, created.text
         lead_id = created.json()["lead_id"]
-        assert lead_id == lead_id_for(body["email"]) and created.json()["workflow_id"] == f"lead-{lead_id}"
+        assert lead_id == lead_id_from_reference(body["email"]) and created.json()["workflow_id"] == f"lead-{lead_id}"
         local, domain = body["email"].split("@")
         merged = intake.post("/v1/leads", json={"email": f"{local.upper()}+webinar@{domain}", "source": "webinar"})
         assert merged.status_code == 201 and merged.json()["lead_id"] == lead_id
@@ -125,7 +125,7 @@ def test_lead_journey_through_the_api(stack):
         conflict = intake.post("/v1/leads", json=other, headers={"Idempotency-Key": "order-17"})
         assert_error(conflict, 409, "Idempotency-Key")
         assert written(stack) == before
-        assert_error(reader.get(f"/v1/leads/{lead_id_for(other['email'])}"), 404, "unknown lead")
+        assert_error(reader.get(f"/v1/leads/{lead_id_from_reference(other['email'])}"), 404, "unknown lead")
 
 
 BAD_REQUESTS = [
@@ -141,21 +141,21 @@ BAD_REQUESTS = [
     ("unknown source", "post", "/v1/leads", INTAKE, {"json": lead_body(source="carrier_pigeon")}, 422, ["source"]),
     ("2 MB field", "post", "/v1/leads", INTAKE, {"json": lead_body(title="x" * 2_000_000)}, 413, ["larger"]),
     ("over-long field", "post", "/v1/leads", INTAKE, {"json": lead_body(title="x" * 5000)}, 422, ["title"]),
-    ("negative engagement weight", "post", f"/v1/leads/{lead_id_for('x@y.io')}/events", INTAKE,
+    ("negative engagement weight", "post", f"/v1/leads/{lead_id_from_reference('x@y.io')}/events", INTAKE,
      {"json": {"kind": "page_view", "at": "2026-11-24T10:00:00Z", "weight": -1}}, 422, ["weight"]),
-    ("naive timestamp", "post", f"/v1/leads/{lead_id_for('x@y.io')}/events", INTAKE,
+    ("naive timestamp", "post", f"/v1/leads/{lead_id_from_reference('x@y.io')}/events", INTAKE,
      {"json": {"kind": "page_view", "at": "2026-11-24T10:00:00"}}, 422, ["at"]),
-    ("event for an unknown lead", "post", f"/v1/leads/{lead_id_for('nobody@nowhere.io')}/events", INTAKE,
+    ("event for an unknown lead", "post", f"/v1/leads/{lead_id_from_reference('nobody@nowhere.io')}/events", INTAKE,
      {"json": {"kind": "page_view", "at": "2026-11-24T10:00:00Z"}}, 404, ["unknown lead"]),
     ("malformed lead id", "get", "/v1/leads/DROP TABLE", READER, {}, 422, ["lead_id"]),
-    ("unknown lead", "get", f"/v1/leads/{lead_id_for('nobody@nowhere.io')}", READER, {}, 404, ["unknown lead"]),
-    ("action for an unknown lead", "post", f"/v1/leads/{lead_id_for('nobody@nowhere.io')}/actions", REP,
+    ("unknown lead", "get", f"/v1/leads/{lead_id_from_reference('nobody@nowhere.io')}", READER, {}, 404, ["unknown lead"]),
+    ("action for an unknown lead", "post", f"/v1/leads/{lead_id_from_reference('nobody@nowhere.io')}/actions", REP,
      {"json": {"type": "accept", "by": "rep-ana"}}, 404, ["unknown lead"]),
-    ("unknown action", "post", f"/v1/leads/{lead_id_for('x@y.io')}/actions", REP, {"json": {"type": "teleport", "by": "rep-ana"}}, 422, ["type"]),
+    ("unknown action", "post", f"/v1/leads/{lead_id_from_reference('x@y.io')}/actions", REP, {"json": {"type": "teleport", "by": "rep-ana"}}, 422, ["type"]),
     ("missing token", "post", "/v1/leads", None, {"json": lead_body()}, 401, ["bearer"]),
     ("wrong token", "post", "/v1/leads", "not-a-real-token-at-all", {"json": lead_body()}, 401, ["not valid"]),
     ("under-scoped token", "post", "/v1/leads", READER, {"json": lead_body()}, 403, ["intake"]),
-    ("read token acting", "post", f"/v1/leads/{lead_id_for('x@y.io')}/actions", READER, {"json": {"type": "accept", "by": "rep-ana"}}, 403, ["rep"]),
+    ("read token acting", "post", f"/v1/leads/{lead_id_from_reference('x@y.io')}/actions", READER, {"json": {"type": "accept", "by": "rep-ana"}}, 403, ["rep"]),
     ("bad idempotency key", "post", "/v1/leads", INTAKE, {"json": lead_body(), "headers": {"Idempotency-Key": "k" * 500}}, 422, ["Idempotency-Key"]),
 ]
 
@@ -176,7 +176,7 @@ def test_no_pii_in_worker_or_api_logs(stack):
     body = lead_body()
     with stack.client(INTAKE) as http:
         assert http.post("/v1/leads", json=body).status_code == 201
-    wait_stage(stack, lead_id_for(body["email"]), "ASSIGNED")
+    wait_stage(stack, lead_id_from_reference(body["email"]), "ASSIGNED")
     logs = stack.log_text()
     assert "routing lead=" in logs  # the worker did log, by lead id
     for value in (body["email"], body["first_name"], body["last_name"], body["phone"]):

@@ -50,7 +50,8 @@ def plain_server(tmp_path_factory):
 
 
 def env_for(server, namespace: str, tmp_path) -> dict[str, str]:
-    return worker_env(server, unique("setup"), tmp_path, TEMPORAL_NAMESPACE=namespace)
+    # A real key, so the worker's only stderr line is the one under test (no development-key warning).
+    return worker_env(server, unique("setup"), tmp_path, TEMPORAL_NAMESPACE=namespace, LEADFLOW_ID_KEY="k" * 32)
 
 
 def one_line(result: subprocess.CompletedProcess[str]) -> str:

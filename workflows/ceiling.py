@@ -1,18 +1,20 @@
 """The ceiling of ``leadflow bench live``: a workflow shaped like a journey that decides nothing.
 
 It takes the same messages and issues the same commands as a happy-path journey (a
-signal-with-start, local activities, ordinary activities, timers started and cancelled,
-validated updates) with empty bodies, so its throughput is what this Temporal server and
+signal-with-start, local activities, ordinary activities, timers started and left to fire,
+validated updates, search-attribute upserts when visibility is on) with empty bodies, so its throughput is what this Temporal server and
 this machine allow for that shape. Run its worker with ``python -m workflows.ceiling``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 from pydantic import BaseModel
 from temporalio import activity, workflow
+
+from workflows import search_attributes as sa
 
 CEILING_TASK_QUEUE = "leadflow-ceiling"
 
@@ -24,6 +26,8 @@ class Shape(BaseModel):
     activities: int
     timers: int
     updates: int
+    upserts: int = 0  # search-attribute upserts (0 with visibility off), not counting patch markers
+    patches: int = 0  # ``workflow.patched`` markers (each also upserts TemporalChangeVersion)
 
 
 @activity.defn(name="ceiling_noop")
@@ -35,9 +39,9 @@ def noop(step: int) -> int:
 class CeilingWorkflow:
     """Same commands as a journey, nothing decided.
 
-    A journey's deadlines are timers started in one workflow task and cancelled in a later
-    one (when the rep acts), so the server records both; the ceiling's timers do the same.
-    A timer started and cancelled within one task would never reach the server at all.
+    A journey starts a timer per deadline and never cancels one (a disarmed deadline's timer
+    fires later and is ignored; ``LeadJourneyWorkflow._wait_for_deadline`` says why), so the
+    ceiling's timers are started as the journey's are and left pending when it completes.
     """
 
     @workflow.init
@@ -45,8 +49,8 @@ class CeilingWorkflow:
         self._shape = shape
         self._updates = 0
         self._submitted = False
-        self._timers_started = 0
-        self._live_timers: list[asyncio.Task] = []
+        self._timers: list[asyncio.Task] = []
+        self._upserts = 0
 
     @workflow.signal
     def submit(self, payload: str) -> None:
@@ -55,12 +59,15 @@ class CeilingWorkflow:
     @workflow.update
     async def act(self, step: int) -> int:
         self._updates += 1
-        # As a journey does per action: a ledger write (local activity), the old deadline
-        # cancelled and, while the journey goes on, a fresh one.
-        await workflow.execute_local_activity(noop, step, start_to_close_timeout=timedelta(seconds=30))
-        self._cancel_timer()
+        # As a journey does per action: a ledger write (an activity) and, while the journey
+        # goes on, a fresh deadline.
+        if self._shape.activities >= self._shape.updates:
+            await workflow.execute_activity(noop, step, start_to_close_timeout=timedelta(seconds=30))
+        else:
+            await workflow.execute_local_activity(noop, step, start_to_close_timeout=timedelta(seconds=30))
         if self._updates < self._shape.updates:
             self._start_timer()
+        self._upsert()  # each action moves a journey's stage
         return self._updates
 
     @act.validator
@@ -69,28 +76,38 @@ class CeilingWorkflow:
             raise ValueError("negative step")
 
     def _start_timer(self) -> None:
-        if self._timers_started < self._shape.timers:
-            self._timers_started += 1
-            self._live_timers.append(asyncio.create_task(workflow.sleep(timedelta(hours=1))))
+        if len(self._timers) < self._shape.timers:
+            self._timers.append(asyncio.create_task(workflow.sleep(timedelta(hours=1))))
 
-    def _cancel_timer(self) -> None:
-        if self._live_timers:
-            self._live_timers.pop(0).cancel()
+    def _upsert(self) -> None:
+        """One upsert of the journey's four search attributes, while the shape asks for more."""
+        if self._upserts < self._shape.upserts:
+            self._upserts += 1
+            workflow.upsert_search_attributes([
+                sa.LEAD_STAGE.value_set(f"STEP{self._upserts}"),
+                sa.LEAD_TIER.value_set("A"),
+                sa.OWNER_ID.value_set("rep-ceiling"),
+                sa.SLA_DUE_AT.value_set(datetime(2026, 1, 1, tzinfo=timezone.utc) + timedelta(hours=self._upserts)),
+            ])
 
     @workflow.run
     async def run(self, shape: Shape) -> int:
         await workflow.wait_condition(lambda: self._submitted)
-        for step in range(max(0, shape.local_activities - shape.updates)):
+        for patch in range(shape.patches):
+            workflow.patched(f"ceiling-{patch}")
+        self._upsert()  # routed: stage, tier, owner and due time set
+        updates_run_activities = shape.activities >= shape.updates
+        for step in range(shape.local_activities - (0 if updates_run_activities else shape.updates)):
             await workflow.execute_local_activity(noop, step, start_to_close_timeout=timedelta(seconds=30))
-        # The updates start all but one of the timers (the last update only cancels).
+        # The updates start all but one of the timers (the last update starts none).
         for _ in range(max(1, shape.timers - max(0, shape.updates - 1))):
             self._start_timer()
-        for step in range(shape.activities):
+        for step in range(shape.activities - (shape.updates if updates_run_activities else 0)):
             await workflow.execute_activity(noop, step, start_to_close_timeout=timedelta(seconds=30))
         await workflow.wait_condition(lambda: self._updates >= shape.updates)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        while self._live_timers:
-            self._cancel_timer()
+        while self._upserts < shape.upserts:
+            self._upsert()
         return self._updates
 
 
@@ -110,5 +127,7 @@ async def _serve() -> None:
 
 if __name__ == "__main__":
     from leadflow.runtime.clean_exit import run_then_exit
+    from workflows.telemetry import use_logging_runtime
 
+    use_logging_runtime()
     run_then_exit(lambda: asyncio.run(_serve()))

@@ -5,14 +5,21 @@ from __future__ import annotations
 import dataclasses
 
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
 from workflows.codec import codec_from_env
 
 
 def journey_data_converter() -> DataConverter:
-    """Pydantic models as JSON payloads, AES-GCM encrypted when keys are configured."""
+    """Pydantic models as JSON payloads, AES-GCM encrypted when keys are configured.
+
+    With encryption on, failures are encrypted too: a failure's message and stack trace
+    travel in its encoded attributes, through the codec, and history shows only
+    "Encoded failure" (clients, workers and the Web UI's codec endpoint decrypt them).
+    """
     codec = codec_from_env()
     if codec is None:
         return pydantic_data_converter
-    return dataclasses.replace(pydantic_data_converter, payload_codec=codec)
+    return dataclasses.replace(
+        pydantic_data_converter, payload_codec=codec, failure_converter_class=DefaultFailureConverterWithEncodedAttributes
+    )

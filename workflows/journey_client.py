@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 from temporalio.client import (
     Client,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowQueryFailedError,
@@ -25,7 +26,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from pydantic import BaseModel
 
 from leadflow.actions import ActionRequest, RepAction
-from leadflow.lead import EngagementEvent, Lead, lead_id_from_reference, workflow_id_for
+from leadflow.lead import EngagementEvent, Lead, workflow_id_for
+from leadflow.runtime.id_key import lead_id_from_reference, lead_id_of
 from leadflow.runtime.settings import Settings
 from workflows import search_attributes as sa
 from workflows.converter import journey_data_converter
@@ -45,6 +47,10 @@ class UnknownLead(JourneyError):
 
 class ActionRejected(JourneyError):
     """The journey refused a rep action (wrong stage, not the owner, missing reason...)."""
+
+
+class JourneyBusy(JourneyError):
+    """The journey did not answer in time (its worker busy or down); the action may still apply."""
 
 
 class SearchAttributesMissing(JourneyError):
@@ -109,7 +115,7 @@ async def submit_lead(
     client: Client, lead: Lead, task_queue: str, *, visibility: bool = True, policy_version: str | None = None
 ) -> Submitted:
     """Start the lead's journey, or merge into the running one (signal-with-start)."""
-    lead_id = lead.lead_id
+    lead_id = lead_id_of(lead)
     workflow_id = workflow_id_for(lead_id)
     try:
         handle = await client.start_workflow(
@@ -157,6 +163,11 @@ async def act(client: Client, reference: str, action: RepAction) -> LeadView:
     except WorkflowUpdateFailedError as error:
         cause = error.cause
         raise ActionRejected(f"{action.type} rejected: {getattr(cause, 'message', None) or cause}") from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise JourneyBusy(
+            f"lead {reference!r}: {action.type} got no answer in time (is a worker running?); it may still apply: "
+            "check the lead before trying again"
+        ) from None
     except RPCError as error:
         raise _explain(error, reference) from None
 

@@ -4,9 +4,11 @@ The workflow waits and acts; the core's ``decide`` decides. Events (the submissi
 engagement signals, rep updates, fired deadlines, routing answers) go through an inbox
 and are applied one at a time; the commands that come back are carried out here:
 
-* deadlines become one durable timer each (``wait_condition`` with a timeout, which a
-  rep action cancels by disarming the clock; no polling);
-* routing and ledger writes are local activities (idempotent, next to the worker);
+* deadlines become one durable timer each; a rep action disarms the clock and the timer,
+  when it fires, finds its deadline gone (journeys started before ``REPLAY_STABLE_CLOCK``
+  cancel it instead; no polling either way);
+* routing, ledger writes and policy loads are activities (idempotent; local activities in
+  journeys started before ``REPLAY_STABLE_CLOCK``);
 * notifications are ordinary activities, run in the background with their own retries.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from datetime import datetime, timedelta
+from typing import Any, Callable, NamedTuple, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -61,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.journey_io import Carried, JourneyInput, JourneyOutcome, LeadView
 
 LOCAL_TIMEOUT = timedelta(seconds=30)
+EFFECT_TIMEOUT = timedelta(seconds=10)  # a ledger write or a routing call; a dead worker's is retried after this
 LOCAL_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=30))
 NOTIFY_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5))
 NOTIFY_TIMEOUT = timedelta(seconds=30)
@@ -74,6 +78,25 @@ SHORTEST_TIMER = timedelta(milliseconds=1)
 REPLAY_STABLE_CLOCK = "replay-stable-clock"
 
 
+class Arrival(NamedTuple):
+    """An inbox entry: what arrived, and what the workflow task it arrived in said.
+
+    Both readings are taken when the event is delivered (its handler runs, its timer fires),
+    which happens in the same workflow task live and on replay. What the main loop does with
+    an event depends on nothing else.
+    """
+
+    event: JourneyEvent | None  # None: a policy offer
+    ticket: int | None = None  # the update waiting for this event's verdict
+    at: datetime | None = None  # when it arrived (a deadline: when it was due)
+    new_run_suggested: bool = False  # the server suggested continue-as-new by then
+    offered_policy: str | None = None
+
+
+A = TypeVar("A")
+R = TypeVar("R")
+
+
 @workflow.defn(name="LeadJourney")
 class LeadJourneyWorkflow:
     @workflow.init
@@ -83,16 +106,14 @@ class LeadJourneyWorkflow:
         self._state = carried.state if carried else None
         self._indexed: dict[str, object] = dict(carried.indexed) if carried else {}
         self._visibility = input.visibility
+        self._lead_id = input.lead_id
+        self._starting_version = input.policy_version
         # Signals the previous run received but had not handled yet come first.
-        self._inbox: deque[tuple[JourneyEvent, int | None, datetime | None]] = deque(
-            (event, None, None) for event in (carried.pending if carried else [])
-        )
+        self._inbox: deque[Arrival] = deque(Arrival(event) for event in (carried.pending if carried else []))
         self._stable_clock = False  # set in ``run``: whether this run has the replay-stable clock
+        self._new_run_wanted = False  # continue-as-new was suggested; done at the next safe point
         self._clock: datetime | None = None  # the latest time a decision was taken at
         self._armed: dict[Clock, datetime] = {}
-        # Deadlines handed to ``decide`` because another one's fire found them due too: their
-        # own timers are about to fire, so they are left to fire rather than cancelled.
-        self._taken: set[tuple[Clock, datetime]] = set()
         self._verdicts: dict[int, str | None] = {}
         self._tickets = 0
         self._notifying: set[asyncio.Task[None]] = set()
@@ -116,7 +137,10 @@ class LeadJourneyWorkflow:
     @workflow.signal
     def adopt_policy(self, version: str) -> None:
         """Switch to this policy version at the next safe point (``leadflow policy rollout --to all-open``)."""
-        self._offered = version
+        if self._stable_clock:  # in turn with the other events
+            self._inbox.append(self._arrival(None, offered_policy=version))
+        else:
+            self._offered = version
 
     @workflow.update
     async def act(self, request: ActionRequest) -> LeadView:
@@ -138,13 +162,21 @@ class LeadJourneyWorkflow:
     def view(self) -> LeadView:
         """Stage, owner, tier, score, deadlines, attempts and the decision log."""
         if self._state is None or self._policy is None:
-            raise ApplicationError("the journey has not started yet")
+            # Still loading its policy: the journey as it will start, not an error (the API
+            # would have to tell "starting" from "broken" by the message otherwise).
+            starting = new_journey(self._lead_id, workflow.info().first_execution_run_id, self._starting_version or "")
+            return LeadView.of(starting, workflow.info().workflow_id, 0.0)
         return LeadView.of(self._state, workflow.info().workflow_id, view_score(self._state, workflow.now(), self._policy))
 
     def _receive(self, event: JourneyEvent, ticket: int | None = None) -> None:
         """Queue an event with the time it arrived: a message handler runs in the first
         activation of its workflow task, whose time the replay sees too."""
-        self._inbox.append((event, ticket, workflow.now()))
+        self._inbox.append(self._arrival(event, ticket))
+
+    @staticmethod
+    def _arrival(event: JourneyEvent | None, ticket: int | None = None, at: datetime | None = None,
+                 offered_policy: str | None = None) -> Arrival:
+        return Arrival(event, ticket, at or workflow.now(), workflow.info().is_continue_as_new_suggested(), offered_policy)
 
     # -- main loop -----------------------------------------------------------------------
 
@@ -152,14 +184,9 @@ class LeadJourneyWorkflow:
     async def run(self, input: JourneyInput) -> JourneyOutcome:
         self._stable_clock = workflow.patched(REPLAY_STABLE_CLOCK)
         if self._stable_clock:  # signals carried over from the previous run arrive now
-            self._inbox = deque((event, ticket, at or workflow.now()) for event, ticket, at in self._inbox)
+            self._inbox = deque(self._arrival(arrival.event, arrival.ticket, arrival.at) for arrival in self._inbox)
         if self._policy is None:
-            self._policy = await workflow.execute_local_activity_method(
-                JourneyActivities.load_policy,
-                PolicyRequest(version=input.policy_version),
-                start_to_close_timeout=LOCAL_TIMEOUT,
-                retry_policy=LOCAL_RETRY,
-            )
+            self._policy = await self._effect(JourneyActivities.load_policy, PolicyRequest(version=input.policy_version))
         if input.carried is None and self._visibility:
             started_with = workflow.info().typed_search_attributes
             self._indexed = {key.name: started_with.get(key) for key in sa.ALL}
@@ -168,20 +195,15 @@ class LeadJourneyWorkflow:
         for clock, due_at in self._state.deadlines.items():
             self._start_timer(clock, due_at)
 
-        while not self._state.finished:
-            await workflow.wait_condition(lambda: bool(self._inbox) or self._adoption_ready())
-            while self._inbox and not self._state.finished:
-                event, ticket, received_at = self._inbox.popleft()
-                await self._handle(event, ticket, received_at if self._stable_clock else None)
-            await self._adopt_offered_policy()
-            self._sync_visibility()
-            if not self._state.finished and workflow.info().is_continue_as_new_suggested():
-                await self._continue_as_new(input)
+        if self._stable_clock:
+            await self._one_event_at_a_time(input)
+        else:
+            await self._in_batches(input)
 
         self._journey_metrics().closed(self._state)
-        for _, ticket, _ in self._inbox:
-            if ticket is not None:
-                self._verdicts[ticket] = f"the lead is closed ({self._state.stage})"
+        for arrival in self._inbox:
+            if arrival.ticket is not None:
+                self._verdicts[arrival.ticket] = f"the lead is closed ({self._state.stage})"
         await self._quiesce()
         state = self._state
         return JourneyOutcome(
@@ -197,6 +219,41 @@ class LeadJourneyWorkflow:
             policy_version=state.policy_version,
         )
 
+    async def _one_event_at_a_time(self, input: JourneyInput) -> None:
+        """Each event in turn, each followed by the same steps: policy adoption, search
+        attributes, continue-as-new.
+
+        So the commands depend on the order of events alone. Under load a local activity's
+        result can come back in a later workflow task than the one that recorded it, and with
+        it events that arrived meanwhile; on replay it comes back at once. Steps taken "when
+        the inbox is empty" would then run at different points live and on replay.
+        """
+        while not self._state.finished:
+            await workflow.wait_condition(lambda: bool(self._inbox))
+            arrival = self._inbox.popleft()
+            if arrival.event is None:
+                self._offered = arrival.offered_policy
+            else:
+                await self._handle(arrival.event, arrival.ticket, arrival.at)
+            await self._adopt_offered_policy()
+            self._sync_visibility()
+            self._new_run_wanted = self._new_run_wanted or arrival.new_run_suggested
+            if self._new_run_wanted and not self._state.finished:
+                await self._continue_as_new(input)
+
+    async def _in_batches(self, input: JourneyInput) -> None:
+        """The main loop of journeys started before ``REPLAY_STABLE_CLOCK`` (kept so they replay)."""
+        while not self._state.finished:
+            await workflow.wait_condition(lambda: bool(self._inbox) or self._adoption_ready())
+            while self._inbox and not self._state.finished:
+                event, ticket, _, _, _ = self._inbox.popleft()
+                assert event is not None  # offers arrive through the inbox only in patched runs
+                await self._handle(event, ticket, None)
+            await self._adopt_offered_policy()
+            self._sync_visibility()
+            if not self._state.finished and workflow.info().is_continue_as_new_suggested():
+                await self._continue_as_new(input)
+
     async def _continue_as_new(self, input: JourneyInput) -> None:
         """Hand the journey to a fresh run, with the signals not handled yet.
 
@@ -206,8 +263,9 @@ class LeadJourneyWorkflow:
         """
         if self._notifying:
             await asyncio.gather(*self._notifying)
-        if not workflow.all_handlers_finished() or any(ticket is not None for _, ticket, _ in self._inbox):
+        if not workflow.all_handlers_finished() or any(arrival.ticket is not None for arrival in self._inbox):
             return
+        offers = [arrival.offered_policy for arrival in self._inbox if arrival.event is None]
         workflow.continue_as_new(
             JourneyInput(
                 lead_id=input.lead_id,
@@ -217,8 +275,8 @@ class LeadJourneyWorkflow:
                     state=self._state,
                     policy=self._policy,
                     indexed=self._indexed,
-                    offered_policy=self._offered,
-                    pending=[event for event, _, _ in self._inbox],
+                    offered_policy=offers[-1] if offers else self._offered,
+                    pending=[arrival.event for arrival in self._inbox if arrival.event is not None],
                 ),
             )
         )
@@ -241,12 +299,7 @@ class LeadJourneyWorkflow:
             return
         if self._offered_policy is None or self._offered_policy.version != version:
             try:
-                self._offered_policy = await workflow.execute_local_activity_method(
-                    JourneyActivities.load_policy,
-                    PolicyRequest(version=version),
-                    start_to_close_timeout=LOCAL_TIMEOUT,
-                    retry_policy=LOCAL_RETRY,
-                )
+                self._offered_policy = await self._effect(JourneyActivities.load_policy, PolicyRequest(version=version))
             except ActivityError as error:  # an unknown version: keep the policy we have
                 workflow.logger.warning("policy %s not adopted: %s", version, error.cause or error)
                 self._offered = None
@@ -298,12 +351,14 @@ class LeadJourneyWorkflow:
             if ticket is not None:
                 self._verdicts[ticket] = f"not applied: {where}"
             return
-        if ticket is not None:
+        if ticket is not None and not self._stable_clock:
             self._verdicts[ticket] = None
         metrics = self._journey_metrics()
         metrics.stage_changes(self._state, self._state.stage_history[len(before.stage_history) :], before.stage)
         metrics.decisions([command.entry for command in commands if isinstance(command, Record)])
         await self._carry_out(commands, now)
+        if ticket is not None and self._stable_clock:
+            self._verdicts[ticket] = None  # the rep's action returns once the ledger has it
 
     def _journey_metrics(self) -> JourneyMetrics:
         # The workflow's meter records nothing while the workflow replays: no double counts.
@@ -369,13 +424,11 @@ class LeadJourneyWorkflow:
                 updated_at=at,
             ),
         )
-        await workflow.execute_local_activity_method(
-            JourneyActivities.record_journey_step, batch, start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=LOCAL_RETRY
-        )
+        await self._effect(JourneyActivities.record_journey_step, batch)
 
     async def _assign(self, command: AssignLead, at: datetime) -> RepAssigned | NoRepAvailable:
         state = self._state
-        result = await workflow.execute_local_activity_method(
+        result = await self._effect(
             JourneyActivities.assign_lead,
             AssignmentRequest(
                 journey_id=state.journey_id,
@@ -389,12 +442,27 @@ class LeadJourneyWorkflow:
                 release_rep_id=command.release_rep_id,
                 at=at,
             ),
-            start_to_close_timeout=LOCAL_TIMEOUT,
-            retry_policy=LOCAL_RETRY,
         )
         if result.rep_id is None:
             return NoRepAvailable(step=command.step, why=result.why_none or "no rep available")
         return RepAssigned(step=command.step, rep_id=result.rep_id, team=result.team or "", on_shift=result.on_shift)
+
+    async def _effect(self, method: Callable[[Any, A], R], argument: A) -> R:
+        """A ledger write, a routing call or a policy load: an activity, or in journeys started
+        before ``REPLAY_STABLE_CLOCK`` a local activity.
+
+        A local activity's result can reach the workflow in a later workflow task than the one
+        that recorded it, and on replay the SDK does not always rebuild that split (measured:
+        "Missing associated machine for LocalActivity"). An activity's result is an event in
+        the history, delivered in the same workflow task live and on replay.
+        """
+        if self._stable_clock:
+            return await workflow.execute_activity_method(
+                method, argument, start_to_close_timeout=EFFECT_TIMEOUT, retry_policy=LOCAL_RETRY
+            )
+        return await workflow.execute_local_activity_method(
+            method, argument, start_to_close_timeout=LOCAL_TIMEOUT, retry_policy=LOCAL_RETRY
+        )
 
     def _notify_in_background(self, notes: list[Notification]) -> None:
         task = asyncio.create_task(self._send(notes))
@@ -425,31 +493,21 @@ class LeadJourneyWorkflow:
         if not self._stable_clock:
             await self._wait_for_deadline_unpatched(clock, due_at)
             return
-        # Which commands this issues depends on the journey's state alone, never on the
-        # clock: a timer always starts (its length may differ on replay, which is allowed),
-        # and it is cancelled exactly when a decision disarms or re-arms the deadline.
-        key = (clock, due_at)
-        try:
-            await workflow.wait_condition(
-                lambda: self._armed.get(clock) != due_at and key not in self._taken,
-                timeout=max(due_at - workflow.now(), SHORTEST_TIMER),
-                timeout_summary=f"{clock} deadline",
-            )
-            return  # disarmed or re-armed: the timer is cancelled
-        except asyncio.TimeoutError:
-            pass
-        if key in self._taken:  # handled when an earlier timer fired
-            self._taken.discard(key)
-            return
+        # The commands this issues depend on nothing but the decisions taken: the timer always
+        # starts (its length may differ on replay, which is allowed) and is never cancelled.
+        # A cancel would be issued in whichever workflow task the disarming decision ran in,
+        # and under load a local activity between the start and the cancel can put them in two
+        # tasks on the first run and in one on replay, where the SDK drops the pair: the
+        # replay then lacks a TimerStarted the history has. A disarmed deadline's timer still
+        # fires and finds its deadline gone.
+        await workflow.sleep(max(due_at - workflow.now(), SHORTEST_TIMER), summary=f"{clock} deadline")
         if self._armed.get(clock) == due_at:
             # Deadlines due by this one's due time, as the simulator takes them; later ones
             # fire on their own timers.
             for due in due_deadlines(self._state, due_at):
                 if self._armed.get(due.clock) == due.due_at:
                     del self._armed[due.clock]
-                    if due.clock != clock:
-                        self._taken.add((due.clock, due.due_at))
-                    self._inbox.append((due, None, due.due_at))
+                    self._inbox.append(self._arrival(due, at=due.due_at))
 
     async def _wait_for_deadline_unpatched(self, clock: Clock, due_at: datetime) -> None:
         """The deadline wait of journeys started before ``REPLAY_STABLE_CLOCK`` (kept so they replay)."""
@@ -470,7 +528,7 @@ class LeadJourneyWorkflow:
             for due in due_deadlines(self._state, workflow.now()):
                 if self._armed.get(due.clock) == due.due_at:
                     del self._armed[due.clock]
-                    self._inbox.append((due, None, None))
+                    self._inbox.append(Arrival(due))
 
     # -- visibility ----------------------------------------------------------------------
 

@@ -25,11 +25,14 @@ from typing import Awaitable, Callable
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from leadflow.actions import Accept, AttemptOutcome, Convert, LogAttempt, Qualify
 from leadflow.lead import Lead
+from leadflow.runtime.id_key import lead_id_of
 from leadflow.runtime.dev_stack import DevServer, free_port
 from leadflow.runtime.settings import DEFAULT_POLICY, REPO_ROOT, Settings, load_policy_file
+from workflows import search_attributes as sa
 from workflows.billable_actions import count_actions
 from workflows.ceiling import CEILING_TASK_QUEUE, CeilingWorkflow, Shape
 from workflows.journey_client import ActionRejected, JourneyError, act, connect, journey_handle, submit_lead
@@ -103,6 +106,7 @@ class Driver:
 
     client: Client
     manager: str
+    visibility: bool = True
     latencies: list[float] = field(default_factory=list)
     retries: int = 0
 
@@ -126,7 +130,7 @@ class Driver:
     async def journey(self, run_id: str, index: int) -> None:
         lead = Lead(email=f"bench{index}.{run_id}@bench.example.com", title="VP Sales", company_size=500,
                     industry="software", country="US", source="demo_request")
-        submitted = await submit_lead(self.client, lead, "leadflow-bench", visibility=False)
+        submitted = await submit_lead(self.client, lead, "leadflow-bench", visibility=self.visibility)
         await asyncio.sleep(0.25)  # the rep's reaction time; routing is done by then, mostly
         await self.act(submitted.lead_id, Accept(by=self.manager), until_assigned=True)
         for action in (LogAttempt(by=self.manager, outcome=AttemptOutcome.CONNECTED), Qualify(by=self.manager, budget=True),
@@ -136,8 +140,11 @@ class Driver:
 
 
 async def _ceiling(client: Client, run_id: str, index: int, shape: Shape, latencies: list[float]) -> None:
+    # Started as submit_lead starts a journey: with its stage indexed when visibility is on.
+    indexed = TypedSearchAttributes([SearchAttributePair(sa.LEAD_STAGE, "NEW")]) if shape.upserts else None
     handle = await client.start_workflow(CeilingWorkflow.run, shape, id=f"ceiling-{run_id}-{index}",
-                                         task_queue=CEILING_TASK_QUEUE, start_signal="submit", start_signal_args=["lead"])
+                                         task_queue=CEILING_TASK_QUEUE, start_signal="submit", start_signal_args=["lead"],
+                                         search_attributes=indexed)
     for step in range(shape.updates):
         started = time.perf_counter()
         await handle.execute_update(CeilingWorkflow.act, step)
@@ -145,13 +152,22 @@ async def _ceiling(client: Client, run_id: str, index: int, shape: Shape, latenc
     await handle.result()
 
 
+PATCH_VERSION_ATTRIBUTE = "TemporalChangeVersion"  # what ``workflow.patched`` upserts beside its marker
+
+
 def _shape_of(history) -> Shape:
     kinds = [event.event_type for event in history.events]
+    markers = [event.marker_recorded_event_attributes.marker_name for event in history.events
+               if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+    upserts = [set(event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields)
+               for event in history.events if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES]
     return Shape(
-        local_activities=sum(1 for e in history.events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED),
+        local_activities=markers.count("core_local_activity"),
         activities=kinds.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED),
         timers=kinds.count(EventType.EVENT_TYPE_TIMER_STARTED),
         updates=kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED),
+        upserts=sum(1 for fields in upserts if fields != {PATCH_VERSION_ATTRIBUTE}),
+        patches=markers.count("core_patch"),
     )
 
 
@@ -164,8 +180,14 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-async def bench_live(leads: int, progress: Callable[[str, int], Callable[[], None]] | None = None) -> dict[str, object]:
-    """Drive ``leads`` journeys and as many ceiling workflows; return the figures."""
+async def bench_live(
+    leads: int, progress: Callable[[str, int], Callable[[], None]] | None = None, *, visibility: bool = True
+) -> dict[str, object]:
+    """Drive ``leads`` journeys and as many ceiling workflows; return the figures.
+
+    With ``visibility`` (the default, as users run) journeys index their search attributes
+    and the ceiling does the same upserts.
+    """
     policy = load_policy_file(DEFAULT_POLICY)
     manager = sorted(policy.managers)[0]
     run_id = uuid.uuid4().hex[:8]
@@ -182,9 +204,9 @@ async def bench_live(leads: int, progress: Callable[[str, int], Callable[[], Non
         ceiling_worker = _start([sys.executable, "-m", "workflows.ceiling"], env, data / "ceiling.log")
         try:
             client = await connect(Settings(), target_host=server.address)
-            await Driver(client, manager).journey(run_id, -1)  # warm-up: worker started, policy loaded
+            await Driver(client, manager, visibility).journey(run_id, -1)  # warm-up: worker started, policy loaded
             cpu_at_start = _cpu_by_process(worker, ceiling_worker, server)
-            driver = Driver(client, manager)
+            driver = Driver(client, manager, visibility)
             latencies = driver.latencies
             rss_samples: list[float] = []
             advance = progress("journeys", leads) if progress else (lambda: None)
@@ -203,7 +225,7 @@ async def bench_live(leads: int, progress: Callable[[str, int], Callable[[], Non
             cpu_after_journeys = _cpu_by_process(worker, ceiling_worker, server)
             worker_cpu = cpu_after_journeys["worker"] - cpu_at_start["worker"]
 
-            sample = [journey_handle(client, Lead(email=f"bench{i}.{run_id}@bench.example.com").lead_id)
+            sample = [journey_handle(client, lead_id_of(Lead(email=f"bench{i}.{run_id}@bench.example.com")))
                       for i in range(min(leads, 20))]
             histories = [await handle.fetch_history() for handle in sample]
             counts = [count_actions(history) for history in histories]
@@ -224,6 +246,7 @@ async def bench_live(leads: int, progress: Callable[[str, int], Callable[[], Non
             leads_per_s, ceiling_per_s = leads / journey_seconds, leads / ceiling_seconds
             return {
                 "leads": leads,
+                "visibility": visibility,
                 "leads_per_s": round(leads_per_s, 2),
                 "ceiling_per_s": round(ceiling_per_s, 2),
                 "ratio_to_ceiling": round(leads_per_s / ceiling_per_s, 3),

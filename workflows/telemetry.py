@@ -8,9 +8,17 @@ carry the unit suffix, so standard Temporal dashboards and PromQL work unchanged
 
 from __future__ import annotations
 
+import logging
 import os
 
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 
 from workflows.journey_metrics import BUSINESS_METRICS, Kind
 
@@ -70,6 +78,24 @@ def gauge_refresh_seconds() -> float:
     return float(os.environ.get("LEADFLOW_METRICS_REFRESH_SECONDS") or 15)
 
 
+CORE_LOGGER = logging.getLogger("temporalio.core")
+
+
+def core_logging() -> LoggingConfig:
+    """The SDK core's own logs, forwarded to Python logging (stderr or a log file).
+
+    Left to itself the core writes them to stdout, which breaks ``--json`` output.
+    """
+    return LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"), forwarding=LogForwardingConfig(logger=CORE_LOGGER)
+    )
+
+
+def use_logging_runtime() -> None:
+    """Make the default SDK runtime (every client and worker without its own) forward its logs."""
+    Runtime.set_default(Runtime(telemetry=TelemetryConfig(logging=core_logging())), error_if_already_set=False)
+
+
 def prometheus_runtime(bind_address: str) -> Runtime:
     """An SDK runtime whose Prometheus exporter serves ``/metrics`` on ``bind_address``."""
     buckets = {spec.name: list(spec.buckets) for spec in BUSINESS_METRICS if spec.kind is Kind.HISTOGRAM}
@@ -80,7 +106,7 @@ def prometheus_runtime(bind_address: str) -> Runtime:
         durations_as_seconds=True,
         histogram_bucket_overrides=buckets,
     )
-    return Runtime(telemetry=TelemetryConfig(metrics=config))
+    return Runtime(telemetry=TelemetryConfig(metrics=config, logging=core_logging()))
 
 
 def metric_names() -> list[str]:

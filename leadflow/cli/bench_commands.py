@@ -36,6 +36,9 @@ def bench_sim_command(
 @friendly_errors
 def bench_live_command(
     leads: int = typer.Option(200, "--leads", "-n", min=1, max=100_000, help="how many journeys (and ceiling runs)"),
+    visibility: bool = typer.Option(
+        True, "--visibility/--no-visibility", help="journeys index their search attributes, as users run them (the default)"
+    ),
     as_json: bool = typer.Option(True, "--json/--no-json", help="print JSON (the default)"),
 ) -> None:
     """Full journeys per second through the embedded stack, against a same-shape ceiling workflow."""
@@ -53,5 +56,5 @@ def bench_live_command(
             task = bar.add_task(what, total=total)
             return lambda: bar.advance(task)
 
-        figures = asyncio.run(bench_live(leads, progress))
+        figures = asyncio.run(bench_live(leads, progress, visibility=visibility))
     typer.echo(json.dumps(figures) if as_json else "\n".join(f"{key}: {value}" for key, value in figures.items()))

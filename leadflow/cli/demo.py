@@ -27,6 +27,7 @@ from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAtt
 from leadflow.cli.errors import friendly_errors
 from leadflow.journey import Stage
 from leadflow.lead import EngagementEvent, EngagementKind, Lead, LeadSource
+from leadflow.runtime.id_key import lead_id_of
 from leadflow.runtime.settings import DEMO_POLICY, Settings, load_policy_file
 
 console = Console(highlight=False)
@@ -155,8 +156,8 @@ async def run_demo(count: int, seed: int, time_limit: float, data_dir: Path) -> 
                     progress.advance(task)
 
                 await asyncio.gather(*(drive_one(person) for person in people))
-            views = [await show(client, person.lead.lead_id) for person in people]
-            ledger_events = [parts.ledger.events(person.lead.lead_id) for person in people]
+            views = [await show(client, lead_id_of(person.lead)) for person in people]
+            ledger_events = [parts.ledger.events(lead_id_of(person.lead)) for person in people]
     finally:
         server.stop()
     return _summarise(people, views, ledger_events)

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from pydantic import TypeAdapter
+from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.table import Table
 
 from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, Recycle
 from leadflow.cli.errors import CliError, friendly_errors
-from leadflow.lead import Lead
+from leadflow.lead import Lead, problems_without_values
 from leadflow.runtime.settings import Settings
 
 lead_app = typer.Typer(help="Submit, inspect and act on one lead.", no_args_is_help=True)
@@ -47,7 +47,10 @@ def _read_leads(source: str) -> list[Lead]:
     except json.JSONDecodeError as error:
         raise CliError(f"{name} is not valid JSON (line {error.lineno}, column {error.colno}: {error.msg})") from None
     items = data if isinstance(data, list) else [data]
-    return TypeAdapter(list[Lead]).validate_python(items)
+    try:
+        return TypeAdapter(list[Lead]).validate_python(items)
+    except ValidationError as error:  # name the fields and rules, never the values (personal data)
+        raise CliError(f"invalid lead in {name}: " + "; ".join(problems_without_values(error))) from None
 
 
 async def _client():

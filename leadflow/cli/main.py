@@ -120,6 +120,9 @@ def dev(
 
 def main() -> None:
     """The ``leadflow`` console script."""
+    from workflows.telemetry import use_logging_runtime
+
+    use_logging_runtime()  # SDK core logs to stderr: stdout carries only the command's output
     run_then_exit(app)
 
 

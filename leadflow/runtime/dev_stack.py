@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import Awaitable
 
-SEARCH_ATTRIBUTES = {"LeadStage": "Keyword", "LeadTier": "Keyword", "OwnerId": "Keyword", "SlaDueAt": "Datetime"}
+from workflows.search_attributes import TYPES as SEARCH_ATTRIBUTES  # the one list `leadflow setup` registers
+
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
 
 
