@@ -16,6 +16,7 @@ from tests import journey_variants as variants
 from tests.journey_helpers import hot_lead, next_local, skip_to, wait_for
 from tests.test_journey_workflow import journey_worker, settings_for, submit_lead
 from workflows.journey_client import journey_handle
+from workflows.lead_journey import REPLAY_STABLE_CLOCK
 from workflows.replay import HistoryError, history_files, journey_replayer, read_history_file, replay_histories
 
 GOLDEN = REPO_ROOT / "tests" / "histories"
@@ -151,6 +152,18 @@ async def test_patch_lifecycle_worked_example(time_env, task_queue, sqlite_url, 
 
 def test_golden_folder_holds_only_histories_and_the_recorder():
     unexpected = [path.name for path in GOLDEN.iterdir()
-                  if path.suffix not in (".json", ".py") and path.name != "__pycache__"]
+                  if path.suffix not in (".json", ".py") and path.name not in ("__pycache__", "previous")]
     assert unexpected == []
     assert (GOLDEN / "record.py").is_file()
+
+
+def test_golden_histories_of_both_shapes_are_kept():
+    """The current shape (patched ``replay-stable-clock``) at the top, the shape journeys
+    started before it recorded in ``previous/``: both replay with today's code."""
+    current = sorted(GOLDEN.glob("*.json"))
+    previous = sorted((GOLDEN / "previous").glob("*.json"))
+    assert current and previous
+    assert all(REPLAY_STABLE_CLOCK in path.read_text() for path in current)
+    assert not any(REPLAY_STABLE_CLOCK in path.read_text() for path in previous)
+    for journey_path in PATHS:
+        assert any(path.name.startswith(journey_path) for path in previous), f"no pre-patch history for {journey_path}"
