@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import subprocess
 import sys
 from datetime import time
@@ -163,7 +164,13 @@ def test_golden_histories_of_both_shapes_are_kept():
     current = sorted(GOLDEN.glob("*.json"))
     previous = sorted((GOLDEN / "previous").glob("*.json"))
     assert current and previous
-    assert all(REPLAY_STABLE_CLOCK in path.read_text() for path in current)
-    assert not any(REPLAY_STABLE_CLOCK in path.read_text() for path in previous)
+    def patch_ids(path: Path) -> set[str]:
+        history = read_history_file(path)
+        return {json.loads(event.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+                for event in history.events
+                if event.marker_recorded_event_attributes.marker_name == "core_patch"}
+
+    assert all(patch_ids(path) == {REPLAY_STABLE_CLOCK} for path in current)
+    assert not any(patch_ids(path) for path in previous)
     for journey_path in PATHS:
         assert any(path.name.startswith(journey_path) for path in previous), f"no pre-patch history for {journey_path}"
