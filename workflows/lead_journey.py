@@ -73,8 +73,8 @@ NOTIFY_GIVE_UP = timedelta(hours=24)
 # depend on the clock (see ``_wait_for_deadline``).
 SHORTEST_TIMER = timedelta(milliseconds=1)
 # Journeys started before this patch branch on ``workflow.now()`` in their deadline code;
-# they keep doing so on replay, new ones never do (README, "Why journeys never read the clock
-# to decide what to command").
+# they keep doing so on replay, new ones never do (README, "Why a journey replays the same
+# on a busy worker").
 REPLAY_STABLE_CLOCK = "replay-stable-clock"
 
 
