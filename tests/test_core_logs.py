@@ -15,7 +15,7 @@ import textwrap
 from leadflow.runtime.settings import REPO_ROOT
 
 SCRIPT = textwrap.dedent("""
-    import asyncio, logging, sys
+    import asyncio, logging, os, sys
     from temporalio import activity
     from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
@@ -36,7 +36,9 @@ SCRIPT = textwrap.dedent("""
     if sys.argv[1] == "forwarded":
         use_logging_runtime()
     asyncio.run(main())
-    print('{"done": true}')
+    print('{"done": true}', flush=True)
+    sys.stderr.flush()
+    os._exit(0)  # as the CLI does: the SDK's native threads can abort interpreter teardown
 """)
 
 
