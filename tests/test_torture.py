@@ -36,8 +36,8 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 
-from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify
-from leadflow.cli.demo import REP_DELAY_SECONDS, REP_STYLE, ScriptedLead, synthetic_leads
+from leadflow.actions import LogAttempt
+from leadflow.cli.demo import REP_DELAY_SECONDS, REP_STYLE, ScriptedLead, next_rep_action, synthetic_leads
 from leadflow.journey import Stage
 from leadflow.lead import EngagementEvent, EngagementKind
 from leadflow.decide import decide, new_journey
@@ -169,21 +169,12 @@ async def _play(client, person: ScriptedLead, task_queue: str, deadline: float, 
         style = REP_STYLE.get(owner or "", "absent")
         if owner is None or style == "absent" or time.monotonic() - owner_since < REP_DELAY_SECONDS[style]:
             continue
-        connected_already = any(entry.kind == "attempt" and entry.detail.get("outcome") == "connected" for entry in view.log)
+        action, attempts = next_rep_action(view, person, owner, attempts)
+        if isinstance(action, LogAttempt):
+            owner_since = time.monotonic() - REP_DELAY_SECONDS[style] + 2.0
         try:
-            if view.stage is Stage.ASSIGNED:
-                await act(client, lead_id, Accept(by=owner))
-            elif view.stage in (Stage.ACCEPTED, Stage.WORKING) and not connected_already:
-                attempts += 1
-                answers = person.answers_on_attempt is not None and attempts >= person.answers_on_attempt
-                await act(client, lead_id, LogAttempt(by=owner, outcome=AttemptOutcome.CONNECTED if answers else AttemptOutcome.NO_ANSWER))
-                owner_since = time.monotonic() - REP_DELAY_SECONDS[style] + 2.0
-            elif view.stage is Stage.WORKING and person.converts:
-                await act(client, lead_id, Qualify(by=owner, budget=True, authority=True, need="pipeline"))
-            elif view.stage is Stage.WORKING:
-                await act(client, lead_id, Disqualify(by=owner, reason="no_budget"))
-            elif view.stage is Stage.SQL:
-                await act(client, lead_id, Convert(by=owner))
+            if action is not None:
+                await act(client, lead_id, action)
         except JourneyError:
             continue  # the journey moved on (reassigned, breached) between the look and the act
     person.outcome = "unfinished"

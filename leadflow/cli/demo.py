@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify
+from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, RepAction
 from leadflow.cli.errors import friendly_errors
 from leadflow.journey import Stage
 from leadflow.lead import EngagementEvent, EngagementKind, Lead, LeadSource
@@ -108,24 +108,32 @@ async def _drive(client, person: ScriptedLead, task_queue: str, deadline: float)
         style = REP_STYLE.get(owner or "", "absent")
         if owner is None or style == "absent" or time.monotonic() - owner_since < REP_DELAY_SECONDS[style]:
             continue
+        action, attempts = next_rep_action(view, person, owner, attempts)
+        if isinstance(action, LogAttempt):
+            owner_since = time.monotonic() - REP_DELAY_SECONDS[style] + 2.0  # next attempt per cadence
         try:
-            if view.stage is Stage.ASSIGNED:
-                await act(client, lead_id, Accept(by=owner))
-            elif view.stage in (Stage.ACCEPTED, Stage.WORKING) and not _connected(view):
-                attempts += 1
-                connected = person.answers_on_attempt is not None and attempts >= person.answers_on_attempt
-                outcome = AttemptOutcome.CONNECTED if connected else AttemptOutcome.NO_ANSWER
-                await act(client, lead_id, LogAttempt(by=owner, outcome=outcome))
-                owner_since = time.monotonic() - REP_DELAY_SECONDS[style] + 2.0  # next attempt per cadence
-            elif view.stage is Stage.WORKING and person.converts:
-                await act(client, lead_id, Qualify(by=owner, budget=True, authority=True, need="pipeline visibility"))
-            elif view.stage is Stage.WORKING:
-                await act(client, lead_id, Disqualify(by=owner, reason="no_budget"))
-            elif view.stage is Stage.SQL:
-                await act(client, lead_id, Convert(by=owner))
+            if action is not None:
+                await act(client, lead_id, action)
         except JourneyError:
             continue  # the journey moved on (e.g. reassigned) between our look and our action
     person.outcome = "unfinished"
+
+
+def next_rep_action(view, person: ScriptedLead, owner: str, attempts: int) -> tuple[RepAction | None, int]:
+    """What the owner does next to this lead by its script, and the attempts logged so far."""
+    if view.stage is Stage.ASSIGNED:
+        return Accept(by=owner), attempts
+    if view.stage in (Stage.ACCEPTED, Stage.WORKING) and not _connected(view):
+        attempts += 1
+        connected = person.answers_on_attempt is not None and attempts >= person.answers_on_attempt
+        return LogAttempt(by=owner, outcome=AttemptOutcome.CONNECTED if connected else AttemptOutcome.NO_ANSWER), attempts
+    if view.stage is Stage.WORKING and person.converts:
+        return Qualify(by=owner, budget=True, authority=True, need="pipeline visibility"), attempts
+    if view.stage is Stage.WORKING:
+        return Disqualify(by=owner, reason="no_budget"), attempts
+    if view.stage is Stage.SQL:
+        return Convert(by=owner), attempts
+    return None, attempts
 
 
 def _connected(view) -> bool:
