@@ -145,7 +145,7 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
                          409: {"model": ErrorResponse, "description": "the action is not valid for the lead now"}},
               tags=["leads"])
     async def post_action(request: Request, action: RepAction, lead_id: Annotated[str, LEAD_ID]) -> LeadView:
-        """A rep action (accept, attempt, qualify, disqualify, recycle, convert) through a validated update."""
+        """A rep action (accept, attempt, qualify, disqualify, recycle, convert), answered once the journey has taken or refused it."""
         if isinstance(action, (Disqualify, Recycle)) and not action.reason:
             raise ApiError(422, "invalid_request", f"{action.type} needs a reason code",
                            [errors.Problem(at="body.reason", message="required for " + action.type)])

@@ -25,9 +25,9 @@ def test_bench_live_prints_its_figures():
     assert FIELDS <= figures.keys()
     assert figures["leads"] == 10 and figures["leads_per_s"] > 0 and figures["ceiling_per_s"] > 0
     assert figures["ratio_to_ceiling"] == pytest.approx(figures["leads_per_s"] / figures["ceiling_per_s"], rel=0.01)
-    # A happy-path journey: 4 rep actions as updates; the policy load, routing, ledger writes and
+    # A happy-path journey: 4 rep actions as signals; the policy load, routing, ledger writes and
     # the notification are activities (none local: their results must replay in the same task).
-    assert figures["shape"]["updates"] == 4 and figures["shape"]["local_activities"] == 0
+    assert figures["shape"]["actions"] == 4 and figures["shape"]["local_activities"] == 0
     assert figures["shape"]["activities"] >= 4 + 3 and figures["shape"]["patches"] == 1
     # The ceiling's history holds what the journey's does: timers started in one task and
     # cancelled in a later one reach the server (within one task they would not).

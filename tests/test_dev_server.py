@@ -19,11 +19,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
 
 from leadflow.actions import Accept, AttemptOutcome, Convert, LogAttempt, Qualify
 from leadflow.cli.demo import synthetic_leads
-from leadflow.runtime.dev_stack import free_port, port_in_use
+from leadflow.runtime.dev_stack import DevServer, free_port, port_in_use
 from leadflow.journey import Stage
 from leadflow.lead import EngagementEvent, EngagementKind, Lead
 from leadflow.runtime.settings import DEMO_POLICY, REPO_ROOT, Settings
@@ -31,7 +32,7 @@ from tests.journey_helpers import hot_lead, wait_for
 from worker import running_worker
 from workflows import search_attributes as sa
 from workflows.billable_actions import count_actions
-from workflows.journey_client import act, engage, journey_handle, list_leads, show, submit_lead
+from workflows.journey_client import act, connect, engage, journey_handle, list_leads, show, submit_lead
 
 pytestmark = pytest.mark.devserver
 
@@ -138,8 +139,20 @@ async def test_long_nurture_continues_as_new_without_losing_signals(dev_client, 
         await journey_handle(dev_client, submitted.lead_id).terminate("test finished")
 
 
-async def test_happy_path_history_events_and_billable_actions(dev_client, demo_policy, tmp_path):
+@pytest_asyncio.fixture
+async def plain_dev_client(tmp_path):
+    """A dev server as users run it: no early continue-as-new, so one journey is one run."""
+    server = DevServer(tmp_path / "plain", port=free_port(), ui_port=None, log_path=tmp_path / "plain-temporal.log")
+    server.start()
+    try:
+        yield await connect(Settings(), target_host=server.address)
+    finally:
+        server.stop()
+
+
+async def test_happy_path_history_events_and_billable_actions(plain_dev_client, demo_policy, tmp_path):
     """Count what one converted hot lead costs; the README quotes the printed figures."""
+    dev_client = plain_dev_client
     queue = unique("cost")
     async with running_worker(dev_client, settings_for(queue, tmp_path), policy=demo_policy):
         submitted = await submit_lead(dev_client, hot_lead(f"{queue}@corp.io"), queue)
@@ -161,7 +174,7 @@ async def test_happy_path_history_events_and_billable_actions(dev_client, demo_p
     report = {"journey": "hot lead: submit, assign, accept, connect, qualify, convert", **count.as_report()}
     print("\nBILLABLE_ACTIONS " + json.dumps(report))
 
-    assert count.starts == 1 and count.signals == 1 and count.updates == 4 and count.queries == 1
+    assert count.starts == 1 and count.signals == 5 and count.queries == 1, count
     # One durable timer per deadline (acceptance, first contact, disposition, SQL stall),
     # disarmed by the rep action that meets it and never cancelled: no polling, no restarts.
     timers = [

@@ -174,8 +174,9 @@ async def test_disqualify_without_reason_is_rejected_before_history(time_env, ta
         with pytest.raises(JourneyError, match="unknown disqualify reason 'meh'"):
             await act(client, submitted.lead_id, Disqualify(by=owner, reason="meh"))
         history = await journey_handle(client, submitted.lead_id).fetch_history()
-        accepted = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED]
-        assert len(accepted) == 1  # only the attempt; rejected updates never entered history
+        actions = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+                   and e.workflow_execution_signaled_event_attributes.signal_name == "rep_action"]
+        assert len(actions) == 1  # only the attempt; refused actions never entered history
 
         view = await act(client, submitted.lead_id, Disqualify(by=owner, reason="no_budget"))
         assert view.stage is Stage.DISQUALIFIED

@@ -55,10 +55,6 @@ from workflows.telemetry import CORE_LOGGER
 pytestmark = [
     pytest.mark.devserver,
     pytest.mark.timeout(600),
-    # Opt-in until the SDK-level non-determinism it still finds is resolved (README, "Why a
-    # journey replays the same on a busy worker"): a failing CI run would land nothing.
-    pytest.mark.skipif(os.environ.get("LEADFLOW_TORTURE") != "1",
-                       reason="torture test: set LEADFLOW_TORTURE=1 (about 6 minutes; still finds an SDK-level replay bug)"),
 ]
 
 # Overridable to explore harsher settings; the defaults are what CI runs.

@@ -2,13 +2,15 @@
 
 It takes the same messages and issues the same commands as a happy-path journey (a
 signal-with-start, local activities, ordinary activities, timers started and left to fire,
-validated updates, search-attribute upserts when visibility is on) with empty bodies, so its throughput is what this Temporal server and
-this machine allow for that shape. Run its worker with ``python -m workflows.ceiling``.
+rep actions as signals answered through a query, search-attribute upserts when visibility is
+on) with empty bodies, so its throughput is what this Temporal server and this machine allow
+for that shape. Run its worker with ``python -m workflows.ceiling``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from datetime import datetime, timedelta, timezone
 
 from pydantic import BaseModel
@@ -25,7 +27,7 @@ class Shape(BaseModel):
     local_activities: int
     activities: int
     timers: int
-    updates: int
+    actions: int  # rep actions: ``rep_action`` signals, each answered through a query
     upserts: int = 0  # search-attribute upserts (0 with visibility off), not counting patch markers
     patches: int = 0  # ``workflow.patched`` markers (each also upserts TemporalChangeVersion)
 
@@ -47,7 +49,8 @@ class CeilingWorkflow:
     @workflow.init
     def __init__(self, shape: Shape) -> None:
         self._shape = shape
-        self._updates = 0
+        self._actions: deque[int] = deque()
+        self._answered: set[int] = set()
         self._submitted = False
         self._timers: list[asyncio.Task] = []
         self._upserts = 0
@@ -56,24 +59,25 @@ class CeilingWorkflow:
     def submit(self, payload: str) -> None:
         self._submitted = True
 
-    @workflow.update
-    async def act(self, step: int) -> int:
-        self._updates += 1
+    @workflow.signal
+    def act(self, step: int) -> None:
+        self._actions.append(step)
+
+    @workflow.query
+    def answer(self, step: int) -> int | None:
+        return len(self._answered) if step in self._answered else None
+
+    async def _take_action(self, step: int) -> None:
         # As a journey does per action: a ledger write (an activity) and, while the journey
         # goes on, a fresh deadline.
-        if self._shape.activities >= self._shape.updates:
+        if self._shape.activities >= self._shape.actions:
             await workflow.execute_activity(noop, step, start_to_close_timeout=timedelta(seconds=30))
         else:
             await workflow.execute_local_activity(noop, step, start_to_close_timeout=timedelta(seconds=30))
-        if self._updates < self._shape.updates:
+        if len(self._answered) + 1 < self._shape.actions:
             self._start_timer()
         self._upsert()  # each action moves a journey's stage
-        return self._updates
-
-    @act.validator
-    def _validate(self, step: int) -> None:
-        if step < 0:
-            raise ValueError("negative step")
+        self._answered.add(step)
 
     def _start_timer(self) -> None:
         if len(self._timers) < self._shape.timers:
@@ -96,19 +100,20 @@ class CeilingWorkflow:
         for patch in range(shape.patches):
             workflow.patched(f"ceiling-{patch}")
         self._upsert()  # routed: stage, tier, owner and due time set
-        updates_run_activities = shape.activities >= shape.updates
-        for step in range(shape.local_activities - (0 if updates_run_activities else shape.updates)):
+        actions_run_activities = shape.activities >= shape.actions
+        for step in range(shape.local_activities - (0 if actions_run_activities else shape.actions)):
             await workflow.execute_local_activity(noop, step, start_to_close_timeout=timedelta(seconds=30))
-        # The updates start all but one of the timers (the last update starts none).
-        for _ in range(max(1, shape.timers - max(0, shape.updates - 1))):
+        # The actions start all but one of the timers (the last action starts none).
+        for _ in range(max(1, shape.timers - max(0, shape.actions - 1))):
             self._start_timer()
-        for step in range(shape.activities - (shape.updates if updates_run_activities else 0)):
+        for step in range(shape.activities - (shape.actions if actions_run_activities else 0)):
             await workflow.execute_activity(noop, step, start_to_close_timeout=timedelta(seconds=30))
-        await workflow.wait_condition(lambda: self._updates >= shape.updates)
-        await workflow.wait_condition(workflow.all_handlers_finished)
+        while len(self._answered) < shape.actions:  # one action at a time, as a journey takes them
+            await workflow.wait_condition(lambda: bool(self._actions))
+            await self._take_action(self._actions.popleft())
         while self._upserts < shape.upserts:
             self._upsert()
-        return self._updates
+        return len(self._answered)
 
 
 async def _serve() -> None:

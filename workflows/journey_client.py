@@ -7,17 +7,17 @@ with one clear line.
 
 from __future__ import annotations
 
+import asyncio
 import re
-from datetime import datetime
-from typing import Any, Iterable
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable, TypeVar
 
 from temporalio.client import (
     Client,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowQueryFailedError,
-    WorkflowUpdateFailedError,
 )
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
@@ -31,10 +31,12 @@ from leadflow.runtime.id_key import lead_id_from_reference, lead_id_of
 from leadflow.runtime.settings import Settings
 from workflows import search_attributes as sa
 from workflows.converter import journey_data_converter
-from workflows.journey_io import JourneyInput, JourneyOutcome, LeadView
+from workflows.journey_io import JourneyInput, JourneyOutcome, LeadView, RepActionSignal
 from workflows.lead_journey import LeadJourneyWorkflow
 
 DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
+ACTION_ANSWER_WAIT = timedelta(seconds=30)  # how long ``act`` waits for the journey's answer
+_FIRST_LOOK, _LONGEST_LOOK = 0.02, 0.5  # seconds between looks for the answer, doubling
 
 
 class JourneyError(Exception):
@@ -154,22 +156,78 @@ async def engage(client: Client, reference: str, event: EngagementEvent) -> None
         raise _explain(error, reference) from None
 
 
-async def act(client: Client, reference: str, action: RepAction) -> LeadView:
-    """Apply a rep action; ``JourneyError`` says why an invalid one was rejected."""
+async def act(
+    client: Client,
+    reference: str,
+    action: RepAction,
+    *,
+    request_id: str | None = None,
+    wait: timedelta = ACTION_ANSWER_WAIT,
+) -> LeadView:
+    """Apply a rep action and return the lead as it stands after it.
+
+    The journey is asked first whether it would take the action (``action_problem``), so a
+    refused one never enters its history; then the action goes as a ``rep_action`` signal
+    and the answer is read with the ``action_result`` query (``LeadJourneyWorkflow.rep_action``
+    says why not an update).
+    ``ActionRejected`` says why the journey refused it; ``JourneyBusy`` that no answer came
+    within ``wait`` (the action may still apply: sending it again with the same
+    ``request_id`` applies it once).
+    """
+    handle = journey_handle(client, reference)
+    request_id = request_id or uuid.uuid4().hex
     try:
-        return await journey_handle(client, reference).execute_update(
-            LeadJourneyWorkflow.act, ActionRequest(action=action)
-        )
-    except WorkflowUpdateFailedError as error:
-        cause = error.cause
-        raise ActionRejected(f"{action.type} rejected: {getattr(cause, 'message', None) or cause}") from None
-    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        problem = await handle.query(LeadJourneyWorkflow.action_problem, ActionRequest(action=action))
+        if problem is not None:
+            raise ActionRejected(f"{action.type} rejected: {problem}")
+        await handle.signal(LeadJourneyWorkflow.rep_action, RepActionSignal(request_id=request_id, action=action))
+    except WorkflowQueryFailedError as error:
+        raise JourneyError(f"lead {reference!r}: {error.message}") from None
+    except RPCError as error:
+        raise _explain(error, reference) from None
+    try:
+        result = await poll_query(handle, LeadJourneyWorkflow.action_result, request_id, wait=wait)
+    except WorkflowQueryFailedError as error:
+        raise JourneyError(f"lead {reference!r}: {error.message}") from None
+    except RPCError as error:
+        raise _explain(error, reference) from None
+    if result is None:
         raise JourneyBusy(
             f"lead {reference!r}: {action.type} got no answer in time (is a worker running?); it may still apply: "
             "check the lead before trying again"
-        ) from None
-    except RPCError as error:
-        raise _explain(error, reference) from None
+        )
+    if result.problem is not None:
+        raise ActionRejected(f"{action.type} rejected: {result.problem}")
+    return result.view
+
+
+Q = TypeVar("Q")
+
+
+async def poll_query(handle: WorkflowHandle, query: Callable[[Any, Any], Q | None], argument: Any, *,
+                     wait: timedelta) -> Q | None:
+    """Ask ``query`` until it answers something other than None, for at most ``wait``.
+
+    Looks again after 20 ms, then twice as long each time up to half a second. None if no
+    answer came in time (the workflow's worker busy or down).
+    """
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + wait.total_seconds()
+    pause = _FIRST_LOOK
+    while True:
+        remaining = max(give_up - loop.time(), 0.1)
+        try:
+            result = await handle.query(query, argument, rpc_timeout=timedelta(seconds=remaining))
+        except RPCError as error:
+            if error.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE):
+                raise
+            result = None
+        if result is not None:
+            return result
+        if loop.time() + pause > give_up:
+            return None
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, _LONGEST_LOOK)
 
 
 async def show(client: Client, reference: str) -> LeadView:

@@ -6,8 +6,13 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from leadflow.actions import RepAction
 from leadflow.journey import Clock, DecisionEntry, JourneyEvent, JourneyState, Stage
 from leadflow.policy import Policy
+
+# A rep action's answer stays queryable for this many later actions (and across
+# continue-as-new), long enough for the client that sent it to read it.
+ANSWERS_KEPT = 64
 
 
 class Carried(BaseModel):
@@ -18,6 +23,16 @@ class Carried(BaseModel):
     indexed: dict[str, str | datetime | None] = Field(default_factory=dict)
     offered_policy: str | None = Field(default=None, description="a policy version offered but not adopted yet")
     pending: list[JourneyEvent] = Field(default_factory=list, description="signals received but not handled yet")
+    answers: dict[str, str | None] = Field(
+        default_factory=dict, description="the latest rep actions' answers by request id (None: applied)"
+    )
+
+
+class RepActionSignal(BaseModel):
+    """A rep action sent as a signal; its answer is read with the ``action_result`` query."""
+
+    request_id: str = Field(min_length=1, max_length=64, description="the client's id of this request; a repeat applies once")
+    action: RepAction
 
 
 class JourneyInput(BaseModel):
@@ -90,3 +105,10 @@ class LeadView(BaseModel):
             source=str(state.source) if state.source else None,
             log=list(state.log),
         )
+
+
+class ActionResult(BaseModel):
+    """The answer to one rep action: why it was refused (None: applied) and the lead as it stands."""
+
+    problem: str | None
+    view: LeadView

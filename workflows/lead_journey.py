@@ -1,7 +1,7 @@
 """``LeadJourneyWorkflow``: one durable workflow per lead, from first touch to outcome.
 
 The workflow waits and acts; the core's ``decide`` decides. Events (the submission,
-engagement signals, rep updates, fired deadlines, routing answers) go through an inbox
+engagement signals, rep actions, fired deadlines, routing answers) go through an inbox
 and are applied one at a time; the commands that come back are carried out here:
 
 * deadlines become one durable timer each; a rep action disarms the clock and the timer,
@@ -61,7 +61,15 @@ with workflow.unsafe.imports_passed_through():
     from leadflow.policy import Policy
     from workflows import search_attributes as sa
     from workflows.journey_metrics import JourneyMetrics
-    from workflows.journey_io import Carried, JourneyInput, JourneyOutcome, LeadView
+    from workflows.journey_io import (
+        ANSWERS_KEPT,
+        ActionResult,
+        Carried,
+        JourneyInput,
+        JourneyOutcome,
+        LeadView,
+        RepActionSignal,
+    )
 
 LOCAL_TIMEOUT = timedelta(seconds=30)
 EFFECT_TIMEOUT = timedelta(seconds=10)  # a ledger write or a routing call; a dead worker's is retried after this
@@ -87,7 +95,7 @@ class Arrival(NamedTuple):
     """
 
     event: JourneyEvent | None  # None: a policy offer
-    ticket: int | None = None  # the update waiting for this event's verdict
+    ticket: int | str | None = None  # the rep action waiting for this event's answer (update ticket or request id)
     at: datetime | None = None  # when it arrived (a deadline: when it was due)
     new_run_suggested: bool = False  # the server suggested continue-as-new by then
     offered_policy: str | None = None
@@ -114,7 +122,9 @@ class LeadJourneyWorkflow:
         self._new_run_wanted = False  # continue-as-new was suggested; done at the next safe point
         self._clock: datetime | None = None  # the latest time a decision was taken at
         self._armed: dict[Clock, datetime] = {}
-        self._verdicts: dict[int, str | None] = {}
+        # Answers to rep actions: update tickets (popped by their handler) and signalled
+        # requests' ids (kept for the ``action_result`` query, the latest ANSWERS_KEPT).
+        self._verdicts: dict[int | str, str | None] = dict(carried.answers) if carried else {}
         self._tickets = 0
         self._notifying: set[asyncio.Task[None]] = set()
         self._timers: set[asyncio.Task[None]] = set()
@@ -142,9 +152,50 @@ class LeadJourneyWorkflow:
         else:
             self._offered = version
 
+    @workflow.signal
+    def rep_action(self, request: RepActionSignal) -> None:
+        """A rep action; the ``action_result`` query answers it.
+
+        Rep actions arrive as signals, not updates: an update accepted in the workflow task
+        after one that issued no command is applied, on replay, in one activation with that
+        task's events and ahead of them, so a busy worker could not replay the journey
+        (README, "Why a journey replays the same on a busy worker"). A signal is a history
+        event of its own task, applied in the same activation live and on replay.
+        """
+        request_id = request.request_id
+        if request_id in self._verdicts or any(arrival.ticket == request_id for arrival in self._inbox):
+            return  # a client's retry of a request already taken: it applies once
+        if self._state is not None and self._state.finished:
+            self._answer(request_id, f"the lead is closed ({self._state.stage})")
+            return
+        self._receive(RepActed(action=request.action), request_id)
+
+    @workflow.query
+    def action_problem(self, request: ActionRequest) -> str | None:
+        """Why the journey would refuse this rep action now (None: it would take it).
+
+        Clients ask before they send, so a refused action never enters the history; the
+        journey checks again when it handles the action, in case the lead moved on meanwhile.
+        """
+        try:
+            self._validate_act(request)
+        except InvalidAction as problem:
+            return str(problem)
+        return None
+
+    @workflow.query
+    def action_result(self, request_id: str) -> ActionResult | None:
+        """The answer to a signalled rep action, once handled (None until then)."""
+        if request_id not in self._verdicts:
+            return None
+        return ActionResult(problem=self._verdicts[request_id], view=self.view())
+
     @workflow.update
     async def act(self, request: ActionRequest) -> LeadView:
-        """A rep action; returns the lead as it stands after the action."""
+        """A rep action as an update, as clients sent them before ``rep_action``.
+
+        Kept so journeys whose histories hold such updates replay; clients send ``rep_action``.
+        """
         self._tickets += 1
         ticket = self._tickets
         self._receive(RepActed(action=request.action), ticket)
@@ -168,13 +219,21 @@ class LeadJourneyWorkflow:
             return LeadView.of(starting, workflow.info().workflow_id, 0.0)
         return LeadView.of(self._state, workflow.info().workflow_id, view_score(self._state, workflow.now(), self._policy))
 
-    def _receive(self, event: JourneyEvent, ticket: int | None = None) -> None:
+    def _answer(self, ticket: int | str, problem: str | None) -> None:
+        """Record the answer to a rep action (``problem`` None: applied)."""
+        self._verdicts[ticket] = problem
+        if isinstance(ticket, str):
+            signalled = [key for key in self._verdicts if isinstance(key, str)]
+            for old in signalled[: max(0, len(signalled) - ANSWERS_KEPT)]:
+                del self._verdicts[old]
+
+    def _receive(self, event: JourneyEvent, ticket: int | str | None = None) -> None:
         """Queue an event with the time it arrived: a message handler runs in the first
         activation of its workflow task, whose time the replay sees too."""
         self._inbox.append(self._arrival(event, ticket))
 
     @staticmethod
-    def _arrival(event: JourneyEvent | None, ticket: int | None = None, at: datetime | None = None,
+    def _arrival(event: JourneyEvent | None, ticket: int | str | None = None, at: datetime | None = None,
                  offered_policy: str | None = None) -> Arrival:
         return Arrival(event, ticket, at or workflow.now(), workflow.info().is_continue_as_new_suggested(), offered_policy)
 
@@ -203,7 +262,7 @@ class LeadJourneyWorkflow:
         self._journey_metrics().closed(self._state)
         for arrival in self._inbox:
             if arrival.ticket is not None:
-                self._verdicts[arrival.ticket] = f"the lead is closed ({self._state.stage})"
+                self._answer(arrival.ticket, f"the lead is closed ({self._state.stage})")
         await self._quiesce()
         state = self._state
         return JourneyOutcome(
@@ -277,6 +336,7 @@ class LeadJourneyWorkflow:
                     indexed=self._indexed,
                     offered_policy=offers[-1] if offers else self._offered,
                     pending=[arrival.event for arrival in self._inbox if arrival.event is not None],
+                    answers={key: value for key, value in self._verdicts.items() if isinstance(key, str)},
                 ),
             )
         )
@@ -333,14 +393,14 @@ class LeadJourneyWorkflow:
         self._clock = now
         return now
 
-    async def _handle(self, event: JourneyEvent, ticket: int | None = None, at: datetime | None = None) -> None:
+    async def _handle(self, event: JourneyEvent, ticket: int | str | None = None, at: datetime | None = None) -> None:
         now = self._decision_time(at)
         before = self._state
         try:
             self._state, commands = decide(before, event, now, self._policy)
         except InvalidAction as problem:  # the state moved on between validation and handling
             if ticket is not None:
-                self._verdicts[ticket] = str(problem)
+                self._answer(ticket, str(problem))
             return
         except ValidationError as problem:
             # Data the core could not apply must not fail the workflow task: that would retry
@@ -349,16 +409,16 @@ class LeadJourneyWorkflow:
                               for error in problem.errors(include_input=False, include_url=False))
             workflow.logger.warning("lead %s: %s not applied (%s)", before.lead_id, type(event).__name__, where)
             if ticket is not None:
-                self._verdicts[ticket] = f"not applied: {where}"
+                self._answer(ticket, f"not applied: {where}")
             return
         if ticket is not None and not self._stable_clock:
-            self._verdicts[ticket] = None
+            self._answer(ticket, None)
         metrics = self._journey_metrics()
         metrics.stage_changes(self._state, self._state.stage_history[len(before.stage_history) :], before.stage)
         metrics.decisions([command.entry for command in commands if isinstance(command, Record)])
         await self._carry_out(commands, now)
         if ticket is not None and self._stable_clock:
-            self._verdicts[ticket] = None  # the rep's action returns once the ledger has it
+            self._answer(ticket, None)  # the rep's action returns once the ledger has it
 
     def _journey_metrics(self) -> JourneyMetrics:
         # The workflow's meter records nothing while the workflow replays: no double counts.

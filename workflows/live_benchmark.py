@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowUpdateRPCTimeoutOrCancelledError
+from datetime import timedelta
+
+from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from leadflow.actions import Accept, AttemptOutcome, Convert, LogAttempt, Qualify
@@ -35,7 +37,16 @@ from leadflow.runtime.settings import DEFAULT_POLICY, REPO_ROOT, Settings, load_
 from workflows import search_attributes as sa
 from workflows.billable_actions import count_actions
 from workflows.ceiling import CEILING_TASK_QUEUE, CeilingWorkflow, Shape
-from workflows.journey_client import ActionRejected, JourneyError, act, connect, journey_handle, submit_lead
+from workflows.journey_client import (
+    ACTION_ANSWER_WAIT,
+    ActionRejected,
+    JourneyError,
+    act,
+    connect,
+    journey_handle,
+    poll_query,
+    submit_lead,
+)
 
 CONCURRENCY = 64
 
@@ -120,7 +131,7 @@ class Driver:
             except ActionRejected:
                 if not until_assigned:
                     raise
-            except (JourneyError, WorkflowUpdateRPCTimeoutOrCancelledError):
+            except JourneyError:
                 # The server refused for now (e.g. a workflow task being retried on an overloaded
                 # machine): the journey carries on once it is retried, so the rep tries again.
                 self.retries += 1
@@ -145,13 +156,16 @@ async def _ceiling(client: Client, run_id: str, index: int, shape: Shape, latenc
     handle = await client.start_workflow(CeilingWorkflow.run, shape, id=f"ceiling-{run_id}-{index}",
                                          task_queue=CEILING_TASK_QUEUE, start_signal="submit", start_signal_args=["lead"],
                                          search_attributes=indexed)
-    for step in range(shape.updates):
+    for step in range(shape.actions):
         started = time.perf_counter()
-        await handle.execute_update(CeilingWorkflow.act, step)
+        await handle.signal(CeilingWorkflow.act, step)
+        if await poll_query(handle, CeilingWorkflow.answer, step, wait=ACTION_ANSWER_WAIT) is None:
+            raise RuntimeError(f"ceiling run {index}: action {step} got no answer in time")
         latencies.append(time.perf_counter() - started)
     await handle.result()
 
 
+REP_ACTION_SIGNALS = {"rep_action", "act"}  # the journey's and the ceiling's
 PATCH_VERSION_ATTRIBUTE = "TemporalChangeVersion"  # what ``workflow.patched`` upserts beside its marker
 
 
@@ -165,7 +179,8 @@ def _shape_of(history) -> Shape:
         local_activities=markers.count("core_local_activity"),
         activities=kinds.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED),
         timers=kinds.count(EventType.EVENT_TYPE_TIMER_STARTED),
-        updates=kinds.count(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED),
+        actions=sum(1 for event in history.events if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+                    and event.workflow_execution_signaled_event_attributes.signal_name in REP_ACTION_SIGNALS),
         upserts=sum(1 for fields in upserts if fields != {PATCH_VERSION_ATTRIBUTE}),
         patches=markers.count("core_patch"),
     )
@@ -252,7 +267,7 @@ async def bench_live(
                 "ratio_to_ceiling": round(leads_per_s / ceiling_per_s, 3),
                 "action_latency_p50_ms": round(statistics.median(latencies) * 1000, 1),
                 "action_latency_p99_ms": round(_percentile(latencies, 0.99) * 1000, 1),
-                "ceiling_update_latency_p50_ms": round(statistics.median(ceiling_latencies) * 1000, 1),
+                "ceiling_action_latency_p50_ms": round(statistics.median(ceiling_latencies) * 1000, 1),
                 "worker_cpu_seconds_per_lead": round(worker_cpu / leads, 4),
                 "cpu_ms_per_journey": _cpu_used(cpu_at_start, cpu_after_journeys, leads),
                 "cpu_ms_per_ceiling_run": _cpu_used(cpu_before_ceiling, cpu_after_ceiling, leads),
