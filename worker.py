@@ -56,7 +56,7 @@ def build_worker(
     policy: Policy | None = None,
     ledger: Ledger | None = None,
     executor: ThreadPoolExecutor | None = None,
-    max_cached_workflows: int = 1000,
+    max_cached_workflows: int | None = None,
     workflow_class: type = LeadJourneyWorkflow,
     runner: WorkflowRunner | None = None,
 ) -> WorkerParts:
@@ -76,7 +76,7 @@ def build_worker(
         activities=activities.all,
         activity_executor=executor or ThreadPoolExecutor(max_workers=16, thread_name_prefix="leadflow-activity"),
         workflow_runner=runner or workflow_runner(),
-        max_cached_workflows=max_cached_workflows,
+        max_cached_workflows=settings.max_cached_workflows if max_cached_workflows is None else max_cached_workflows,
         graceful_shutdown_timeout=_GRACE,
     )
     return WorkerParts(worker=worker, ledger=ledger, policies=policies)

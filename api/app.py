@@ -1,7 +1,7 @@
 """The HTTP API: ``leadflow api --host --port``.
 
 Thin: every route validates its input strictly, then calls the same journey client the CLI
-uses (signal-with-start, signals, validated updates, queries, visibility). Nothing is
+uses (signal-with-start, signals, queries, visibility). Nothing is
 written before a request is fully validated, so a refused request changes nothing.
 """
 

@@ -163,9 +163,9 @@ async def test_attempts_exhausted_lead_is_unresponsive_and_recycled(time_env, ta
         assert parts.ledger.lead(submitted.lead_id)["stage"] == "NURTURING"
 
 
-async def test_disqualify_without_reason_is_rejected_before_history(time_env, task_queue, sqlite_url, policy):
+async def test_refused_actions_say_why_and_change_nothing(time_env, task_queue, sqlite_url, policy):
     client = time_env.client
-    async with journey_worker(client, settings_for(task_queue, sqlite_url), policy=policy):
+    async with journey_worker(client, settings_for(task_queue, sqlite_url), policy=policy) as parts:
         submitted, view = await submit_and_wait_assigned(client, hot_lead("no.reason@corp.io"), task_queue)
         owner = view.owner_id
         await act(client, submitted.lead_id, LogAttempt(by=owner, outcome=AttemptOutcome.CONNECTED))
@@ -174,9 +174,13 @@ async def test_disqualify_without_reason_is_rejected_before_history(time_env, ta
         with pytest.raises(JourneyError, match="unknown disqualify reason 'meh'"):
             await act(client, submitted.lead_id, Disqualify(by=owner, reason="meh"))
         history = await journey_handle(client, submitted.lead_id).fetch_history()
+        # Refused actions are recorded as signals and change nothing: no decision, no ledger write.
         actions = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
                    and e.workflow_execution_signaled_event_attributes.signal_name == "rep_action"]
-        assert len(actions) == 1  # only the attempt; refused actions never entered history
+        assert len(actions) == 3
+        view = await show(client, submitted.lead_id)
+        assert view.stage is Stage.WORKING and [entry.kind for entry in view.log].count("attempt") == 1
+        assert [event["kind"] for event in parts.ledger.events(submitted.lead_id)].count("disqualified") == 0
 
         view = await act(client, submitted.lead_id, Disqualify(by=owner, reason="no_budget"))
         assert view.stage is Stage.DISQUALIFIED

@@ -153,24 +153,40 @@ async def test_patch_lifecycle_worked_example(time_env, task_queue, sqlite_url, 
 
 def test_golden_folder_holds_only_histories_and_the_recorder():
     unexpected = [path.name for path in GOLDEN.iterdir()
-                  if path.suffix not in (".json", ".py") and path.name not in ("__pycache__", "previous")]
+                  if path.suffix not in (".json", ".py") and path.name not in ("__pycache__", "previous", "updates")]
     assert unexpected == []
     assert (GOLDEN / "record.py").is_file()
 
 
-def test_golden_histories_of_both_shapes_are_kept():
-    """The current shape (patched ``replay-stable-clock``) at the top, the shape journeys
-    started before it recorded in ``previous/``: both replay with today's code."""
-    current = sorted(GOLDEN.glob("*.json"))
-    previous = sorted((GOLDEN / "previous").glob("*.json"))
-    assert current and previous
-    def patch_ids(path: Path) -> set[str]:
-        history = read_history_file(path)
-        return {json.loads(event.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
-                for event in history.events
-                if event.marker_recorded_event_attributes.marker_name == "core_patch"}
+def _patch_ids(path: Path) -> set[str]:
+    history = read_history_file(path)
+    return {json.loads(event.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+            for event in history.events
+            if event.marker_recorded_event_attributes.marker_name == "core_patch"}
 
-    assert all(patch_ids(path) == {REPLAY_STABLE_CLOCK} for path in current)
-    assert not any(patch_ids(path) for path in previous)
+
+def _rep_actions(path: Path) -> tuple[int, int]:
+    """(rep actions sent as updates, rep actions sent as ``rep_action`` signals) in a history."""
+    events = read_history_file(path).events
+    updates = sum(event.HasField("workflow_execution_update_accepted_event_attributes") for event in events)
+    signals = sum(event.workflow_execution_signaled_event_attributes.signal_name == "rep_action" for event in events)
+    return updates, signals
+
+
+def test_golden_histories_of_every_shape_are_kept():
+    """Today's shape at the top (patched ``replay-stable-clock``, rep actions as signals);
+    in ``updates/`` the same patch with rep actions as updates; in ``previous/`` journeys
+    started before the patch. All replay with today's code."""
+    current = sorted(GOLDEN.glob("*.json"))
+    with_updates = sorted((GOLDEN / "updates").glob("*.json"))
+    previous = sorted((GOLDEN / "previous").glob("*.json"))
+    assert current and with_updates and previous
+    assert all(_patch_ids(path) == {REPLAY_STABLE_CLOCK} for path in current + with_updates)
+    assert not any(_patch_ids(path) for path in previous)
+    assert all(_rep_actions(path)[0] == 0 for path in current)
+    assert any(_rep_actions(path)[1] > 0 for path in current)
+    assert all(_rep_actions(path)[1] == 0 for path in with_updates + previous)
+    assert any(_rep_actions(path)[0] > 0 for path in with_updates)
     for journey_path in PATHS:
         assert any(path.name.startswith(journey_path) for path in previous), f"no pre-patch history for {journey_path}"
+        assert any(path.name.startswith(journey_path) for path in with_updates), f"no update-shaped history for {journey_path}"

@@ -3,22 +3,49 @@
 Follows Temporal Cloud's published action list: a workflow start (client start,
 signal-with-start, continue-as-new), every timer started, every search-attribute upsert
 command, every signal, every update (accepted or rejected), every query, every activity
-attempt, and for local activities one action per workflow task that ran any.
+attempt, and for local activities one action per workflow task that ran any. Memo upserts
+(``WorkflowPropertiesModified``) are counted too, to be safe: the list is not explicit
+about them.
 
-Two things never reach the history and are passed in by the caller: queries, and updates
-rejected by a validator. The signal that rides on a signal-with-start is counted as a
+Two things never reach the history and are passed in by the caller: queries (a client
+counts its own with ``QueryCounter``), and updates rejected by a validator. The signal that rides on a signal-with-start is counted as a
 signal as well as the start, which may over-count by one.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 from pydantic import BaseModel
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowHistory
+from temporalio.client import Interceptor, OutboundInterceptor, QueryWorkflowInput, WorkflowHistory
 
 _LOCAL_ACTIVITY_MARKER = "core_local_activity"
+
+
+class QueryCounter(Interceptor):
+    """A client interceptor that counts the queries the client sends, per workflow id.
+
+    Queries are billable but never reach a history: ``leadflow bench live`` and the cost
+    test count a rep's queries with it (``Client.connect(..., interceptors=[counter])``).
+    """
+
+    def __init__(self) -> None:
+        self.by_workflow: Counter[str] = Counter()
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _CountingOutbound(next, self.by_workflow)
+
+
+class _CountingOutbound(OutboundInterceptor):
+    def __init__(self, next: OutboundInterceptor, counts: Counter[str]) -> None:
+        super().__init__(next)
+        self._counts = counts
+
+    async def query_workflow(self, input: QueryWorkflowInput) -> Any:
+        self._counts[input.id] += 1
+        return await super().query_workflow(input)
 
 
 class ActionCount(BaseModel):
@@ -33,6 +60,7 @@ class ActionCount(BaseModel):
     updates: int
     queries: int
     search_attribute_upserts: int
+    memo_upserts: int = 0
 
     @property
     def total(self) -> int:
@@ -45,6 +73,7 @@ class ActionCount(BaseModel):
             + self.updates
             + self.queries
             + self.search_attribute_upserts
+            + self.memo_upserts
         )
 
     def as_report(self) -> dict[str, int]:
@@ -80,4 +109,5 @@ def count_actions(history: WorkflowHistory, *, queries: int = 0, rejected_update
         updates=kinds[EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED] + rejected_updates,
         queries=queries,
         search_attribute_upserts=kinds[EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES],
+        memo_upserts=kinds[EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED],
     )

@@ -2,8 +2,8 @@
 
 It takes the same messages and issues the same commands as a happy-path journey (a
 signal-with-start, local activities, ordinary activities, timers started and left to fire,
-rep actions as signals answered through a query, search-attribute upserts when visibility is
-on) with empty bodies, so its throughput is what this Temporal server and this machine allow
+rep actions as signals answered through the memo and read with a query, search-attribute
+upserts when visibility is on) with empty bodies, so its throughput is what this Temporal server and this machine allow
 for that shape. Run its worker with ``python -m workflows.ceiling``.
 """
 
@@ -27,7 +27,8 @@ class Shape(BaseModel):
     local_activities: int
     activities: int
     timers: int
-    actions: int  # rep actions: ``rep_action`` signals, each answered through a query
+    actions: int  # rep actions: ``rep_action`` signals, each answered in the memo
+    memo_upserts: int = 0
     upserts: int = 0  # search-attribute upserts (0 with visibility off), not counting patch markers
     patches: int = 0  # ``workflow.patched`` markers (each also upserts TemporalChangeVersion)
 
@@ -78,6 +79,8 @@ class CeilingWorkflow:
             self._start_timer()
         self._upsert()  # each action moves a journey's stage
         self._answered.add(step)
+        if len(self._answered) <= self._shape.memo_upserts:
+            workflow.upsert_memo({"answers": {str(done): None for done in self._answered}})
 
     def _start_timer(self) -> None:
         if len(self._timers) < self._shape.timers:

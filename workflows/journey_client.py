@@ -11,7 +11,7 @@ import asyncio
 import re
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, TypeVar
+from typing import Any, Iterable
 
 from temporalio.client import (
     Client,
@@ -25,18 +25,19 @@ from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
 from pydantic import BaseModel
 
-from leadflow.actions import ActionRequest, RepAction
+from leadflow.actions import RepAction
 from leadflow.lead import EngagementEvent, Lead, workflow_id_for
 from leadflow.runtime.id_key import lead_id_from_reference, lead_id_of
 from leadflow.runtime.settings import Settings
 from workflows import search_attributes as sa
 from workflows.converter import journey_data_converter
-from workflows.journey_io import JourneyInput, JourneyOutcome, LeadView, RepActionSignal
+from workflows.journey_io import ANSWERS_MEMO, JourneyInput, JourneyOutcome, LeadView, RepActionSignal
 from workflows.lead_journey import LeadJourneyWorkflow
 
 DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
 ACTION_ANSWER_WAIT = timedelta(seconds=30)  # how long ``act`` waits for the journey's answer
-_FIRST_LOOK, _LONGEST_LOOK = 0.02, 0.5  # seconds between looks for the answer, doubling
+# Seconds to the first look for a rep action's answer, and at most between looks.
+_FIRST_LOOK, _LONGEST_LOOK = 0.05, 1.0
 
 
 class JourneyError(Exception):
@@ -166,10 +167,9 @@ async def act(
 ) -> LeadView:
     """Apply a rep action and return the lead as it stands after it.
 
-    The journey is asked first whether it would take the action (``action_problem``), so a
-    refused one never enters its history; then the action goes as a ``rep_action`` signal
-    and the answer is read with the ``action_result`` query (``LeadJourneyWorkflow.rep_action``
-    says why not an update).
+    The action goes as a ``rep_action`` signal (``LeadJourneyWorkflow.rep_action`` says why
+    not an update); the journey's answer is waited for in its memo, then the lead is read
+    with one query. A refused action is recorded as a signal and changes nothing.
     ``ActionRejected`` says why the journey refused it; ``JourneyBusy`` that no answer came
     within ``wait`` (the action may still apply: sending it again with the same
     ``request_id`` applies it once).
@@ -177,56 +177,47 @@ async def act(
     handle = journey_handle(client, reference)
     request_id = request_id or uuid.uuid4().hex
     try:
-        problem = await handle.query(LeadJourneyWorkflow.action_problem, ActionRequest(action=action))
-        if problem is not None:
-            raise ActionRejected(f"{action.type} rejected: {problem}")
         await handle.signal(LeadJourneyWorkflow.rep_action, RepActionSignal(request_id=request_id, action=action))
-    except WorkflowQueryFailedError as error:
-        raise JourneyError(f"lead {reference!r}: {error.message}") from None
     except RPCError as error:
         raise _explain(error, reference) from None
     try:
-        result = await poll_query(handle, LeadJourneyWorkflow.action_result, request_id, wait=wait)
-    except WorkflowQueryFailedError as error:
-        raise JourneyError(f"lead {reference!r}: {error.message}") from None
+        answered, problem = await wait_for_answer(handle, request_id, wait=wait)
     except RPCError as error:
         raise _explain(error, reference) from None
-    if result is None:
+    if not answered:
         raise JourneyBusy(
             f"lead {reference!r}: {action.type} got no answer in time (is a worker running?); it may still apply: "
             "check the lead before trying again"
         )
-    if result.problem is not None:
-        raise ActionRejected(f"{action.type} rejected: {result.problem}")
-    return result.view
+    if problem is not None:
+        raise ActionRejected(f"{action.type} rejected: {problem}")
+    return await show(client, reference)
 
 
-Q = TypeVar("Q")
+async def wait_for_answer(handle: WorkflowHandle, request_id: str, *, wait: timedelta,
+                          memo_key: str = ANSWERS_MEMO) -> tuple[bool, str | None]:
+    """(answered, problem) of a signalled rep action, read from the workflow's memo.
 
-
-async def poll_query(handle: WorkflowHandle, query: Callable[[Any, Any], Q | None], argument: Any, *,
-                     wait: timedelta) -> Q | None:
-    """Ask ``query`` until it answers something other than None, for at most ``wait``.
-
-    Looks again after 20 ms, then twice as long each time up to half a second. None if no
-    answer came in time (the workflow's worker busy or down).
+    The server describes a workflow from its own state, without the worker: waiting costs
+    the worker nothing, however busy it is. Looks after 50 ms, then twice as long each time,
+    up to a second apart.
     """
     loop = asyncio.get_running_loop()
     give_up = loop.time() + wait.total_seconds()
     pause = _FIRST_LOOK
     while True:
-        remaining = max(give_up - loop.time(), 0.1)
+        await asyncio.sleep(max(min(pause, give_up - loop.time()), 0))
         try:
-            result = await handle.query(query, argument, rpc_timeout=timedelta(seconds=remaining))
+            described = await handle.describe(rpc_timeout=timedelta(seconds=max(give_up - loop.time(), 1)))
+            answers = await described.memo_value(memo_key, {})
         except RPCError as error:
             if error.status not in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.UNAVAILABLE):
                 raise
-            result = None
-        if result is not None:
-            return result
-        if loop.time() + pause > give_up:
-            return None
-        await asyncio.sleep(pause)
+            answers = {}
+        if request_id in answers:
+            return True, answers[request_id]
+        if loop.time() >= give_up:
+            return False, None
         pause = min(pause * 2, _LONGEST_LOOK)
 
 

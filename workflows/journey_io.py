@@ -10,9 +10,13 @@ from leadflow.actions import RepAction
 from leadflow.journey import Clock, DecisionEntry, JourneyEvent, JourneyState, Stage
 from leadflow.policy import Policy
 
-# A rep action's answer stays queryable for this many later actions (and across
-# continue-as-new), long enough for the client that sent it to read it.
+# A rep action's request id is remembered for this many later actions (and across
+# continue-as-new), so a client's retry of it applies once.
 ANSWERS_KEPT = 64
+# The latest answers are also in the journey's memo under this key ({request id: problem or
+# None}), which the server hands out without asking the worker: clients wait on it.
+ANSWERS_MEMO = "rep_answers"
+ANSWERS_IN_MEMO = 8
 
 
 class Carried(BaseModel):
@@ -29,7 +33,7 @@ class Carried(BaseModel):
 
 
 class RepActionSignal(BaseModel):
-    """A rep action sent as a signal; its answer is read with the ``action_result`` query."""
+    """A rep action sent as a signal; its answer appears in the journey's memo (``ANSWERS_MEMO``)."""
 
     request_id: str = Field(min_length=1, max_length=64, description="the client's id of this request; a repeat applies once")
     action: RepAction
@@ -106,9 +110,3 @@ class LeadView(BaseModel):
             log=list(state.log),
         )
 
-
-class ActionResult(BaseModel):
-    """The answer to one rep action: why it was refused (None: applied) and the lead as it stands."""
-
-    problem: str | None
-    view: LeadView

@@ -62,8 +62,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.journey_metrics import JourneyMetrics
     from workflows.journey_io import (
+        ANSWERS_IN_MEMO,
         ANSWERS_KEPT,
-        ActionResult,
+        ANSWERS_MEMO,
         Carried,
         JourneyInput,
         JourneyOutcome,
@@ -123,7 +124,7 @@ class LeadJourneyWorkflow:
         self._clock: datetime | None = None  # the latest time a decision was taken at
         self._armed: dict[Clock, datetime] = {}
         # Answers to rep actions: update tickets (popped by their handler) and signalled
-        # requests' ids (kept for the ``action_result`` query, the latest ANSWERS_KEPT).
+        # requests' ids (the latest ANSWERS_KEPT, so a repeated request applies once).
         self._verdicts: dict[int | str, str | None] = dict(carried.answers) if carried else {}
         self._tickets = 0
         self._notifying: set[asyncio.Task[None]] = set()
@@ -154,7 +155,7 @@ class LeadJourneyWorkflow:
 
     @workflow.signal
     def rep_action(self, request: RepActionSignal) -> None:
-        """A rep action; the ``action_result`` query answers it.
+        """A rep action; its answer goes into the memo (``_answer``).
 
         Rep actions arrive as signals, not updates: an update accepted in the workflow task
         after one that issued no command is applied, on replay, in one activation with that
@@ -169,26 +170,6 @@ class LeadJourneyWorkflow:
             self._answer(request_id, f"the lead is closed ({self._state.stage})")
             return
         self._receive(RepActed(action=request.action), request_id)
-
-    @workflow.query
-    def action_problem(self, request: ActionRequest) -> str | None:
-        """Why the journey would refuse this rep action now (None: it would take it).
-
-        Clients ask before they send, so a refused action never enters the history; the
-        journey checks again when it handles the action, in case the lead moved on meanwhile.
-        """
-        try:
-            self._validate_act(request)
-        except InvalidAction as problem:
-            return str(problem)
-        return None
-
-    @workflow.query
-    def action_result(self, request_id: str) -> ActionResult | None:
-        """The answer to a signalled rep action, once handled (None until then)."""
-        if request_id not in self._verdicts:
-            return None
-        return ActionResult(problem=self._verdicts[request_id], view=self.view())
 
     @workflow.update
     async def act(self, request: ActionRequest) -> LeadView:
@@ -220,12 +201,23 @@ class LeadJourneyWorkflow:
         return LeadView.of(self._state, workflow.info().workflow_id, view_score(self._state, workflow.now(), self._policy))
 
     def _answer(self, ticket: int | str, problem: str | None) -> None:
-        """Record the answer to a rep action (``problem`` None: applied)."""
+        """Record the answer to a rep action (``problem`` None: applied).
+
+        A signalled action's answer also goes into the memo, where its client reads it from
+        the server without a query (a query on a journey the worker no longer caches replays
+        it). Only ``rep_action`` signals get here with a request id, so journeys recorded
+        before them issue no memo command and replay unchanged.
+        """
         self._verdicts[ticket] = problem
         if isinstance(ticket, str):
             signalled = [key for key in self._verdicts if isinstance(key, str)]
             for old in signalled[: max(0, len(signalled) - ANSWERS_KEPT)]:
                 del self._verdicts[old]
+            workflow.upsert_memo({ANSWERS_MEMO: self._memo_answers()})
+
+    def _memo_answers(self) -> dict[str, str | None]:
+        signalled = [(key, value) for key, value in self._verdicts.items() if isinstance(key, str)]
+        return dict(signalled[-ANSWERS_IN_MEMO:])
 
     def _receive(self, event: JourneyEvent, ticket: int | str | None = None) -> None:
         """Queue an event with the time it arrived: a message handler runs in the first
@@ -325,6 +317,7 @@ class LeadJourneyWorkflow:
         if not workflow.all_handlers_finished() or any(arrival.ticket is not None for arrival in self._inbox):
             return
         offers = [arrival.offered_policy for arrival in self._inbox if arrival.event is None]
+        answers = self._memo_answers()
         workflow.continue_as_new(
             JourneyInput(
                 lead_id=input.lead_id,
@@ -338,7 +331,10 @@ class LeadJourneyWorkflow:
                     pending=[arrival.event for arrival in self._inbox if arrival.event is not None],
                     answers={key: value for key, value in self._verdicts.items() if isinstance(key, str)},
                 ),
-            )
+            ),
+            # The next run answers from the memo too, so a client waiting across the hand-over
+            # still finds its answer.
+            memo={ANSWERS_MEMO: answers} if answers else None,
         )
 
     # -- policy rollout --------------------------------------------------------------------

@@ -35,7 +35,7 @@ from leadflow.runtime.id_key import lead_id_of
 from leadflow.runtime.dev_stack import DevServer, free_port
 from leadflow.runtime.settings import DEFAULT_POLICY, REPO_ROOT, Settings, load_policy_file
 from workflows import search_attributes as sa
-from workflows.billable_actions import count_actions
+from workflows.billable_actions import QueryCounter, count_actions
 from workflows.ceiling import CEILING_TASK_QUEUE, CeilingWorkflow, Shape
 from workflows.journey_client import (
     ACTION_ANSWER_WAIT,
@@ -44,7 +44,7 @@ from workflows.journey_client import (
     act,
     connect,
     journey_handle,
-    poll_query,
+    wait_for_answer,
     submit_lead,
 )
 
@@ -159,8 +159,10 @@ async def _ceiling(client: Client, run_id: str, index: int, shape: Shape, latenc
     for step in range(shape.actions):
         started = time.perf_counter()
         await handle.signal(CeilingWorkflow.act, step)
-        if await poll_query(handle, CeilingWorkflow.answer, step, wait=ACTION_ANSWER_WAIT) is None:
+        answered, _ = await wait_for_answer(handle, str(step), wait=ACTION_ANSWER_WAIT, memo_key="answers")
+        if not answered:
             raise RuntimeError(f"ceiling run {index}: action {step} got no answer in time")
+        await handle.query(CeilingWorkflow.answer, step)  # as ``act`` reads the lead after its answer
         latencies.append(time.perf_counter() - started)
     await handle.result()
 
@@ -182,6 +184,7 @@ def _shape_of(history) -> Shape:
         actions=sum(1 for event in history.events if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
                     and event.workflow_execution_signaled_event_attributes.signal_name in REP_ACTION_SIGNALS),
         upserts=sum(1 for fields in upserts if fields != {PATCH_VERSION_ATTRIBUTE}),
+        memo_upserts=kinds.count(EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED),
         patches=markers.count("core_patch"),
     )
 
@@ -218,7 +221,8 @@ async def bench_live(
         worker = _start([sys.executable, "worker.py"], env, data / "worker.log")
         ceiling_worker = _start([sys.executable, "-m", "workflows.ceiling"], env, data / "ceiling.log")
         try:
-            client = await connect(Settings(), target_host=server.address)
+            queries = QueryCounter()  # billable, never in a history: the reps' checks and answers
+            client = await connect(Settings(), target_host=server.address, interceptors=[queries])
             await Driver(client, manager, visibility).journey(run_id, -1)  # warm-up: worker started, policy loaded
             cpu_at_start = _cpu_by_process(worker, ceiling_worker, server)
             driver = Driver(client, manager, visibility)
@@ -243,7 +247,8 @@ async def bench_live(
             sample = [journey_handle(client, lead_id_of(Lead(email=f"bench{i}.{run_id}@bench.example.com")))
                       for i in range(min(leads, 20))]
             histories = [await handle.fetch_history() for handle in sample]
-            counts = [count_actions(history) for history in histories]
+            counts = [count_actions(history, queries=queries.by_workflow[handle.id])
+                      for handle, history in zip(sample, histories)]
             shape = _shape_of(histories[0])
 
             await _ceiling(client, run_id, -1, shape, [])  # warm-up
@@ -275,6 +280,7 @@ async def bench_live(
                 "worker_rss_mb_by_tenth": rss_samples,
                 "history_events_per_lead": round(statistics.mean(c.history_events for c in counts), 1),
                 "billable_actions_per_lead": round(statistics.mean(c.total for c in counts), 1),
+                "queries_per_lead": round(statistics.mean(c.queries for c in counts), 1),
                 "workflow_tasks_per_lead": round(statistics.mean(_workflow_tasks(h) for h in histories), 1),
                 "ceiling_history_events_per_run": len(ceiling_history.events),
                 "ceiling_workflow_tasks_per_run": _workflow_tasks(ceiling_history),

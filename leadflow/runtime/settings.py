@@ -124,6 +124,16 @@ def resolve_policy_path(value: str | Path, *, strict: bool = True) -> Path:
     return resolve_named_file(value, "policy", strict=strict)
 
 
+def _whole_number(name: str, default: int) -> int:
+    text = os.environ.get(name) or ""
+    if not text.strip():
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {text!r}") from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a worker, the CLI or a test needs to know about its surroundings."""
@@ -137,8 +147,11 @@ class Settings:
     deployment_name: str | None = None
     build_id: str | None = None
     versioning_behavior: str = "auto_upgrade"
+    max_cached_workflows: int = 1000
 
     def __post_init__(self) -> None:
+        if self.max_cached_workflows < 0:
+            raise SettingsError(f"LEADFLOW_MAX_CACHED_WORKFLOWS must be 0 or more, got {self.max_cached_workflows}")
         if bool(self.deployment_name) != bool(self.build_id):
             raise SettingsError("worker versioning needs both LEADFLOW_DEPLOYMENT_NAME and LEADFLOW_BUILD_ID (or neither)")
         if self.versioning_behavior not in VERSIONING_BEHAVIORS:
@@ -158,6 +171,7 @@ class Settings:
             "deployment_name": os.environ.get("LEADFLOW_DEPLOYMENT_NAME") or None,
             "build_id": os.environ.get("LEADFLOW_BUILD_ID") or None,
             "versioning_behavior": (os.environ.get("LEADFLOW_VERSIONING_BEHAVIOR") or "auto_upgrade").lower(),
+            "max_cached_workflows": _whole_number("LEADFLOW_MAX_CACHED_WORKFLOWS", 1000),
         }
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)

@@ -7,7 +7,9 @@ safely" in the README). It drives each path on the time-skipping test server, an
 continue-as-new nurture on the dev server with a lowered history threshold, then writes
 each run's history as ``PATH__RUN.json``. Review the diff before committing: the new files
 must still replay (``leadflow replay --history tests/histories``), and the old ones should
-stay in ``tests/histories/previous/`` for as long as journeys recorded with them can be open.
+stay in a folder of their own for as long as journeys recorded with them can be open:
+``previous/`` (started before the ``replay-stable-clock`` patch), ``updates/`` (rep actions
+sent as updates, before the ``rep_action`` signal).
 """
 
 from __future__ import annotations
