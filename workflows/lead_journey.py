@@ -160,8 +160,9 @@ class LeadJourneyWorkflow:
         Rep actions arrive as signals, not updates: an update accepted in the workflow task
         after one that issued no command is applied, on replay, in one activation with that
         task's events and ahead of them, so a busy worker could not replay the journey
-        (README, "Why a journey replays the same on a busy worker"). A signal is a history
-        event of its own task, applied in the same activation live and on replay.
+        (README, "Why a journey replays the same on a busy worker", point 4). A signal is a
+        history event; one that arrives after its task was scheduled can still be applied in
+        another order on replay (point 5 there, not fixed yet).
         """
         request_id = request.request_id
         if request_id in self._verdicts or any(arrival.ticket == request_id for arrival in self._inbox):
