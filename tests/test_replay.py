@@ -17,7 +17,7 @@ from tests import journey_variants as variants
 from tests.journey_helpers import hot_lead, next_local, skip_to, wait_for
 from tests.test_journey_workflow import journey_worker, settings_for, submit_lead
 from workflows.journey_client import journey_handle
-from workflows.lead_journey import REPLAY_STABLE_CLOCK
+from workflows.lead_journey import DUE_DEADLINES_FIRST, REPLAY_STABLE_CLOCK
 from workflows.replay import HistoryError, history_files, journey_replayer, read_history_file, replay_histories
 
 GOLDEN = REPO_ROOT / "tests" / "histories"
@@ -174,14 +174,16 @@ def _rep_actions(path: Path) -> tuple[int, int]:
 
 
 def test_golden_histories_of_every_shape_are_kept():
-    """Today's shape at the top (patched ``replay-stable-clock``, rep actions as signals);
+    """Today's shape at the top (patched ``replay-stable-clock`` and ``due-deadlines-first``,
+    rep actions as signals);
     in ``updates/`` the same patch with rep actions as updates; in ``previous/`` journeys
     started before the patch. All replay with today's code."""
     current = sorted(GOLDEN.glob("*.json"))
     with_updates = sorted((GOLDEN / "updates").glob("*.json"))
     previous = sorted((GOLDEN / "previous").glob("*.json"))
     assert current and with_updates and previous
-    assert all(_patch_ids(path) == {REPLAY_STABLE_CLOCK} for path in current + with_updates)
+    assert all(_patch_ids(path) == {REPLAY_STABLE_CLOCK, DUE_DEADLINES_FIRST} for path in current)
+    assert all(_patch_ids(path) == {REPLAY_STABLE_CLOCK} for path in with_updates)
     assert not any(_patch_ids(path) for path in previous)
     assert all(_rep_actions(path)[0] == 0 for path in current)
     assert any(_rep_actions(path)[1] > 0 for path in current)

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         ClaimLead,
         Clock,
         Command,
+        DeadlineReached,
         EngagementReceived,
         JourneyEvent,
         LeadSubmitted,
@@ -85,6 +86,11 @@ SHORTEST_TIMER = timedelta(milliseconds=1)
 # they keep doing so on replay, new ones never do (README, "Why a journey replays the same
 # on a busy worker").
 REPLAY_STABLE_CLOCK = "replay-stable-clock"
+# Journeys started with this patch take every deadline that was due before an event happened
+# ahead of that event, whether or not its timer has fired yet: what the journey decides then
+# does not depend on how the SDK splits a workflow task into activations (README, "Why a
+# journey replays the same on a busy worker", point 5).
+DUE_DEADLINES_FIRST = "due-deadlines-first"
 
 
 class Arrival(NamedTuple):
@@ -120,6 +126,7 @@ class LeadJourneyWorkflow:
         # Signals the previous run received but had not handled yet come first.
         self._inbox: deque[Arrival] = deque(Arrival(event) for event in (carried.pending if carried else []))
         self._stable_clock = False  # set in ``run``: whether this run has the replay-stable clock
+        self._due_first = False  # set in ``run``: whether overdue deadlines go before a later event
         self._new_run_wanted = False  # continue-as-new was suggested; done at the next safe point
         self._clock: datetime | None = None  # the latest time a decision was taken at
         self._armed: dict[Clock, datetime] = {}
@@ -235,6 +242,7 @@ class LeadJourneyWorkflow:
     @workflow.run
     async def run(self, input: JourneyInput) -> JourneyOutcome:
         self._stable_clock = workflow.patched(REPLAY_STABLE_CLOCK)
+        self._due_first = self._stable_clock and workflow.patched(DUE_DEADLINES_FIRST)
         if self._stable_clock:  # signals carried over from the previous run arrive now
             self._inbox = deque(self._arrival(arrival.event, arrival.ticket, arrival.at) for arrival in self._inbox)
         if self._policy is None:
@@ -283,6 +291,11 @@ class LeadJourneyWorkflow:
         while not self._state.finished:
             await workflow.wait_condition(lambda: bool(self._inbox))
             arrival = self._inbox.popleft()
+            overdue = self._overdue_before(arrival)
+            if overdue:  # they come first, each followed by the same steps
+                self._inbox.appendleft(arrival)
+                self._inbox.extendleft(reversed(overdue))
+                continue
             if arrival.event is None:
                 self._offered = arrival.offered_policy
             else:
@@ -292,6 +305,24 @@ class LeadJourneyWorkflow:
             self._new_run_wanted = self._new_run_wanted or arrival.new_run_suggested
             if self._new_run_wanted and not self._state.finished:
                 await self._continue_as_new(input)
+
+    def _overdue_before(self, arrival: Arrival) -> list[Arrival]:
+        """Deadlines due by the time ``arrival`` happened whose timers have not delivered them.
+
+        A rep action and the timer of a deadline due before it can reach the journey in one
+        workflow task, and the SDK applies the two in one order live and in another on replay
+        (the signal first). Taking the deadline first whatever the order makes the decisions
+        the same both ways, and is what happened: the deadline was due first. Its timer, when
+        it fires, finds it taken.
+        """
+        if not self._due_first or arrival.event is None or isinstance(arrival.event, DeadlineReached):
+            return []
+        overdue = []
+        for due in due_deadlines(self._state, arrival.at):
+            if self._armed.get(due.clock) == due.due_at:
+                del self._armed[due.clock]
+                overdue.append(Arrival(due, None, due.due_at, arrival.new_run_suggested))
+        return overdue
 
     async def _in_batches(self, input: JourneyInput) -> None:
         """The main loop of journeys started before ``REPLAY_STABLE_CLOCK`` (kept so they replay)."""
