@@ -24,8 +24,6 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from temporalio.api.enums.v1 import EventType
-from datetime import timedelta
-
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
