@@ -10,7 +10,8 @@ journeys that way on the real dev server, with search attributes on:
   and a 2 s workflow-task timeout; every 30 s the worker is stopped for 3 s (SIGSTOP), so
   tasks in flight time out and are retried;
 * scripted reps who accept, log attempts and qualify, slow ones who breach, an absent one
-  whose leads are escalated and reassigned; engagement signals racing the SLA timers; each
+  whose leads are escalated and reassigned, and managers who claim what reaches the team
+  queue; engagement signals racing the SLA timers; each
   rep looks at each lead every two seconds in visibility and queries the journey before
   every action and at least every third look; the demo policy's windows stretched 1.5 times;
 
@@ -153,7 +154,8 @@ async def _start(client, person: ScriptedLead, task_queue: str) -> None:
     )
 
 
-async def _play(client, person: ScriptedLead, task_queue: str, deadline: float, rng: random.Random) -> None:
+async def _play(client, person: ScriptedLead, task_queue: str, deadline: float, rng: random.Random,
+                managers: frozenset[str] = frozenset()) -> None:
     """Submit, then act as the owner would, with engagement arriving whenever it likes."""
     await _start(client, person, task_queue)
     submitted_at = time.monotonic()
@@ -180,8 +182,10 @@ async def _play(client, person: ScriptedLead, task_queue: str, deadline: float, 
         if stage in (Stage.CONVERTED, Stage.DISQUALIFIED):
             person.outcome = stage.lower()
             return
-        ready = owner is not None and REP_STYLE.get(owner, "absent") != "absent" and (
-            owner != owner_seen or time.monotonic() - owner_since >= REP_DELAY_SECONDS[REP_STYLE[owner]])
+        style_of = lambda rep: "fast" if rep in managers else REP_STYLE.get(rep, "absent")  # noqa: E731
+        queued = owner is None and stage is Stage.MQL and owner_seen is not None  # in its team's queue
+        ready = queued or owner is not None and style_of(owner) != "absent" and (
+            owner != owner_seen or time.monotonic() - owner_since >= REP_DELAY_SECONDS[style_of(owner)])
         settled = stage is Stage.NURTURING and (owner_seen is not None or time.monotonic() > submitted_at + 20)
         if not (ready or settled or looks % QUERY_EVERY_NTH_LOOK == 0):
             continue
@@ -203,9 +207,13 @@ async def _play(client, person: ScriptedLead, task_queue: str, deadline: float, 
         if rng.random() < 0.15:  # a page view while SLA timers run: a signal racing a timer
             await engage(client, lead_id, EngagementEvent(kind=EngagementKind.PAGE_VIEW, at=datetime.now(timezone.utc)))
         owner = view.owner_id
+        if owner is None and view.queued_team and managers:
+            # Escalated to the team queue after too many reassignments: the manager claims it.
+            owner = min(managers)
+            view = view.model_copy(update={"stage": Stage.ASSIGNED})
         if owner != owner_seen:
             owner_seen, owner_since, attempts = owner, time.monotonic(), 0
-        style = REP_STYLE.get(owner or "", "absent")
+        style = style_of(owner) if owner else "absent"
         if owner is None or style == "absent" or time.monotonic() - owner_since < REP_DELAY_SECONDS[style]:
             continue
         action, attempts = next_rep_action(view, person, owner, attempts)
@@ -302,7 +310,8 @@ async def test_journeys_survive_a_starved_worker_with_no_cache(dev_server, dev_c
         async def play(person: ScriptedLead, seed: float) -> None:
             async with gate:
                 try:  # a journey that stops answering (stuck on a failing task) must not hang the run
-                    await asyncio.wait_for(_play(dev_client, person, queue, deadline, random.Random(seed)),
+                    await asyncio.wait_for(_play(dev_client, person, queue, deadline, random.Random(seed),
+                                                 frozenset(policy.managers)),
                                            timeout=max(deadline - time.monotonic(), 0) + 30)
                 except asyncio.TimeoutError:
                     person.outcome = "unfinished"
