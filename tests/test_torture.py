@@ -65,11 +65,10 @@ from workflows.lead_journey import LeadJourneyWorkflow
 pytestmark = [
     pytest.mark.devserver,
     pytest.mark.timeout(900),
-    # Opt-in until the non-determinism it still finds is fixed (README, "Why a journey replays
-    # the same on a busy worker", point 5; reproduced without a server by
-    # tests/test_torture_findings.py): a failing CI run would land nothing.
+    # Opt-in while it does not fit the suite's 15-minute budget beside the rest (README,
+    # "Fault tests").
     pytest.mark.skipif(os.environ.get("LEADFLOW_TORTURE") != "1",
-                       reason="torture test: set LEADFLOW_TORTURE=1 (about 10 minutes; still finds a replay bug)"),
+                       reason="torture test: set LEADFLOW_TORTURE=1 (about 10 minutes)"),
 ]
 
 # Overridable to explore harsher settings; the defaults are what CI runs.
