@@ -12,16 +12,19 @@ import json
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import Engine, and_, bindparam, create_engine, event, func, make_url, select, update
+from sqlalchemy import Engine, and_, bindparam, create_engine, delete, event, func, make_url, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from activities.contracts import AssignmentRequest, AssignmentResult, LeadProjection, LedgerBatch
 from activities.ledger_schema import (
     assignments,
-    idempotency_keys,
+    idempotency_reservations,
     journey_events,
     leads,
     metadata,
@@ -67,6 +70,20 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix):]
     return url
+
+
+class ReservationState(StrEnum):
+    RESERVED = "reserved"  # the caller holds the key and acts
+    IN_PROGRESS = "in_progress"  # another request holds it and has not finished
+    DONE = "done"  # finished: the stored response is the answer
+    CONFLICT = "conflict"  # the key was used with a different body
+
+
+@dataclass(frozen=True)
+class Reservation:
+    state: ReservationState
+    status: int | None = None
+    response: str | None = None
 
 
 class Ledger:
@@ -124,10 +141,6 @@ class Ledger:
                 ],
                 ["version"],
             )
-
-    def registered_body(self, version: str) -> str | None:
-        with self.engine.connect() as conn:
-            return conn.execute(select(policies.c.body).where(policies.c.version == version)).scalar()
 
     def roll_out(self, version: str, scope: str) -> None:
         """Make ``version`` (registered already) the policy new journeys start with."""
@@ -278,17 +291,56 @@ class Ledger:
 
     # -- idempotent requests ---------------------------------------------------------------
 
-    def remembered_response(self, key: str) -> tuple[str, int, str] | None:
-        """(body digest, status, response JSON) stored under an Idempotency-Key, if any."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(idempotency_keys).where(idempotency_keys.c.key == key)).mappings().first()
-        return (row["body_sha256"], row["status"], row["response"]) if row else None
+    def reserve_request(self, client: str, key: str, body_sha256: str, now: datetime,
+                        stale_after: timedelta) -> Reservation:
+        """Reserve ``key`` for ``client`` before acting on the request, atomically.
 
-    def remember_response(self, key: str, body_sha256: str, status: int, response: str) -> None:
+        ``RESERVED``: the caller acts, then ``complete_request`` (or ``release_request`` if it
+        could not). Another request with the key gets ``DONE`` and the stored response once
+        it is complete, ``IN_PROGRESS`` while it is not, ``CONFLICT`` if its body differs.
+        A reservation older than ``stale_after`` and never completed (its API process died)
+        is taken over.
+        """
+        row = {"client": client, "key": key, "body_sha256": body_sha256, "status": None, "response": None,
+               "reserved_at": now}
+        table = idempotency_reservations
         with self.transaction() as conn:
-            row = {"key": key, "body_sha256": body_sha256, "status": status, "response": response,
-                   "created_at": datetime.now(timezone.utc)}
-            self._insert_ignore(conn, idempotency_keys, [row], ["key"])
+            if self._insert_ignore(conn, table, [row], ["client", "key"]):
+                return Reservation(ReservationState.RESERVED)
+            held = conn.execute(
+                select(table).where(and_(table.c.client == client, table.c.key == key))
+            ).mappings().first()
+            if held is None:  # released between the insert and the read: try again
+                return Reservation(ReservationState.IN_PROGRESS)
+            if held["body_sha256"] != body_sha256:
+                return Reservation(ReservationState.CONFLICT)
+            if held["status"] is not None:
+                return Reservation(ReservationState.DONE, held["status"], held["response"])
+            if held["reserved_at"] < now - stale_after:
+                taken = conn.execute(
+                    update(table)
+                    .where(and_(table.c.client == client, table.c.key == key, table.c.status.is_(None),
+                                table.c.reserved_at == held["reserved_at"]))
+                    .values(reserved_at=now)
+                    .execution_options(preserve_rowcount=True)
+                ).rowcount
+                if taken == 1:
+                    return Reservation(ReservationState.RESERVED)
+            return Reservation(ReservationState.IN_PROGRESS)
+
+    def complete_request(self, client: str, key: str, status: int, response: str) -> None:
+        """Store the response of a reserved request: repeats of it get this answer."""
+        table = idempotency_reservations
+        with self.transaction() as conn:
+            conn.execute(update(table).where(and_(table.c.client == client, table.c.key == key))
+                         .values(status=status, response=response))
+
+    def release_request(self, client: str, key: str) -> None:
+        """Give up a reservation whose request had no effect, so a retry acts afresh."""
+        table = idempotency_reservations
+        with self.transaction() as conn:
+            conn.execute(delete(table).where(and_(table.c.client == client, table.c.key == key,
+                                                  table.c.status.is_(None))))
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -298,6 +350,14 @@ class Ledger:
                 select(journey_events).where(journey_events.c.lead_id == lead_id).order_by(journey_events.c.at, journey_events.c.seq)
             ).mappings()
             return [dict(row) for row in rows]
+
+    def lead_created_at(self, lead_id: str) -> datetime | None:
+        """When the lead's first journey was created, if the ledger has heard of it yet."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(func.min(journey_events.c.at)).where(
+                    and_(journey_events.c.lead_id == lead_id, journey_events.c.kind == "created"))
+            ).scalar()
 
     def lead(self, lead_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:

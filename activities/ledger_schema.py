@@ -126,15 +126,18 @@ routing_lock = Table(
     Column("assignments", Integer, nullable=False),
 )
 
-# Responses of POST /v1/leads by Idempotency-Key, so a retried request gets the same answer.
-idempotency_keys = Table(
-    "idempotency_keys",
+# POST /v1/leads by (client, Idempotency-Key): reserved before the journey is submitted
+# (status and response empty while in progress), completed with the response once it is,
+# so concurrent requests with one key have exactly one effect and get the one answer.
+idempotency_reservations = Table(
+    "idempotency_reservations",
     metadata,
+    Column("client", String(64), primary_key=True),
     Column("key", String(200), primary_key=True),
     Column("body_sha256", String(64), nullable=False),
-    Column("status", Integer, nullable=False),
-    Column("response", Text, nullable=False),
-    Column("created_at", DateTime(), nullable=False),
+    Column("status", Integer),
+    Column("response", Text),
+    Column("reserved_at", DateTime(), nullable=False),
 )
 
 notifications_sent = Table(

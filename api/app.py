@@ -7,24 +7,22 @@ written before a request is fully validated, so a refused request changes nothin
 
 from __future__ import annotations
 
-import hashlib
-import json
 from contextlib import asynccontextmanager
-from datetime import timedelta
-from typing import Annotated, Any
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any, Awaitable, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.middleware.cors import CORSMiddleware
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from activities.ledger import Ledger
 from leadflow.actions import Disqualify, Recycle, RepAction
 from api import codec_routes, errors
 from api.auth import Scope, Tokens, require
-from api.errors import ApiError, ErrorResponse
-from api.intake import IntakeRules, refuse_overflow
+from api.errors import ERRORS, ApiError, ErrorResponse
+from api.idempotency import body_digest, reserve
+from api.intake import IntakeRules, refuse_non_finite_custom, refuse_overflow, refuse_unbounded_event
 from api.limits import BodyLimit, require_json
 from leadflow.journey import Stage
 from leadflow.lead import CustomFieldsOverflow, EngagementEvent, Lead
@@ -35,13 +33,9 @@ from workflows.journey_client import ActionRejected, JourneySummary, Submitted, 
 from workflows.journey_io import LeadView
 
 LEAD_ID = Path(pattern=r"^(lead-)?L[0-9a-f]{20}$", description="lead id (or workflow id) as returned by POST /v1/leads")
-ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse, "description": description}
-    for status, description in {
-        400: "malformed JSON", 401: "no or invalid bearer token", 403: "token lacks the scope", 413: "body too large",
-        415: "not application/json", 422: "invalid request",
-    }.items()
-}
+
+
+T = TypeVar("T")
 
 
 class Accepted(BaseModel):
@@ -61,11 +55,18 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
     """
     settings = settings or Settings.from_env()
     require_id_key()
+    temporal_limit = timedelta(seconds=settings.api_temporal_timeout_seconds)
+
+    async def temporal(awaitable: Awaitable[T]) -> T:
+        """Temporal's answer, or 503 once it has taken longer than LEADFLOW_API_TEMPORAL_TIMEOUT_SECONDS."""
+        return await journey_client.within(awaitable, temporal_limit)
+
     intake_rules = IntakeRules(load_policy_file(settings.policy_path))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.client = client or await journey_client.connect(settings)
+        # Lazy: the API starts (and /readyz says 503) while Temporal is down.
+        app.state.client = client or await journey_client.connect(settings, lazy=True)
         app.state.ledger = Ledger(settings.ledger_url)
         app.state.ledger.create_schema()
         yield
@@ -80,11 +81,9 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
     app.state.settings = settings
     errors.install(app)
     app.add_middleware(BodyLimit)
-    if cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=cors_origins, allow_methods=["POST", "GET", "OPTIONS"],
-                           allow_headers=["Authorization", "Content-Type", "X-Namespace"], allow_credentials=True)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
+    @app.head("/healthz", include_in_schema=False)
     async def healthz() -> Health:
         """The API process is up."""
         return Health(status="ok")
@@ -99,7 +98,8 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
         return Health(status="ready")
 
     @app.post("/v1/leads", status_code=201, response_model=Submitted, dependencies=[Depends(require(Scope.INTAKE)), Depends(require_json)],
-              responses={**ERRORS, 409: {"model": ErrorResponse, "description": "Idempotency-Key reused with another body"}},
+              responses={**ERRORS, 409: {"model": ErrorResponse, "description": "Idempotency-Key reused with another body, or still in progress"},
+                         503: {"model": ErrorResponse, "description": "Temporal unavailable (Retry-After)"}},
               tags=["leads"])
     async def create_lead(
         request: Request,
@@ -113,29 +113,44 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
         journey over 50 custom fields is refused (422) before anything is written.
         """
         ledger: Ledger = request.app.state.ledger
-        digest = hashlib.sha256(json.dumps(lead.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()
-        if idempotency_key:
-            remembered = ledger.remembered_response(idempotency_key)
-            if remembered is not None:
-                stored_digest, status, body = remembered
-                if stored_digest != digest:
-                    raise ApiError(409, "idempotency_conflict", "this Idempotency-Key was used with a different body")
-                return JSONResponse(json.loads(body), status_code=status, headers={"Idempotent-Replayed": "true"})
-        if intake_rules.overflow(ledger) is CustomFieldsOverflow.REFUSE:
-            await refuse_overflow(request.app.state.client, lead, lead_id_of(lead))
-        submitted = await journey_client.submit_lead(request.app.state.client, lead, settings.task_queue)
-        body = submitted.model_dump(mode="json")
-        if idempotency_key:
-            ledger.remember_response(idempotency_key, digest, 201, json.dumps(body))
-        return JSONResponse(body, status_code=201)
+        refuse_non_finite_custom(lead)
+        body = lead.model_dump(mode="json")
+        held = await reserve(ledger, request.state.client, idempotency_key, body_digest(body)) if idempotency_key else None
+        if isinstance(held, JSONResponse):
+            return held
+        try:
+            if intake_rules.overflow(ledger) is CustomFieldsOverflow.REFUSE:
+                await temporal(refuse_overflow(request.app.state.client, lead, lead_id_of(lead)))
+            submitted = await temporal(journey_client.submit_lead(request.app.state.client, lead, settings.task_queue))
+            answer = submitted.model_dump(mode="json")
+            if held is not None:
+                held.complete(201, answer)
+        finally:
+            if held is not None:
+                held.release()  # only if not completed: the submission failed and a retry acts afresh
+        return JSONResponse(answer, status_code=201)
 
     @app.post("/v1/leads/{lead_id}/events", status_code=202, response_model=Accepted,
               dependencies=[Depends(require(Scope.INTAKE)), Depends(require_json)],
               responses={**ERRORS, 404: {"model": ErrorResponse, "description": "no open journey for this lead"}}, tags=["leads"])
     async def post_event(request: Request, event: EngagementEvent, lead_id: Annotated[str, LEAD_ID]) -> Accepted:
-        """An engagement event (page view, download, webinar, demo request...)."""
+        """An engagement event (page view, download, webinar, demo request...).
+
+        Refused (422) if dated more than LEADFLOW_API_EVENT_SKEW_SECONDS ahead of the server's
+        clock or before the lead existed, or weighing more than the policy allows. With an
+        ``event_id``, a retried event counts once.
+        """
+        bare_id = lead_id.removeprefix("lead-")
+        now = datetime.now(timezone.utc)
+        skew = timedelta(seconds=settings.api_event_skew_seconds)
+        ledger: Ledger = request.app.state.ledger
+        # The ledger knows when the lead was created once its journey has written (a new
+        # journey writes within seconds; an unknown lead gets its 404 from Temporal).
+        created = ledger.lead_created_at(bare_id)
+        refuse_unbounded_event(event, now=now, lead_since=None if created is None else created - skew, skew=skew,
+                               policy=intake_rules.policy(ledger))
         try:
-            await journey_client.engage(request.app.state.client, lead_id, event)
+            await temporal(journey_client.engage(request.app.state.client, lead_id, event))
         except UnknownLead as error:
             raise ApiError(404, "unknown_lead", str(error)) from None
         return Accepted(lead_id=lead_id.removeprefix("lead-"))
@@ -150,7 +165,7 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
             raise ApiError(422, "invalid_request", f"{action.type} needs a reason code",
                            [errors.Problem(at="body.reason", message="required for " + action.type)])
         try:
-            return await journey_client.act(request.app.state.client, lead_id, action)
+            return await journey_client.act(request.app.state.client, lead_id, action, send_within=temporal_limit)
         except UnknownLead as error:
             raise ApiError(404, "unknown_lead", str(error)) from None
         except ActionRejected as error:
@@ -161,7 +176,7 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
     async def get_lead(request: Request, lead_id: Annotated[str, LEAD_ID]) -> LeadView:
         """The lead's stage, owner, tier, score, deadlines, attempts and decision log."""
         try:
-            return await journey_client.show(request.app.state.client, lead_id)
+            return await temporal(journey_client.show(request.app.state.client, lead_id))
         except UnknownLead as error:
             raise ApiError(404, "unknown_lead", str(error)) from None
 
@@ -174,8 +189,8 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> list[JourneySummary]:
         """Journeys by stage and owner (a visibility query)."""
-        return await journey_client.list_leads(request.app.state.client, stage=stage.value if stage else None, owner=owner,
-                                               limit=limit)
+        return await temporal(journey_client.list_leads(request.app.state.client, stage=stage.value if stage else None,
+                                                        owner=owner, limit=limit))
 
-    codec_routes.install(app)
+    codec_routes.install(app, cors_origins)
     return app

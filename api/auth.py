@@ -73,6 +73,11 @@ class Tokens:
         return None
 
 
+def client_of(token: str) -> str:
+    """Who sent a request, for scoping what it stores (idempotency keys): a digest, never the token."""
+    return _digest(token).hex()[:32]
+
+
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
@@ -93,5 +98,6 @@ def require(scope: Scope):
             raise ApiError(401, "unauthorized", "the bearer token is not valid", headers=_CHALLENGE)
         if scope not in scopes:
             raise ApiError(403, "forbidden", f"this token lacks the {scope.value!r} scope")
+        request.state.client = client_of(token.strip())
 
     return check

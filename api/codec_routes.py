@@ -13,14 +13,17 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, Request
 from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.api.common.v1 import Payload, Payloads
 
 from api.auth import Scope, require
-from api.errors import ApiError, ErrorResponse
+from api.errors import ERRORS, ApiError, ErrorResponse
 from api.limits import require_json
 from workflows.codec import CodecKeyError, codec_from_env
 
 
+PREFIX = "/codec"
 _BASE64 = r"^[A-Za-z0-9+/]*={0,2}$"
 
 
@@ -51,9 +54,26 @@ def _as_json(payloads: list[Payload]) -> CodecPayloads:
     return CodecPayloads(payloads=[PayloadJson(metadata=item.get("metadata", {}), data=item.get("data", "")) for item in found])
 
 
-def install(app: FastAPI) -> None:
+class CodecCors:
+    """CORS for the codec routes only: the rest of the API is never called from a browser."""
+
+    def __init__(self, app: ASGIApp, origins: list[str]):
+        self.app = app
+        self.cors = CORSMiddleware(app, allow_origins=origins, allow_methods=["POST", "OPTIONS"],
+                                   allow_headers=["Authorization", "Content-Type", "X-Namespace"], allow_credentials=True)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(PREFIX + "/"):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def install(app: FastAPI, cors_origins: list[str] | None = None) -> None:
+    """The codec routes, callable from ``cors_origins`` in a browser."""
     codec = codec_from_env()
-    from api.app import ERRORS
+    if cors_origins:
+        app.add_middleware(CodecCors, origins=cors_origins)
 
     responses = {**ERRORS, 503: {"model": ErrorResponse, "description": "no encryption keys configured"}}
 
@@ -62,7 +82,7 @@ def install(app: FastAPI) -> None:
             raise ApiError(503, "unavailable", "payload encryption is off: no LEADFLOW_CODEC_KEYS configured")
         return codec
 
-    @app.post("/codec/decode", response_model=CodecPayloads, dependencies=[Depends(require(Scope.CODEC)), Depends(require_json)],
+    @app.post(PREFIX + "/decode", response_model=CodecPayloads, dependencies=[Depends(require(Scope.CODEC)), Depends(require_json)],
               responses=responses, tags=["codec"])
     async def decode(request: Request, body: CodecPayloads) -> CodecPayloads:
         """Decrypt payloads for the Temporal Web UI."""
@@ -73,7 +93,7 @@ def install(app: FastAPI) -> None:
         except Exception as error:  # tampered or truncated ciphertext
             raise ApiError(422, "invalid_request", f"cannot decrypt: {type(error).__name__}") from None
 
-    @app.post("/codec/encode", response_model=CodecPayloads, dependencies=[Depends(require(Scope.CODEC)), Depends(require_json)],
+    @app.post(PREFIX + "/encode", response_model=CodecPayloads, dependencies=[Depends(require(Scope.CODEC)), Depends(require_json)],
               responses=responses, tags=["codec"])
     async def encode(request: Request, body: CodecPayloads) -> CodecPayloads:
         """Encrypt payloads (the Web UI uses it to send signals and queries)."""

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,7 +15,12 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from workflows.journey_client import JourneyBusy, SearchAttributesMissing
+from temporalio.service import RPCError
+
+from workflows.journey_client import JourneyBusy, JourneyNotReady, SearchAttributesMissing, TemporalUnavailable
+
+log = logging.getLogger("leadflow.api")
+RETRY_AFTER_UNAVAILABLE = "5"
 
 
 class Problem(BaseModel):
@@ -33,6 +39,17 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+# The error responses every route may give, for the OpenAPI document.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": description}
+    for status, description in {
+        400: "malformed JSON", 401: "no or invalid bearer token", 403: "token lacks the scope", 408: "body too slow",
+        413: "body too large", 415: "not application/json", 422: "invalid request",
+        503: "Temporal unavailable (with Retry-After)",
+    }.items()
+}
+
+
 class ApiError(Exception):
     def __init__(self, status: int, code: str, message: str, problems: list[Problem] | None = None,
                  headers: dict[str, str] | None = None):
@@ -49,7 +66,7 @@ def error_response(status: int, code: str, message: str, problems: list[Problem]
 
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_request", 503: "unavailable"}
+          408: "request_timeout", 409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_request", 503: "unavailable"}
 
 
 def _where(location: tuple[Any, ...]) -> str:
@@ -94,6 +111,23 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(JourneyBusy)
     async def _busy(_request: Request, error: JourneyBusy) -> JSONResponse:
         return error_response(503, "journey_busy", str(error), headers={"Retry-After": "5"})
+
+    @app.exception_handler(TemporalUnavailable)
+    async def _temporal_down(request: Request, error: TemporalUnavailable) -> JSONResponse:
+        log.warning("%s %s: 503, %s", request.method, request.url.path, error)
+        return error_response(503, "temporal_unavailable",
+                              f"{error}; retry after a few seconds",
+                              headers={"Retry-After": RETRY_AFTER_UNAVAILABLE})
+
+    @app.exception_handler(RPCError)
+    async def _temporal_refused(request: Request, error: RPCError) -> JSONResponse:
+        log.warning("%s %s: Temporal answered %s: %s", request.method, request.url.path, error.status.name, error.message)
+        return error_response(503, "temporal_unavailable", f"Temporal could not serve the request ({error.status.name.lower()})",
+                              headers={"Retry-After": RETRY_AFTER_UNAVAILABLE})
+
+    @app.exception_handler(JourneyNotReady)
+    async def _not_ready(_request: Request, error: JourneyNotReady) -> JSONResponse:
+        return error_response(409, "journey_not_ready", f"{error}; ask again in a second", headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, error: Exception) -> JSONResponse:  # pragma: no cover - a bug

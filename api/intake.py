@@ -1,4 +1,5 @@
-"""Intake rules the API applies before anything is written: the custom-fields cap.
+"""Intake rules the API applies before anything is written: the custom-fields cap, finite
+numbers, and engagement events bounded in time and weight.
 
 With ``intake.custom_fields_overflow: refuse`` a submission whose custom fields, merged into
 those the person's open journey already holds, would exceed the cap is answered 422 and
@@ -13,7 +14,9 @@ already holds (``refuse`` merges as ``keep_first``), so a journey never jams eit
 
 from __future__ import annotations
 
+import math
 import time
+from datetime import datetime, timedelta
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
@@ -21,7 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from activities.ledger import Ledger
 from api.errors import ApiError, Problem
 from leadflow.journey import LeadSubmitted
-from leadflow.lead import MAX_CUSTOM_FIELDS, CustomFieldsOverflow, Lead, workflow_id_for
+from leadflow.lead import MAX_CUSTOM_FIELDS, CustomFieldsOverflow, EngagementEvent, Lead, workflow_id_for
 from leadflow.policy import Policy
 from workflows.journey_io import JourneyInput
 
@@ -110,3 +113,32 @@ async def refuse_overflow(client: Client, lead: Lead, lead_id: str) -> None:
         )
         raise ApiError(422, "custom_fields_overflow", message,
                        [Problem(at="body.custom", message=f"at most {MAX_CUSTOM_FIELDS} custom fields per lead")])
+
+
+def refuse_non_finite_custom(lead: Lead) -> None:
+    """422 for NaN or an infinity in a custom field (JSON has no such numbers; some encoders send them)."""
+    bad = [value for value in lead.custom.values() if isinstance(value, float) and not math.isfinite(value)]
+    if bad:
+        raise ApiError(422, "invalid_request", "custom fields must be finite numbers (no NaN or Infinity)",
+                       [Problem(at="body.custom.<key>", message="NaN and infinities are not numbers a CRM can store")])
+
+
+def refuse_unbounded_event(event: EngagementEvent, *, now: datetime, lead_since: datetime | None,
+                           skew: timedelta, policy: Policy) -> None:
+    """422 for an event dated after ``now + skew`` or before the lead existed (``lead_since``),
+    or weighing more than the policy's ``engagement.max_event_weight``."""
+    if event.at > now + skew:
+        raise ApiError(422, "event_in_the_future",
+                       f"the event is dated {event.at.isoformat()}, more than {skew.total_seconds():g} s after the "
+                       "server's clock; send the time it happened (LEADFLOW_API_EVENT_SKEW_SECONDS sets the leeway)",
+                       [Problem(at="body.at", message="in the future")])
+    if lead_since is not None and event.at < lead_since:
+        raise ApiError(422, "event_before_lead",
+                       f"the event is dated {event.at.isoformat()}, before the lead existed "
+                       f"({lead_since.isoformat()}); send events of this lead's life only",
+                       [Problem(at="body.at", message="before the lead existed")])
+    cap = policy.engagement.max_event_weight
+    if event.weight is not None and event.weight > cap:
+        raise ApiError(422, "weight_over_cap",
+                       f"the event's weight {event.weight:g} is over the policy's engagement.max_event_weight ({cap:g})",
+                       [Problem(at="body.weight", message=f"at most {cap:g}")])

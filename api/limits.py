@@ -1,19 +1,22 @@
-"""Refuse oversized request bodies before anything reads them, and bodies that are not JSON."""
+"""Refuse oversized or stalled request bodies before any route reads them, and bodies that are not JSON."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.connections import BODY_SECONDS
 from api.errors import ApiError, error_response
 
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 
 class BodyLimit:
-    """413 past ``LEADFLOW_API_MAX_BODY_BYTES`` (64 KiB), declared or streamed."""
+    """413 past ``LEADFLOW_API_MAX_BODY_BYTES`` (64 KiB), declared or streamed; 408 when the
+    body stalls for ``BODY_SECONDS``. The body is read here, whole, before any route sees it."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -28,29 +31,31 @@ class BodyLimit:
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
             await error_response(413, "too_large", f"the body is larger than {self.limit} bytes")(scope, receive, send)
             return
-        if declared is None:  # chunked: read it here (up to the limit), then hand it on
-            body, more = b"", True
-            while more:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return
-                body += message.get("body", b"")
-                if len(body) > self.limit:
-                    await error_response(413, "too_large", f"the body is larger than {self.limit} bytes")(scope, receive, send)
-                    return
-                more = message.get("more_body", False)
-            handed = False
+        body, more = b"", True
+        while more:
+            try:
+                message = await asyncio.wait_for(receive(), BODY_SECONDS)
+            except asyncio.TimeoutError:
+                await error_response(408, "request_timeout", f"the body stalled for {BODY_SECONDS:g} s; send it whole",
+                                     headers={"Connection": "close"})(scope, receive, send)
+                return
+            if message["type"] != "http.request":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.limit:
+                await error_response(413, "too_large", f"the body is larger than {self.limit} bytes")(scope, receive, send)
+                return
+            more = message.get("more_body", False)
+        handed = False
 
-            async def replay() -> Message:
-                nonlocal handed
-                if handed:
-                    return await receive()
-                handed = True
-                return {"type": "http.request", "body": body, "more_body": False}
+        async def replay() -> Message:
+            nonlocal handed
+            if handed:
+                return await receive()
+            handed = True
+            return {"type": "http.request", "body": body, "more_body": False}
 
-            await self.app(scope, replay, send)
-            return
-        await self.app(scope, receive, send)
+        await self.app(scope, replay, send)
 
 
 def require_json(request: Request) -> None:

@@ -39,6 +39,7 @@ from leadflow.journey import (
     JourneyEvent,
     JourneyState,
     LeadSubmitted,
+    EVENT_IDS_KEPT,
     LOG_LIMIT,
     NoRepAvailable,
     NotificationKind,
@@ -55,7 +56,7 @@ from leadflow.journey import (
 from leadflow.lead import EngagementEvent, EngagementKind
 from leadflow.policy import CadenceUnit, Policy
 from leadflow.routing import segment_of, territory_of
-from leadflow.scoring import add_engagement, decayed, fit_score, qualifies
+from leadflow.scoring import add_engagement, bounded, decayed, fit_score, qualifies
 
 _OWNED_STAGES = (Stage.ASSIGNED, Stage.ACCEPTED, Stage.WORKING, Stage.SQL)
 
@@ -191,7 +192,7 @@ class _Transition:
         if isinstance(event, LeadSubmitted):
             self._submitted(event)
         elif isinstance(event, EngagementReceived):
-            self._engaged(event.event)
+            self._engaged(event.event if event.as_sent else bounded(event.event, self.at, self.policy.engagement))
         elif isinstance(event, RepActed):
             self._acted(event.action)
         elif isinstance(event, DeadlineReached):
@@ -329,6 +330,11 @@ class _Transition:
         )
 
     def _engaged(self, event: EngagementEvent) -> None:
+        if event.event_id is not None:
+            seen = self.state.engagement_event_ids
+            if event.event_id in seen:
+                return  # a retry of an event already counted
+            self.state.engagement_event_ids = [*seen, event.event_id][-EVENT_IDS_KEPT:]
         self._score(event)
         if event.kind in self.policy.qualification.fast_track_kinds:
             self.state.hand_raised = True

@@ -16,6 +16,7 @@ from leadflow.actions import RepAction
 from leadflow.lead import EngagementEvent, Lead, LeadSource
 
 LOG_LIMIT = 50
+EVENT_IDS_KEPT = 200  # engagement event ids a journey remembers to deduplicate retries
 """Decision-log entries kept in the state (the ledger keeps them all)."""
 
 
@@ -119,6 +120,7 @@ class JourneyState(BaseModel):
     fit_score: float = 0.0
     engagement_score: float = 0.0
     engagement_as_of: datetime | None = None
+    engagement_event_ids: list[str] = Field(default_factory=list)  # the latest EVENT_IDS_KEPT, to count a retry once
     hand_raised: bool = False
     tier: str | None = None
     owner_id: str | None = None
@@ -174,6 +176,9 @@ class LeadSubmitted(BaseModel):
 class EngagementReceived(BaseModel):
     type: Literal["engagement"] = "engagement"
     event: EngagementEvent
+    # Only for replaying journeys recorded before engagement was bounded (the workflow's
+    # ``bounded-engagement`` patch): take the event's time and weight as sent.
+    as_sent: bool = False
 
 
 class RepActed(BaseModel):

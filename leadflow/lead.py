@@ -131,7 +131,10 @@ class EngagementEvent(BaseModel):
 
     kind: EngagementKind
     at: AwareDatetime
-    weight: float | None = Field(default=None, ge=0, le=1000, description="overrides the policy weight")
+    weight: float | None = Field(default=None, ge=0, le=1000,
+                                 description="overrides the policy weight, up to its engagement.max_event_weight")
+    event_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,100}$",
+                                 description="the sender's id of this event: a retry with the same id counts once")
 
     @field_validator("at", mode="before")
     @classmethod

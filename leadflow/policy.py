@@ -70,6 +70,10 @@ class EngagementRules(_Strict):
         }
     )
     half_life_days: float = Field(default=14, gt=0)
+    max_event_weight: float = Field(
+        default=100, gt=0, le=1000,
+        description="the most one event's own weight may count (the API refuses more; the core caps it)",
+    )
     source_points: dict[LeadSource, Annotated[float, Field(ge=0, le=1000)]] = Field(
         default_factory=dict, description="engagement credited by the submission itself, by source (0 to 1000, as an event weight)"
     )

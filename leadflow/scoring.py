@@ -41,6 +41,23 @@ def engagement_weight(event: EngagementEvent, rules: EngagementRules) -> float:
     return event.weight if event.weight is not None else rules.weights.get(event.kind, 0.0)
 
 
+def needs_bounds(event: EngagementEvent, now: datetime, rules: EngagementRules) -> bool:
+    """Whether ``event`` claims a time after ``now`` or a weight over the policy's cap."""
+    return event.at > now or (event.weight is not None and event.weight > rules.max_event_weight)
+
+
+def bounded(event: EngagementEvent, now: datetime, rules: EngagementRules) -> EngagementEvent:
+    """``event`` with its time no later than ``now`` and its weight no more than the cap.
+
+    An event from the future would otherwise move the decay reference past every later
+    event, so none of them could raise the score again.
+    """
+    if not needs_bounds(event, now, rules):
+        return event
+    weight = None if event.weight is None else min(event.weight, rules.max_event_weight)
+    return event.model_copy(update={"at": min(event.at, now), "weight": weight})
+
+
 def add_engagement(
     score: float, as_of: datetime | None, event: EngagementEvent, rules: EngagementRules
 ) -> tuple[float, datetime]:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import create_engine, func, select
 
-from activities.ledger_schema import idempotency_keys, journey_events, leads
+from activities.ledger_schema import idempotency_reservations, journey_events, leads
 from api.openapi_file import OPENAPI_FILE, render
 from leadflow.runtime.id_key import lead_id_from_reference
 from tests.api_stack import INTAKE, READER, REP, start_stack
@@ -38,7 +39,7 @@ def lead_body(**extra) -> dict:
 def _counts(stack) -> tuple[int, ...]:
     engine = create_engine(stack.ledger_url)
     with engine.connect() as conn:
-        counts = tuple(conn.execute(select(func.count()).select_from(table)).scalar() for table in (leads, journey_events, idempotency_keys))
+        counts = tuple(conn.execute(select(func.count()).select_from(table)).scalar() for table in (leads, journey_events, idempotency_reservations))
     engine.dispose()
     return counts
 
@@ -100,7 +101,7 @@ def test_lead_journey_through_the_api(stack):
 
         view = wait_stage(stack, lead_id, "ASSIGNED")
         owner = view["owner_id"]
-        assert intake.post(f"/v1/leads/{lead_id}/events", json={"kind": "pricing_page", "at": "2026-11-24T10:00:00Z"}).status_code == 202
+        assert intake.post(f"/v1/leads/{lead_id}/events", json={"kind": "pricing_page", "at": datetime.now(timezone.utc).isoformat()}).status_code == 202
 
         before = written(stack)
         wrong_stage = rep.post(f"/v1/leads/{lead_id}/actions", json={"type": "convert", "by": owner})

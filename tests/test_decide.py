@@ -971,3 +971,56 @@ def actions(actor: str, policy: Policy) -> st.SearchStrategy:
         disqualify_reasons.map(lambda reason: Disqualify(by=actor, reason=reason)),
         recycle_reasons.map(lambda reason: Recycle(by=actor, reason=reason)),
     )
+
+
+# -- engagement bounded in time and weight, retries counted once ----------------------------
+
+_NURTURED = dict(title="Intern", company_size=3, country="AQ", source="organic")
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=st.lists(st.tuples(st.integers(0, 3 * 24 * 3600),  # seconds after the previous decision
+                                st.one_of(st.integers(-400 * 86400, 0), st.integers(1, 3_000_000_000)),  # event time vs now
+                                st.sampled_from(list(EngagementKind)),
+                                st.one_of(st.none(), st.floats(0, 1000))),
+                      min_size=1, max_size=12))
+def test_no_event_moves_the_decay_reference_past_now_or_counts_over_the_cap(steps):
+    policy = load_policy_file(DEFAULT_POLICY)
+    now = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
+    state, _ = decide(new_journey("L", "j", policy.version), LeadSubmitted(lead=Lead(email="n@x.io", **_NURTURED)), now, policy)
+    for pause, offset, kind, weight in steps:
+        now += timedelta(seconds=pause)
+        at = min(now + timedelta(seconds=offset), datetime(9999, 12, 31, tzinfo=timezone.utc))
+        before = state.engagement_score
+        state, _ = decide(state, EngagementReceived(event=EngagementEvent(kind=kind, at=at, weight=weight)), now, policy)
+        assert state.engagement_as_of is not None and state.engagement_as_of <= now
+        cap = policy.engagement.max_event_weight
+        counted = policy.engagement.weights.get(kind, 0) if weight is None else min(weight, cap)
+        assert state.engagement_score <= before + counted + 1e-6
+
+
+def test_an_event_from_the_year_9999_does_not_stop_later_events_counting():
+    policy = load_policy_file(DEFAULT_POLICY)
+    now = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
+    state, _ = decide(new_journey("L", "j", policy.version), LeadSubmitted(lead=Lead(email="n@x.io", **_NURTURED)), now, policy)
+    far = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
+    state, _ = decide(state, EngagementReceived(event=EngagementEvent(kind=EngagementKind.PAGE_VIEW, at=far)), now, policy)
+    later = now + timedelta(hours=1)
+    state, _ = decide(state, EngagementReceived(event=EngagementEvent(kind=EngagementKind.WEBINAR, at=later)), later, policy)
+    assert state.engagement_as_of == later
+    assert state.engagement_score == pytest.approx(1 * 0.5 ** (1 / 24 / 14) + 15, abs=1e-3)
+
+
+def test_an_event_id_seen_before_counts_once_and_the_memory_is_bounded():
+    from leadflow.journey import EVENT_IDS_KEPT
+    policy = load_policy_file(DEFAULT_POLICY)
+    now = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
+    state, _ = decide(new_journey("L", "j", policy.version), LeadSubmitted(lead=Lead(email="n@x.io", **_NURTURED)), now, policy)
+    event = EngagementReceived(event=EngagementEvent(kind=EngagementKind.PAGE_VIEW, at=now, weight=2, event_id="evt-1"))
+    once, _ = decide(state, event, now, policy)
+    twice, commands = decide(once, event, now, policy)
+    assert once.engagement_score == twice.engagement_score == 2 and commands == []
+    for n in range(EVENT_IDS_KEPT + 10):
+        twice, _ = decide(twice, EngagementReceived(event=EngagementEvent(kind=EngagementKind.PAGE_VIEW, at=now, weight=0,
+                                                                            event_id=f"e{n}")), now, policy)
+    assert len(twice.engagement_event_ids) == EVENT_IDS_KEPT and "evt-1" not in twice.engagement_event_ids

@@ -551,3 +551,41 @@ def test_a_late_retry_of_an_older_journey_does_not_bring_back_its_projection(led
     ledger.apply(new)
     ledger.apply(old)  # a retried write of the older journey arrives late
     assert ledger.lead("L-1")["journey_id"] == "j-new"
+
+
+# --- idempotent requests --------------------------------------------------------------------
+
+def test_one_key_is_reserved_by_exactly_one_of_many_concurrent_requests(ledger: Ledger) -> None:
+    from activities.ledger import ReservationState
+
+    now = datetime.now(timezone.utc)
+    start = threading.Barrier(8)
+
+    def reserve(digest: str) -> ReservationState:
+        start.wait(timeout=30)
+        return ledger.reserve_request("client-a", "key-1", digest, now, timedelta(seconds=60)).state
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        same = [future.result() for future in [pool.submit(reserve, "d1") for _ in range(8)]]
+    assert Counter(same) == {ReservationState.RESERVED: 1, ReservationState.IN_PROGRESS: 7}
+    assert ledger.reserve_request("client-a", "key-1", "d2", now, timedelta(seconds=60)).state is ReservationState.CONFLICT
+    assert ledger.reserve_request("client-b", "key-1", "d2", now, timedelta(seconds=60)).state is ReservationState.RESERVED
+    ledger.complete_request("client-a", "key-1", 201, '{"lead_id": "L1"}')
+    done = ledger.reserve_request("client-a", "key-1", "d1", now, timedelta(seconds=60))
+    assert (done.state, done.status, done.response) == (ReservationState.DONE, 201, '{"lead_id": "L1"}')
+    ledger.release_request("client-a", "key-1")  # a completed key is never given up
+    assert ledger.reserve_request("client-a", "key-1", "d1", now, timedelta(seconds=60)).state is ReservationState.DONE
+
+
+def test_a_released_or_abandoned_reservation_can_be_taken_again(ledger: Ledger) -> None:
+    from activities.ledger import ReservationState
+
+    now = datetime.now(timezone.utc)
+    wait = timedelta(seconds=60)
+    assert ledger.reserve_request("c", "k", "d", now, wait).state is ReservationState.RESERVED
+    ledger.release_request("c", "k")
+    assert ledger.reserve_request("c", "k", "d", now, wait).state is ReservationState.RESERVED
+    assert ledger.reserve_request("c", "k", "d", now + timedelta(seconds=30), wait).state is ReservationState.IN_PROGRESS
+    later = now + timedelta(seconds=61)  # the holder died: its reservation is taken over, once
+    assert ledger.reserve_request("c", "k", "d", later, wait).state is ReservationState.RESERVED
+    assert ledger.reserve_request("c", "k", "d", later, wait).state is ReservationState.IN_PROGRESS

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 import subprocess
 import sys
-from datetime import time
+from datetime import time, timezone
 
 import pytest
 from temporalio.worker import UnsandboxedWorkflowRunner
@@ -17,7 +17,7 @@ from tests import journey_variants as variants
 from tests.journey_helpers import hot_lead, next_local, skip_to, wait_for
 from tests.test_journey_workflow import journey_worker, settings_for, submit_lead
 from workflows.journey_client import journey_handle
-from workflows.lead_journey import DUE_DEADLINES_FIRST, REPLAY_STABLE_CLOCK
+from workflows.lead_journey import BOUNDED_ENGAGEMENT, DUE_DEADLINES_FIRST, REPLAY_STABLE_CLOCK
 from workflows.replay import HistoryError, history_files, journey_replayer, read_history_file, replay_histories
 
 GOLDEN = REPO_ROOT / "tests" / "histories"
@@ -153,7 +153,7 @@ async def test_patch_lifecycle_worked_example(time_env, task_queue, sqlite_url, 
 
 def test_golden_folder_holds_only_histories_and_the_recorder():
     unexpected = [path.name for path in GOLDEN.iterdir()
-                  if path.suffix not in (".json", ".py") and path.name not in ("__pycache__", "previous", "updates")]
+                  if path.suffix not in (".json", ".py") and path.name not in ("__pycache__", "previous", "updates", "unbounded_engagement")]
     assert unexpected == []
     assert (GOLDEN / "record.py").is_file()
 
@@ -177,12 +177,17 @@ def test_golden_histories_of_every_shape_are_kept():
     """Today's shape at the top (patched ``replay-stable-clock`` and ``due-deadlines-first``,
     rep actions as signals);
     in ``updates/`` the same patch with rep actions as updates; in ``previous/`` journeys
-    started before the patch. All replay with today's code."""
+    started before the patch; in ``unbounded_engagement/`` a future-dated event taken as
+    sent, before ``bounded-engagement``. All replay with today's code."""
     current = sorted(GOLDEN.glob("*.json"))
     with_updates = sorted((GOLDEN / "updates").glob("*.json"))
     previous = sorted((GOLDEN / "previous").glob("*.json"))
     assert current and with_updates and previous
-    assert all(_patch_ids(path) == {REPLAY_STABLE_CLOCK, DUE_DEADLINES_FIRST} for path in current)
+    unbounded = sorted((GOLDEN / "unbounded_engagement").glob("*.json"))
+    assert unbounded and not any(BOUNDED_ENGAGEMENT in _patch_ids(path) for path in unbounded)
+    for path in current:  # ``bounded-engagement`` only where an event needed bounds
+        needed = path.name.startswith("future_dated_engagement")
+        assert _patch_ids(path) == {REPLAY_STABLE_CLOCK, DUE_DEADLINES_FIRST} | ({BOUNDED_ENGAGEMENT} if needed else set())
     assert all(_patch_ids(path) == {REPLAY_STABLE_CLOCK} for path in with_updates)
     assert not any(_patch_ids(path) for path in previous)
     assert all(_rep_actions(path)[0] == 0 for path in current)
@@ -192,3 +197,42 @@ def test_golden_histories_of_every_shape_are_kept():
     for journey_path in PATHS:
         assert any(path.name.startswith(journey_path) for path in previous), f"no pre-patch history for {journey_path}"
         assert any(path.name.startswith(journey_path) for path in with_updates), f"no update-shaped history for {journey_path}"
+
+
+async def test_a_future_dated_event_recorded_before_bounded_engagement_replays_as_it_was_taken():
+    """The journey in ``unbounded_engagement/`` took a page view dated 9999 as sent, so a
+    download after it counted for almost nothing and the lead stayed in nurture. Today's
+    core bounds the event, and the same events would make the lead an MQL: without the
+    ``bounded-engagement`` patch the old journey would change course on its next replay."""
+    from temporalio.worker import UnsandboxedWorkflowRunner
+
+    from leadflow.decide import decide, new_journey
+    from leadflow.journey import EngagementReceived, LeadSubmitted, Stage
+    from leadflow.lead import EngagementEvent, Lead
+    from leadflow.runtime.settings import DEFAULT_POLICY, load_policy_file
+    from workflows.converter import journey_data_converter
+    from workflows.lead_journey import LeadJourneyWorkflow
+    from workflows.replay import journey_replayer, replay_histories
+
+    [path] = sorted((GOLDEN / "unbounded_engagement").glob("future_dated_engagement__*.json"))
+    history = read_history_file(path)
+    (kept,) = await replay_histories([(history, path.name)], journey_replayer(LeadJourneyWorkflow, UnsandboxedWorkflowRunner()))
+    assert not kept.nondeterministic and not kept.problem, kept.line()
+
+    converter, policy = journey_data_converter(), load_policy_file(DEFAULT_POLICY)
+    arrivals = []
+    for event in history.events:
+        signal = event.workflow_execution_signaled_event_attributes
+        if signal.signal_name in ("submit", "engage"):
+            kind = Lead if signal.signal_name == "submit" else EngagementEvent
+            [payload] = await converter.decode(signal.input.payloads, [kind])
+            arrivals.append((event.event_time.ToDatetime(timezone.utc), payload))
+    assert any(isinstance(payload, EngagementEvent) and payload.at.year == 9999 for _, payload in arrivals)
+    stages = {}
+    for as_sent in (True, False):
+        state = new_journey("L", "j", policy.version)
+        for at, payload in arrivals:
+            event = LeadSubmitted(lead=payload) if isinstance(payload, Lead) else EngagementReceived(event=payload, as_sent=as_sent)
+            state, _ = decide(state, event, at, policy)
+        stages[as_sent] = state.stage
+    assert stages == {True: Stage.NURTURING, False: Stage.MQL}

@@ -11,7 +11,7 @@ import asyncio
 import re
 import uuid
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any, Awaitable, Iterable, TypeVar
 
 from temporalio.client import (
     Client,
@@ -38,6 +38,7 @@ DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
 ACTION_ANSWER_WAIT = timedelta(seconds=30)  # how long ``act`` waits for the journey's answer
 # Seconds to the first look for a rep action's answer, and at most between looks.
 _FIRST_LOOK, _LONGEST_LOOK = 0.05, 1.0
+T = TypeVar("T")
 
 
 class JourneyError(Exception):
@@ -54,6 +55,34 @@ class ActionRejected(JourneyError):
 
 class JourneyBusy(JourneyError):
     """The journey did not answer in time (its worker busy or down); the action may still apply."""
+
+
+class TemporalUnavailable(JourneyError):
+    """Temporal did not answer (down, unreachable, overloaded or too slow); nothing is known to have changed."""
+
+
+class JourneyNotReady(JourneyError):
+    """The journey exists but cannot answer yet (its first workflow task has not run); ask again shortly."""
+
+
+_UNAVAILABLE = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED,
+                RPCStatusCode.CANCELLED)
+
+
+async def within(awaitable: Awaitable[T], limit: timedelta | None) -> T:
+    """``awaitable``, or ``TemporalUnavailable`` if Temporal has not answered within ``limit``."""
+    if limit is None:
+        return await awaitable
+    try:
+        return await asyncio.wait_for(awaitable, limit.total_seconds())
+    except asyncio.TimeoutError:
+        raise TemporalUnavailable(f"Temporal did not answer within {limit.total_seconds():g} s") from None
+
+
+def _unavailable(error: RPCError) -> TemporalUnavailable | None:
+    if error.status in _UNAVAILABLE:
+        return TemporalUnavailable(f"Temporal did not answer ({error.status.name.lower()}): {error.message}")
+    return None
 
 
 class SearchAttributesMissing(JourneyError):
@@ -132,7 +161,7 @@ async def submit_lead(
             search_attributes=TypedSearchAttributes([SearchAttributePair(sa.LEAD_STAGE, "NEW")]) if visibility else None,
         )
     except RPCError as error:
-        raise _missing_attribute(error, client.namespace) or JourneyError(
+        raise _unavailable(error) or _missing_attribute(error, client.namespace) or JourneyError(
             f"Temporal refused to start the journey of lead {lead_id!r}: {error.message}"
         ) from None
     return Submitted(lead_id=lead_id, workflow_id=workflow_id, run_id=handle.result_run_id)
@@ -144,6 +173,8 @@ def journey_handle(client: Client, reference: str) -> WorkflowHandle[LeadJourney
 
 
 def _explain(error: RPCError, reference: str) -> JourneyError:
+    if (unavailable := _unavailable(error)) is not None:
+        return unavailable
     if error.status == RPCStatusCode.NOT_FOUND:
         return UnknownLead(f"unknown lead {reference!r}: no journey with that id, or it has ended")
     return JourneyError(f"Temporal refused the request for lead {reference!r}: {error.message}")
@@ -164,6 +195,7 @@ async def act(
     *,
     request_id: str | None = None,
     wait: timedelta = ACTION_ANSWER_WAIT,
+    send_within: timedelta | None = None,
 ) -> LeadView:
     """Apply a rep action and return the lead as it stands after it.
 
@@ -177,7 +209,8 @@ async def act(
     handle = journey_handle(client, reference)
     request_id = request_id or uuid.uuid4().hex
     try:
-        await handle.signal(LeadJourneyWorkflow.rep_action, RepActionSignal(request_id=request_id, action=action))
+        await within(handle.signal(LeadJourneyWorkflow.rep_action, RepActionSignal(request_id=request_id, action=action)),
+                     send_within)
     except RPCError as error:
         raise _explain(error, reference) from None
     try:
@@ -226,7 +259,7 @@ async def show(client: Client, reference: str) -> LeadView:
     try:
         return await journey_handle(client, reference).query(LeadJourneyWorkflow.view)
     except WorkflowQueryFailedError as error:
-        raise JourneyError(f"lead {reference!r}: {error.message}") from None
+        raise JourneyNotReady(f"lead {reference!r} cannot answer yet: {error.message}") from None
     except RPCError as error:
         raise _explain(error, reference) from None
 
@@ -259,7 +292,8 @@ async def list_leads(
                 )
             )
     except RPCError as error:
-        raise _missing_attribute(error, client.namespace) or JourneyError(f"visibility query failed: {error.message}") from None
+        raise (_unavailable(error) or _missing_attribute(error, client.namespace)
+               or JourneyError(f"visibility query failed: {error.message}")) from None
     return found
 
 

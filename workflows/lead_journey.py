@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.journey_activities import JourneyActivities
     from leadflow.actions import ActionRequest, InvalidAction
     from leadflow.decide import check_action, decide, due_deadlines, may_adopt, new_journey, view_score
+    from leadflow.scoring import needs_bounds
     from leadflow.journey import (
         AssignLead,
         CancelDeadline,
@@ -91,6 +92,10 @@ REPLAY_STABLE_CLOCK = "replay-stable-clock"
 # does not depend on how the SDK splits a workflow task into activations (README, "Why a
 # journey replays the same on a busy worker", point 5).
 DUE_DEADLINES_FIRST = "due-deadlines-first"
+# An engagement event dated after the moment it is handled, or weighing more than the policy's
+# cap, is bounded by the core. Journeys recorded before took such an event as sent and keep
+# doing so on replay. Asked only when an event needs bounds, so other histories are unchanged.
+BOUNDED_ENGAGEMENT = "bounded-engagement"
 
 
 class Arrival(NamedTuple):
@@ -424,6 +429,9 @@ class LeadJourneyWorkflow:
     async def _handle(self, event: JourneyEvent, ticket: int | str | None = None, at: datetime | None = None) -> None:
         now = self._decision_time(at)
         before = self._state
+        if (isinstance(event, EngagementReceived) and needs_bounds(event.event, now, self._policy.engagement)
+                and not workflow.patched(BOUNDED_ENGAGEMENT)):
+            event = event.model_copy(update={"as_sent": True})
         try:
             self._state, commands = decide(before, event, now, self._policy)
         except InvalidAction as problem:  # the state moved on between validation and handling

@@ -20,6 +20,7 @@ def api_command(
     import uvicorn
 
     from api.app import create_app
+    from api.connections import IDLE_SECONDS, BoundedH11Protocol
     from api.auth import TokenConfigError, Tokens
     from workflows.codec import CodecKeyError
 
@@ -33,4 +34,5 @@ def api_command(
     if not tokens.scopes_by_digest:
         logging.getLogger("leadflow.api").warning("no LEADFLOW_API_TOKENS configured: every request will be refused (401)")
     # No access log: the API logs what matters itself (URLs carry lead ids, never emails).
-    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="info", access_log=False, http=BoundedH11Protocol,
+                timeout_keep_alive=int(IDLE_SECONDS))

@@ -54,8 +54,10 @@ def rollout_command(
     ledger = Ledger(settings.ledger_url)
     try:
         ledger.create_schema()
-        registered = ledger.registered_body(policy.version)
-        if registered is not None and registered != policy.model_dump_json():
+        # Compared as rules, not text: a field added with a default since it was registered
+        # changes the text of the same rules.
+        registered = ledger.policy(policy.version)
+        if registered is not None and registered != policy:
             raise CliError(f"policy version {policy.version!r} is already registered with different rules: give the changed policy a new version")
         ledger.register_policy(policy)
         ledger.roll_out(policy.version, str(to))

@@ -134,6 +134,19 @@ def _whole_number(name: str, default: int) -> int:
         raise SettingsError(f"{name} must be a whole number, got {text!r}") from None
 
 
+def _number(name: str, default: float) -> float:
+    text = os.environ.get(name) or ""
+    if not text.strip():
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise SettingsError(f"{name} must be a finite number, got {text!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a worker, the CLI or a test needs to know about its surroundings."""
@@ -148,8 +161,15 @@ class Settings:
     build_id: str | None = None
     versioning_behavior: str = "auto_upgrade"
     max_cached_workflows: int = 1000
+    api_event_skew_seconds: float = 300.0
+    api_temporal_timeout_seconds: float = 4.0
 
     def __post_init__(self) -> None:
+        if self.api_event_skew_seconds < 0:
+            raise SettingsError(f"LEADFLOW_API_EVENT_SKEW_SECONDS must be 0 or more, got {self.api_event_skew_seconds}")
+        if not 0.1 <= self.api_temporal_timeout_seconds <= 60:
+            raise SettingsError("LEADFLOW_API_TEMPORAL_TIMEOUT_SECONDS must be between 0.1 and 60, "
+                                f"got {self.api_temporal_timeout_seconds}")
         if self.max_cached_workflows < 0:
             raise SettingsError(f"LEADFLOW_MAX_CACHED_WORKFLOWS must be 0 or more, got {self.max_cached_workflows}")
         if bool(self.deployment_name) != bool(self.build_id):
@@ -172,6 +192,8 @@ class Settings:
             "build_id": os.environ.get("LEADFLOW_BUILD_ID") or None,
             "versioning_behavior": (os.environ.get("LEADFLOW_VERSIONING_BEHAVIOR") or "auto_upgrade").lower(),
             "max_cached_workflows": _whole_number("LEADFLOW_MAX_CACHED_WORKFLOWS", 1000),
+            "api_event_skew_seconds": _number("LEADFLOW_API_EVENT_SKEW_SECONDS", 300.0),
+            "api_temporal_timeout_seconds": _number("LEADFLOW_API_TEMPORAL_TIMEOUT_SECONDS", 4.0),
         }
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)

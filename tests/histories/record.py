@@ -109,11 +109,31 @@ async def _time_skipping_paths(policy: Policy, out: Path) -> list[Path]:
                         await env.sleep(timedelta(hours=20))
                 await wait_for(client, silent.lead_id, lambda v: v.stage is Stage.NURTURING)
                 written += await _write(client, "unresponsive_recycled", silent.lead_id, out)
+                # an engagement event dated in the future, then one of today (bounded-engagement)
+                written += await _future_dated_engagement(client, out)
                 for lead_id in (hot.lead_id, warm.lead_id, silent.lead_id):
                     await journey_handle(client, lead_id).terminate("recorded")
     finally:
         await env.shutdown()
     return written
+
+
+async def _future_dated_engagement(client: Client, out: Path) -> list[Path]:
+    """A nurtured lead gets a page view dated 9999-12-31 (25 points), then a download of today
+    (8): bounded, the two make 33 and an MQL; taken as sent (journeys recorded before the
+    patch), the download is decayed to nothing against the year 9999 and the lead stays put."""
+    lead = await submit_lead(client, warm_lead("golden.future@example.com"), "golden", visibility=False)
+    await wait_for(client, lead.lead_id, lambda v: v.stage is Stage.NURTURING)
+    far = datetime(9999, 12, 31, 23, 59, tzinfo=timezone.utc)
+    await engage(client, lead.lead_id, EngagementEvent(kind=EngagementKind.PAGE_VIEW, at=far, weight=25))
+    await wait_for(client, lead.lead_id, lambda v: v.score >= 75 + 24)
+    now = datetime.now(timezone.utc)
+    await engage(client, lead.lead_id, EngagementEvent(kind=EngagementKind.CONTENT_DOWNLOAD, at=now))
+    await asyncio.sleep(2)  # real seconds: the worker takes the signal (its outcome differs by code version)
+    # Terminated before it is written, so the history shows the task after the download
+    # issued no command: a code version that would have issued one cannot replay it.
+    await journey_handle(client, lead.lead_id).terminate("recorded")
+    return await _write(client, "future_dated_engagement", lead.lead_id, out)
 
 
 async def _continue_as_new_path(policy: Policy, out: Path) -> list[Path]:
