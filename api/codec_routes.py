@@ -14,7 +14,8 @@ from fastapi import Depends, FastAPI, Request
 from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Send
+from starlette.types import Scope as Connection
 from temporalio.api.common.v1 import Payload, Payloads
 
 from api.auth import Scope, require
@@ -62,7 +63,7 @@ class CodecCors:
         self.cors = CORSMiddleware(app, allow_origins=origins, allow_methods=["POST", "OPTIONS"],
                                    allow_headers=["Authorization", "Content-Type", "X-Namespace"], allow_credentials=True)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Connection, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(PREFIX + "/"):
             await self.cors(scope, receive, send)
         else:
