@@ -30,8 +30,8 @@ from activities.notifications import Notifier
 from activities.open_leads_gauge import OpenLeadsGauge
 from activities.policy_store import PolicyStore
 from leadflow.policy import Policy
-from leadflow.runtime.id_key import IdKeyError, require_id_key
-from leadflow.runtime.settings import Settings, load_policy_file
+from runtime.id_key import IdKeyError, require_id_key
+from runtime.settings import Settings, load_policy_file
 from workflows.journey_client import JourneyError, OperatorApiUnavailable, check_search_attributes, connect
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.sandbox import workflow_runner
@@ -161,7 +161,7 @@ async def serve(settings: Settings | None = None) -> None:
 
 
 def main() -> None:
-    from leadflow.runtime.clean_exit import run_then_exit
+    from runtime.clean_exit import run_then_exit
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     use_logging_runtime()

@@ -11,7 +11,7 @@ import logging
 
 from activities.ledger import Ledger
 from activities.policy_store import PolicyStore
-from workflows.journey_metrics import NO_TEAM, OPEN_LEADS, POLICY_INFO
+from leadflow.kpis import NO_TEAM, OPEN_LEADS, POLICY_INFO
 
 log = logging.getLogger("leadflow.metrics")
 

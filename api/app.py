@@ -26,8 +26,8 @@ from api.intake import IntakeRules, refuse_non_finite_custom, refuse_overflow, r
 from api.limits import BodyLimit, require_json
 from leadflow.journey import Stage
 from leadflow.lead import CustomFieldsOverflow, EngagementEvent, Lead
-from leadflow.runtime.id_key import lead_id_of, require_id_key
-from leadflow.runtime.settings import Settings, load_policy_file
+from runtime.id_key import lead_id_of, require_id_key
+from runtime.settings import Settings, load_policy_file
 from workflows import journey_client
 from workflows.journey_client import ActionRejected, JourneySummary, Submitted, UnknownLead
 from workflows.journey_io import LeadView

@@ -21,7 +21,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 from api.auth import Scope, require
 from api.errors import ERRORS, ApiError, ErrorResponse
 from api.limits import require_json
-from workflows.codec import CodecKeyError, codec_from_env
+from runtime.codec import CodecKeyError, codec_from_env
 
 
 PREFIX = "/codec"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from api.app import create_app
 from api.auth import Tokens
-from leadflow.runtime.settings import Settings
+from runtime.settings import Settings
 
 OPENAPI_FILE = Path(__file__).resolve().parent / "openapi.json"
 

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from leadflow.lead import EngagementKind, LeadSource
 from leadflow.policy import Absence as PolicyAbsence
 from leadflow.policy import Policy, PolicyError, describe_validation_error, parse_policy
-from leadflow.runtime.settings import bundled_file, read_yaml_file
+from runtime.settings import bundled_file, read_yaml_file
 
 
 class _Strict(BaseModel):

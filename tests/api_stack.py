@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from leadflow.runtime.dev_stack import free_port
-from leadflow.runtime.settings import DEFAULT_POLICY, REPO_ROOT
+from workflows.dev_server import free_port
+from runtime.settings import DEFAULT_POLICY, REPO_ROOT
 
 INTAKE = "intake-token-0123456789"
 REP = "rep-token-0123456789abc"
@@ -63,7 +63,7 @@ def start_stack(dev_server, folder: Path, task_queue: str, extra_env: dict[str, 
     }
     stack = ApiStack(url=f"http://127.0.0.1:{port}", env=env, ledger_url=ledger_url)
     for name, command in (("worker", [sys.executable, "worker.py"]),
-                          ("api", [sys.executable, "-m", "leadflow.cli.main", "api", "--port", str(port)])):
+                          ("api", [sys.executable, "-m", "cli.main", "api", "--port", str(port)])):
         log = folder / f"{name}.log"
         stack.logs.append(log)
         stack.processes.append(subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT))

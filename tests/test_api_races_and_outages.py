@@ -19,8 +19,8 @@ import httpx
 import pytest
 
 from api.connections import BODY_SECONDS, HEADER_SECONDS
-from leadflow.runtime.dev_stack import DevServer, free_port
-from leadflow.runtime.id_key import lead_id_from_reference
+from workflows.dev_server import DevServer, free_port
+from runtime.id_key import lead_id_from_reference
 from tests.api_stack import EVERYTHING, INTAKE, READER, start_stack
 from tests.test_api import assert_error, lead_body, wait_stage
 

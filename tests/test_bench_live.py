@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from leadflow.runtime.settings import REPO_ROOT
+from runtime.settings import REPO_ROOT
 
 pytestmark = pytest.mark.devserver
 
@@ -18,7 +18,7 @@ FIELDS = {"leads_per_s", "ceiling_per_s", "ratio_to_ceiling", "action_latency_p5
 
 
 def test_bench_live_prints_its_figures():
-    done = subprocess.run([sys.executable, "-m", "leadflow.cli.main", "bench", "live", "--leads", "10", "--json"],
+    done = subprocess.run([sys.executable, "-m", "cli.main", "bench", "live", "--leads", "10", "--json"],
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     figures = json.loads(done.stdout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leadflow.runtime.settings import Settings
+from runtime.settings import Settings
 from workflows.journey_client import connect_config
 
 TEMPORAL_VARIABLES = (

@@ -12,14 +12,14 @@ import subprocess
 import sys
 import textwrap
 
-from leadflow.runtime.settings import REPO_ROOT
+from runtime.settings import REPO_ROOT
 
 SCRIPT = textwrap.dedent("""
     import asyncio, logging, os, sys
     from temporalio import activity
     from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
-    from leadflow.runtime.dev_stack import test_server_path
+    from workflows.dev_server import test_server_path
     from workflows.telemetry import use_logging_runtime
 
     @activity.defn

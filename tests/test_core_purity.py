@@ -22,7 +22,7 @@ CORE_MODULES = sorted(path for path in CORE.glob("*.py"))
 FORBIDDEN_IMPORTS = {
     "temporalio", "simpy", "faker", "prometheus_client", "sqlalchemy", "psycopg", "httpx", "requests",
     "urllib", "http", "socket", "subprocess", "os", "random", "time", "yaml", "asyncio", "threading",
-    "workflows", "activities", "simulation", "worker", "api", "leadflow.cli", "leadflow.runtime", "numpy", "secrets",
+    "workflows", "activities", "simulation", "worker", "api", "cli", "runtime", "bench", "numpy", "secrets",
 }
 FORBIDDEN_CALLS = {"now", "utcnow", "today", "open", "print", "input"}
 
@@ -62,7 +62,7 @@ def test_importing_the_core_loads_no_shell_or_io_library() -> None:
     )
     loaded = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
     shells = {"temporalio", "simpy", "faker", "prometheus_client", "sqlalchemy", "httpx", "psycopg", "yaml",
-              "workflows", "activities", "simulation", "worker", "api", "leadflow.cli", "leadflow.runtime"}
+              "workflows", "activities", "simulation", "worker", "api", "cli", "runtime", "bench"}
     assert sorted(name for name in loaded if name.split(".")[0] in shells or name in shells) == []
 
 

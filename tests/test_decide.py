@@ -51,7 +51,7 @@ from leadflow.journey import (
 from leadflow.lead import EngagementEvent, EngagementKind, Lead
 from leadflow.policy import Policy
 from leadflow.routing import RouteRequest, RoutingSnapshot, choose_rep
-from leadflow.runtime.settings import DEFAULT_POLICY, DEMO_POLICY, load_policy_file
+from runtime.settings import DEFAULT_POLICY, DEMO_POLICY, load_policy_file
 
 NEW_YORK = ZoneInfo("America/New_York")
 UTC = timezone.utc

@@ -118,7 +118,7 @@ def test_queries_only_name_metrics_the_worker_exposes(source):
 
 
 def test_metrics_names_command_prints_the_list():
-    result = subprocess.run([sys.executable, "-m", "leadflow.cli.main", "metrics", "names"], capture_output=True, text=True, cwd=REPO)
+    result = subprocess.run([sys.executable, "-m", "cli.main", "metrics", "names"], capture_output=True, text=True, cwd=REPO)
     assert result.returncode == 0, result.stderr
     printed = result.stdout.split()
     assert printed == metric_names()

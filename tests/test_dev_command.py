@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from leadflow.runtime.dev_stack import free_port, port_in_use
-from leadflow.runtime.settings import Settings, default_data_dir
+from workflows.dev_server import free_port, port_in_use
+from runtime.settings import Settings, default_data_dir
 
 pytestmark = pytest.mark.devserver
 
@@ -49,7 +49,7 @@ def start_dev(cwd: Path, env_data_dir: Path | None, *args: str, extra_env: dict[
     if env_data_dir is not None:
         env["LEADFLOW_DATA_DIR"] = str(env_data_dir)
     env.update(extra_env or {})
-    command = [sys.executable, "-m", "leadflow.cli.main", "dev", "--port", str(port), "--ui-port", str(free_port()), *args]
+    command = [sys.executable, "-m", "cli.main", "dev", "--port", str(port), "--ui-port", str(free_port()), *args]
     stack = Dev(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return stack, port
 

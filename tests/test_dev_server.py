@@ -23,15 +23,15 @@ import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
 
 from leadflow.actions import Accept, AttemptOutcome, Convert, LogAttempt, Qualify
-from leadflow.cli.demo import synthetic_leads
-from leadflow.runtime.dev_stack import DevServer, free_port, port_in_use
+from cli.demo import synthetic_leads
+from workflows.dev_server import DevServer, free_port, port_in_use
 from leadflow.journey import Stage
 from leadflow.lead import EngagementEvent, EngagementKind, Lead
-from leadflow.runtime.settings import DEMO_POLICY, REPO_ROOT, Settings
+from runtime.settings import DEMO_POLICY, REPO_ROOT, Settings
 from tests.journey_helpers import hot_lead, wait_for
 from worker import running_worker
 from workflows import search_attributes as sa
-from workflows.billable_actions import QueryCounter, count_actions
+from bench.billable_actions import QueryCounter, count_actions
 from workflows.journey_client import act, connect, engage, journey_handle, list_leads, show, submit_lead
 
 pytestmark = pytest.mark.devserver
@@ -199,7 +199,7 @@ async def test_happy_path_history_events_and_billable_actions(plain_dev_client, 
 
 def _run_cli(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "leadflow.cli.main", *args],
+        [sys.executable, "-m", "cli.main", *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -287,7 +287,7 @@ def test_worker_process_and_cli(dev_server, tmp_path):
 
 
 def _start_dev_stack(data_dir: Path, port: int, env: dict[str, str]) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "leadflow.cli.main", "dev", "--data-dir", str(data_dir), "--port", str(port)]
+    command = [sys.executable, "-m", "cli.main", "dev", "--data-dir", str(data_dir), "--port", str(port)]
     command += ["--ui-port", str(free_port()), "--policy", str(DEMO_POLICY)]
     stack = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in stack.stdout:  # wait for the banner: server up, worker starting
@@ -341,7 +341,7 @@ def test_leadflow_dev_stops_cleanly_and_reuses_its_data(tmp_path):
 
 def test_leadflow_demo_drives_every_lead_to_an_outcome():
     demo = subprocess.run(
-        [sys.executable, "-m", "leadflow.cli.main", "demo", "--leads", "12", "--json", "--verbose"],
+        [sys.executable, "-m", "cli.main", "demo", "--leads", "12", "--json", "--verbose"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=180,
     )
     assert demo.returncode == 0, demo.stderr[-2000:]
@@ -362,14 +362,14 @@ async def test_replications_on_temporal_spread_over_two_workers(dev_client, dev_
     from simulation.on_temporal import run_replications_on_temporal
     from simulation.runner import run_replications
     from simulation.scenario import load_scenario
-    from leadflow.runtime.settings import SCENARIOS_DIR
+    from runtime.settings import SCENARIOS_DIR
 
     loaded = load_scenario(SCENARIOS_DIR / "baseline.yaml", horizon_days=6, warmup_days=1)
     queue = unique("simulation")
     env = {**os.environ, "TEMPORAL_ADDRESS": dev_server.address}
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "leadflow.cli.main", "sim-worker", "--identity", f"sim-worker-{n}", "--task-queue", queue],
+            [sys.executable, "-m", "cli.main", "sim-worker", "--identity", f"sim-worker-{n}", "--task-queue", queue],
             cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         for n in (1, 2)

@@ -28,8 +28,8 @@ from activities.ledger import Ledger
 from activities.notifications import Notifier
 from leadflow.actions import Accept, AttemptOutcome, Convert, LogAttempt, Qualify
 from leadflow.journey import Clock, Stage
-from leadflow.runtime.dev_stack import DevServer, free_port
-from leadflow.runtime.settings import DEFAULT_POLICY, REPO_ROOT, Settings, load_policy_file
+from workflows.dev_server import DevServer, free_port
+from runtime.settings import DEFAULT_POLICY, REPO_ROOT, Settings, load_policy_file
 from tests.journey_helpers import hot_lead, next_local, skip_to
 from tests.test_ledger import POSTGRES_URL
 from worker import running_worker

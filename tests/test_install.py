@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from leadflow.runtime.settings import (
+from runtime.settings import (
     DEFAULT_POLICY,
     DEMO_POLICY,
     REPO_ROOT,
@@ -87,7 +87,7 @@ def test_the_wheel_ships_the_bundled_policies_and_scenarios(wheel):
 def test_an_installed_wheel_finds_them_by_name_from_anywhere(installed):
     probe = (
         "import json, leadflow, scenarios\n"
-        "from leadflow.runtime.settings import DEFAULT_POLICY, DEMO_POLICY, REPO_ROOT, resolve_scenario_path, load_policy_file\n"
+        "from runtime.settings import DEFAULT_POLICY, DEMO_POLICY, REPO_ROOT, resolve_scenario_path, load_policy_file\n"
         "print(json.dumps({'package': leadflow.__file__, 'default': str(DEFAULT_POLICY), 'demo': str(DEMO_POLICY),\n"
         "  'root': str(REPO_ROOT), 'baseline': str(resolve_scenario_path('baseline')),\n"
         "  'demo_version': load_policy_file(DEMO_POLICY).version, 'by_name': load_policy_file('demo-policy').version}))\n"
@@ -110,12 +110,12 @@ def test_an_installed_wheel_simulates_from_an_empty_folder(installed):
     empty = installed.parent / "empty"
     empty.mkdir(exist_ok=True)
     (empty / "short.yaml").write_text("extends: baseline.yaml\nname: short\nhorizon_days: 8\nwarmup_days: 1\n")
-    done = run_installed(installed, "-m", "leadflow.cli.main", "simulate", "short.yaml", "--replications", "2", "--json")
+    done = run_installed(installed, "-m", "cli.main", "simulate", "short.yaml", "--replications", "2", "--json")
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout)
     assert summary["scenario"] == "short" and summary["replications"] == 2 and summary["leads_simulated"] > 0
 
-    unknown = run_installed(installed, "-m", "leadflow.cli.main", "simulate", "no-such-scenario")
+    unknown = run_installed(installed, "-m", "cli.main", "simulate", "no-such-scenario")
     assert unknown.returncode == 1
     assert unknown.stderr.strip().count("\n") == 0, unknown.stderr
     assert "no-such-scenario" in unknown.stderr and "baseline, faster-hot-sla, mmc-erlang, q4-surge" in unknown.stderr

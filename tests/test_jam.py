@@ -25,7 +25,7 @@ from temporalio.client import Client
 
 from api.intake import held_custom_fields
 from leadflow.lead import CustomFieldsOverflow
-from leadflow.runtime.settings import DEFAULT_POLICY, read_yaml_file
+from runtime.settings import DEFAULT_POLICY, read_yaml_file
 from tests.api_stack import INTAKE, READER, REP, start_stack
 
 
@@ -119,8 +119,8 @@ def test_failures_reach_temporal_encrypted_when_the_codec_is_on(monkeypatch):
     from temporalio.api.failure.v1 import Failure
     from temporalio.exceptions import ApplicationError
 
-    from workflows.codec import ENCODING
-    from workflows.converter import journey_data_converter
+    from runtime.codec import ENCODING
+    from runtime.converter import journey_data_converter
 
     monkeypatch.setenv("LEADFLOW_CODEC_KEYS", CODEC_KEYS)
     converter = journey_data_converter()

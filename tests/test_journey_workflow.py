@@ -16,7 +16,7 @@ from temporalio.api.enums.v1 import EventType
 from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify
 from leadflow.journey import Clock, Stage
 from leadflow.lead import EngagementEvent, EngagementKind
-from leadflow.runtime.settings import Settings
+from runtime.settings import Settings
 from tests.journey_helpers import NEW_YORK, hot_lead, next_local, skip_to, skip_until, wait_for, warm_lead
 from worker import running_worker
 from workflows import journey_client

@@ -18,9 +18,9 @@ import uuid
 import pytest
 
 from leadflow.lead import lead_id_for, lead_id_from_reference, normalise_email
-from leadflow.runtime import id_key
-from leadflow.runtime.id_key import DEVELOPMENT_KEY, DEVELOPMENT_WARNING, IdKeyError
-from leadflow.runtime.settings import REPO_ROOT
+from runtime import id_key
+from runtime.id_key import DEVELOPMENT_KEY, DEVELOPMENT_WARNING, IdKeyError
+from runtime.settings import REPO_ROOT
 
 KEY = b"k" * 32
 OTHER_KEY = b"o" * 32
@@ -28,7 +28,7 @@ API_LEAD_ID = re.compile(r"^L[0-9a-f]{20}$")  # api.app.LEAD_ID
 
 
 def _leadflow(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "leadflow.cli.main", *args], env=env, cwd=REPO_ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], env=env, cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=120, input=stdin)
 
 

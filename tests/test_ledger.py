@@ -25,7 +25,7 @@ from activities.ledger import Ledger
 from activities.ledger_schema import journey_events, routing_lock
 from leadflow.journey import DecisionEntry, DecisionKind, Stage
 from leadflow.policy import Policy
-from leadflow.runtime.settings import DEFAULT_POLICY, load_policy_file
+from runtime.settings import DEFAULT_POLICY, load_policy_file
 
 POSTGRES_URL = os.environ.get("LEADFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -16,7 +16,7 @@ from leadflow.decide import decide, new_journey
 from leadflow.journey import DecisionKind, JourneyState, LeadSubmitted
 from leadflow.lead import MAX_CUSTOM_FIELDS, CustomFieldsOverflow, Lead, merged_custom, problems_without_values
 from leadflow.policy import Policy, PolicyError, parse_policy
-from leadflow.runtime.settings import DEFAULT_POLICY, read_yaml_file
+from runtime.settings import DEFAULT_POLICY, read_yaml_file
 
 T0 = datetime(2026, 11, 17, 15, 0, tzinfo=timezone.utc)
 A = {f"a{i}": f"jane.doe@private.example {i}" for i in range(50)}

@@ -17,7 +17,7 @@ from datetime import datetime, time, timedelta
 from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, RepAction
 from leadflow.journey import Stage
 from leadflow.lead import EngagementEvent, EngagementKind, Lead
-from leadflow.runtime.settings import Settings
+from runtime.settings import Settings
 from simulation.scripted import ScriptedModel
 from tests.journey_helpers import hot_lead, next_local, skip_to, wait_for, warm_lead
 from worker import running_worker

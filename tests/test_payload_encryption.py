@@ -14,9 +14,9 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
-from leadflow.runtime.settings import REPO_ROOT
+from runtime.settings import REPO_ROOT
 from tests.api_stack import CODEC, INTAKE, READER, start_stack
-from workflows.codec import CodecKeyError, EncryptionCodec, new_key, parse_keys
+from runtime.codec import CodecKeyError, EncryptionCodec, new_key, parse_keys
 
 OLD_KEY, NEW_KEY = new_key(), new_key()
 UI_ORIGIN = "http://localhost:8233"
@@ -102,11 +102,11 @@ def test_histories_hold_no_readable_pii_and_the_codec_endpoint_decrypts(dev_serv
 
     # The replayer reads encrypted histories with the same keys.
     env = {**encrypted_stack.env}
-    replayed = subprocess.run([sys.executable, "-m", "leadflow.cli.main", "replay", "--workflow-id", workflow_id], env=env,
+    replayed = subprocess.run([sys.executable, "-m", "cli.main", "replay", "--workflow-id", workflow_id], env=env,
                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert replayed.returncode == 0 and "1 ok" in replayed.stdout, replayed.stdout + replayed.stderr
     without_keys = {key: value for key, value in env.items() if key != "LEADFLOW_CODEC_KEYS"}
-    refused = subprocess.run([sys.executable, "-m", "leadflow.cli.main", "replay", "--workflow-id", workflow_id],
+    refused = subprocess.run([sys.executable, "-m", "cli.main", "replay", "--workflow-id", workflow_id],
                              env=without_keys, cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1, refused.stdout + refused.stderr
     for secret in (email, "Radia", "Perlman"):

@@ -1,4 +1,4 @@
-"""The policy (``leadflow.policy``) and reading policy files (``leadflow.runtime.settings.load_policy_file``)."""
+"""The policy (``leadflow.policy``) and reading policy files (``runtime.settings.load_policy_file``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import yaml
 
 from leadflow.business_calendar import BusinessCalendar
 from leadflow.policy import CadenceUnit, Policy, PolicyError, RoutingMethod, parse_policy
-from leadflow.runtime.settings import DEFAULT_POLICY, DEMO_POLICY, load_policy_file
+from runtime.settings import DEFAULT_POLICY, DEMO_POLICY, load_policy_file
 
 MINIMAL = {
     "version": "t-1",

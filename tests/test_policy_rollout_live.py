@@ -13,7 +13,7 @@ import yaml
 from activities.policy_store import ROLLOUT_CHECK_SECONDS
 from leadflow.actions import Accept, AttemptOutcome, LogAttempt, Qualify
 from leadflow.journey import Stage
-from leadflow.runtime.settings import DEMO_POLICY, REPO_ROOT
+from runtime.settings import DEMO_POLICY, REPO_ROOT
 from tests.journey_helpers import hot_lead, wait_for, warm_lead
 from tests.test_dev_server import settings_for, unique
 from worker import running_worker
@@ -35,7 +35,7 @@ async def test_rollout_to_new_and_open_journeys(dev_server, dev_client, demo_pol
         owner = (await wait_for(dev_client, busy.lead_id, lambda v: v.stage is Stage.ASSIGNED)).owner_id
 
         env = {**os.environ, "TEMPORAL_ADDRESS": dev_server.address, "LEADFLOW_DATABASE_URL": settings.ledger_url}
-        command = [sys.executable, "-m", "leadflow.cli.main", "policy", "rollout", str(tmp_path / "next.yaml"),
+        command = [sys.executable, "-m", "cli.main", "policy", "rollout", str(tmp_path / "next.yaml"),
                    "--to", "all-open", "--query", f"TaskQueue = '{queue}'"]
         done = await asyncio.to_thread(subprocess.run, command, env=env, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stdout + done.stderr

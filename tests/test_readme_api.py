@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from leadflow.runtime.settings import REPO_ROOT
+from runtime.settings import REPO_ROOT
 from tests.api_stack import start_stack
 
 pytestmark = pytest.mark.devserver

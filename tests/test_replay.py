@@ -12,7 +12,7 @@ import pytest
 from temporalio.worker import UnsandboxedWorkflowRunner
 
 from leadflow.journey import Stage
-from leadflow.runtime.settings import REPO_ROOT
+from runtime.settings import REPO_ROOT
 from tests import journey_variants as variants
 from tests.journey_helpers import hot_lead, next_local, skip_to, wait_for
 from tests.test_journey_workflow import journey_worker, settings_for, submit_lead
@@ -34,7 +34,7 @@ def _replayer(workflow_class):
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "leadflow.cli.main", *args], capture_output=True, text=True, cwd=REPO_ROOT,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True, cwd=REPO_ROOT,
                           timeout=120)
 
 
@@ -209,8 +209,8 @@ async def test_a_future_dated_event_recorded_before_bounded_engagement_replays_a
     from leadflow.decide import decide, new_journey
     from leadflow.journey import EngagementReceived, LeadSubmitted, Stage
     from leadflow.lead import EngagementEvent, Lead
-    from leadflow.runtime.settings import DEFAULT_POLICY, load_policy_file
-    from workflows.converter import journey_data_converter
+    from runtime.settings import DEFAULT_POLICY, load_policy_file
+    from runtime.converter import journey_data_converter
     from workflows.lead_journey import LeadJourneyWorkflow
     from workflows.replay import journey_replayer, replay_histories
 

@@ -11,8 +11,8 @@ import sys
 import pytest
 
 from leadflow.journey import Stage
-from leadflow.runtime.dev_stack import temporal_cli_path
-from leadflow.runtime.settings import REPO_ROOT
+from workflows.dev_server import temporal_cli_path
+from runtime.settings import REPO_ROOT
 from tests.journey_helpers import wait_for
 from tests.test_dev_server import settings_for, unique
 from worker import running_worker
@@ -26,7 +26,7 @@ def _run(command: list[str], env: dict[str, str]) -> subprocess.CompletedProcess
 
 
 def _leadflow(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "leadflow.cli.main", *args], env=env, cwd=REPO_ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], env=env, cwd=REPO_ROOT, capture_output=True,
                           text=True, timeout=120, input=stdin)
 
 

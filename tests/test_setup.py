@@ -16,8 +16,8 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.service import RPCError, RPCStatusCode
 
-from leadflow.runtime.dev_stack import DevServer, free_port
-from leadflow.runtime.settings import REPO_ROOT, Settings
+from workflows.dev_server import DevServer, free_port
+from runtime.settings import REPO_ROOT, Settings
 from tests.test_dev_server import _run_cli, unique, worker_env
 from workflows import search_attributes as sa
 from workflows.journey_client import OperatorApiUnavailable, connect, register_search_attributes
@@ -97,7 +97,7 @@ def test_setup_is_idempotent_and_then_leads_run(plain_server, tmp_path):
     assert "added" not in again.stdout and "already registered LeadStage (Keyword)" in again.stdout
 
     as_json = subprocess.run(
-        f"{sys.executable} -m leadflow.cli.main setup --json | {sys.executable} -m json.tool",
+        f"{sys.executable} -m cli.main setup --json | {sys.executable} -m json.tool",
         shell=True, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60,
     )
     assert as_json.returncode == 0, as_json.stderr

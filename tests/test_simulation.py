@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from leadflow.journey import DecisionKind
-from leadflow.runtime.settings import REPO_ROOT, SCENARIOS_DIR
+from runtime.settings import REPO_ROOT, SCENARIOS_DIR
 from simulation.capacity import capacity, with_headcount
 from simulation.compare import compare
 from simulation.erlang import erlang_c, mean_wait
@@ -161,7 +161,7 @@ def test_a_bad_scenario_names_the_field(tmp_path: Path):
 def test_simulate_command_prints_the_documented_json(tmp_path: Path):
     report = tmp_path / "report.html"
     run = subprocess.run(
-        [sys.executable, "-m", "leadflow.cli.main", "simulate", str(SCENARIOS_DIR / "baseline.yaml"), "--replications", "2",
+        [sys.executable, "-m", "cli.main", "simulate", str(SCENARIOS_DIR / "baseline.yaml"), "--replications", "2",
          "--seed", "5", "--json", "--html", str(report)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
     )
@@ -181,7 +181,7 @@ def test_simulate_command_prints_the_documented_json(tmp_path: Path):
 def test_a_bad_scenario_is_one_line_and_a_non_zero_exit(tmp_path: Path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\npolicy: policy.yaml\npopulation: {leads_per_week: 0}\nreplications: 1\n")
-    run = subprocess.run([sys.executable, "-m", "leadflow.cli.main", "simulate", str(bad)], capture_output=True, text=True)
+    run = subprocess.run([sys.executable, "-m", "cli.main", "simulate", str(bad)], capture_output=True, text=True)
     assert run.returncode == 1
     assert run.stderr.startswith("error: invalid scenario") and "leads_per_week" in run.stderr
     assert "Traceback" not in run.stderr

@@ -48,15 +48,15 @@ from temporalio.service import RPCError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 
 from leadflow.actions import LogAttempt
-from leadflow.cli.demo import REP_DELAY_SECONDS, REP_STYLE, ScriptedLead, next_rep_action, synthetic_leads
+from cli.demo import REP_DELAY_SECONDS, REP_STYLE, ScriptedLead, next_rep_action, synthetic_leads
 from leadflow.journey import Stage
 from leadflow.lead import EngagementEvent, EngagementKind
 from leadflow.decide import decide, new_journey
 from leadflow.journey import EngagementReceived, LeadSubmitted
 from leadflow.policy import Policy, parse_policy
-from leadflow.runtime.id_key import lead_id_of
-from leadflow.runtime.dev_stack import free_port
-from leadflow.runtime.settings import REPO_ROOT
+from runtime.id_key import lead_id_of
+from workflows.dev_server import free_port
+from runtime.settings import REPO_ROOT
 from activities.ledger import Ledger
 from workflows import search_attributes as sa
 from workflows.journey_client import JourneyBusy, JourneyError, act, engage, journey_handle, show
@@ -358,7 +358,7 @@ async def test_journeys_survive_a_starved_worker_with_no_cache(dev_server, dev_c
     assert set(problems) <= BENIGN_TASK_PROBLEMS, f"workflow tasks failed: {dict(problems)} (histories in {KEPT_HISTORIES})"
 
     replay = subprocess.run(
-        [sys.executable, "-m", "leadflow.cli.main", "replay", "--query", query],
+        [sys.executable, "-m", "cli.main", "replay", "--query", query],
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
         env={**os.environ, "TEMPORAL_ADDRESS": dev_server.address, "TEMPORAL_NAMESPACE": "default"},
     )

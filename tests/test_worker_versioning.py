@@ -9,8 +9,8 @@ import pytest
 from temporalio.common import VersioningBehavior
 
 from leadflow.journey import Stage
-from leadflow.runtime.dev_stack import temporal_cli_path
-from leadflow.runtime.settings import Settings, SettingsError
+from workflows.dev_server import temporal_cli_path
+from runtime.settings import Settings, SettingsError
 from tests.journey_helpers import hot_lead, wait_for
 from tests.test_dev_server import unique
 from worker import deployment_config, running_worker

@@ -27,10 +27,10 @@ from pydantic import BaseModel
 
 from leadflow.actions import RepAction
 from leadflow.lead import EngagementEvent, Lead, workflow_id_for
-from leadflow.runtime.id_key import lead_id_from_reference, lead_id_of
-from leadflow.runtime.settings import Settings
+from runtime.id_key import lead_id_from_reference, lead_id_of
+from runtime.settings import Settings
 from workflows import search_attributes as sa
-from workflows.converter import journey_data_converter
+from runtime.converter import journey_data_converter
 from workflows.journey_io import ANSWERS_MEMO, JourneyInput, JourneyOutcome, LeadView, RepActionSignal
 from workflows.lead_journey import LeadJourneyWorkflow
 

@@ -16,7 +16,7 @@ from typing import AsyncIterator, Callable, Iterable
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer, WorkflowRunner
 
-from workflows.converter import journey_data_converter
+from runtime.converter import journey_data_converter
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.sandbox import workflow_runner
 

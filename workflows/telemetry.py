@@ -20,7 +20,7 @@ from temporalio.runtime import (
     TelemetryFilter,
 )
 
-from workflows.journey_metrics import BUSINESS_METRICS, Kind
+from leadflow.kpis import BUSINESS_METRICS, Kind
 
 DEFAULT_METRICS_ADDRESS = "0.0.0.0:9464"
 

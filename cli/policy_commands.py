@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from leadflow.cli.errors import CliError, friendly_errors
+from cli.errors import CliError, friendly_errors
 from leadflow.policy_diff import diff_policies
-from leadflow.runtime.settings import Settings, load_policy_file, resolve_policy_path
+from runtime.settings import Settings, load_policy_file, resolve_policy_path
 
 policy_app = typer.Typer(help="Review and roll out policy versions.", no_args_is_help=True)
 out = Console(highlight=False, soft_wrap=True)

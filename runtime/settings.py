@@ -23,7 +23,7 @@ from leadflow.policy import Policy, PolicyError, parse_policy
 
 # The folder that holds the ``leadflow`` package: the checkout in an editable install,
 # site-packages in a regular one (where ``worker.py`` and the packages sit side by side).
-REPO_ROOT = Path(__file__).resolve().parent.parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _bundled_dir() -> Path:

@@ -10,8 +10,8 @@ from temporalio.service import RPCError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from leadflow.cli.errors import CliError, friendly_errors
-from leadflow.runtime.settings import Settings
+from cli.errors import CliError, friendly_errors
+from runtime.settings import Settings
 
 history_app = typer.Typer(help="Workflow histories: export them for replay.", no_args_is_help=True)
 out = Console(highlight=False, soft_wrap=True)

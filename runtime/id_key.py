@@ -18,7 +18,7 @@ import sys
 from enum import StrEnum
 
 from leadflow.lead import Lead, lead_id_for, lead_id_from_reference as _from_reference
-from leadflow.runtime.settings import SettingsError
+from runtime.settings import SettingsError
 
 ID_KEY_VAR = "LEADFLOW_ID_KEY"
 ENV_VAR = "LEADFLOW_ENV"

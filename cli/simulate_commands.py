@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from leadflow.cli.errors import friendly_errors
+from cli.errors import friendly_errors
 from simulation.results import SHARE_METRICS as SHARES
 
 out = Console(highlight=False)
@@ -45,7 +45,7 @@ def _backend(on_temporal: bool):
         return None
     import asyncio
 
-    from leadflow.runtime.settings import Settings
+    from runtime.settings import Settings
     from simulation.on_temporal import run_replications_on_temporal
     from workflows.journey_client import connect
 
@@ -67,7 +67,7 @@ ON_TEMPORAL_HELP = "run replications as activities on the 'simulation' task queu
 
 def _load(scenario: str, **overrides):
     """A scenario by bundled name (``baseline``) or by path, read and validated."""
-    from leadflow.runtime.settings import resolve_scenario_path
+    from runtime.settings import resolve_scenario_path
     from simulation.scenario import load_scenario
 
     return load_scenario(resolve_scenario_path(scenario), **overrides)
@@ -171,7 +171,7 @@ def capacity_command(
     on_temporal: bool = typer.Option(False, "--on-temporal", help=ON_TEMPORAL_HELP),
 ) -> None:
     """The smallest team that meets a target (its whole 95% interval), with the curve searched."""
-    from leadflow.cli.errors import CliError
+    from cli.errors import CliError
     from simulation.capacity import capacity
     from simulation.report_html import capacity_report, write_report
 
@@ -208,7 +208,7 @@ def sim_worker_command(
     import asyncio
     import signal
 
-    from leadflow.runtime.settings import Settings
+    from runtime.settings import Settings
     from simulation.on_temporal import sim_worker
     from workflows.journey_client import connect
 

@@ -7,7 +7,7 @@ import os
 
 import typer
 
-from leadflow.cli.errors import CliError, friendly_errors
+from cli.errors import CliError, friendly_errors
 
 
 @friendly_errors
@@ -22,7 +22,7 @@ def api_command(
     from api.app import create_app
     from api.connections import IDLE_SECONDS, BoundedH11Protocol
     from api.auth import TokenConfigError, Tokens
-    from workflows.codec import CodecKeyError
+    from runtime.codec import CodecKeyError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     origins = cors_origin or [o.strip() for o in os.environ.get("LEADFLOW_CODEC_CORS_ORIGINS", "").split(",") if o.strip()]

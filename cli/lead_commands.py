@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, Recycle
-from leadflow.cli.errors import CliError, friendly_errors
+from cli.errors import CliError, friendly_errors
 from leadflow.lead import Lead, problems_without_values
-from leadflow.runtime.settings import Settings
+from runtime.settings import Settings
 
 lead_app = typer.Typer(help="Submit, inspect and act on one lead.", no_args_is_help=True)
 leads_app = typer.Typer(help="Search lead journeys.", no_args_is_help=True)

@@ -24,11 +24,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, RepAction
-from leadflow.cli.errors import friendly_errors
+from cli.errors import friendly_errors
 from leadflow.journey import Stage
 from leadflow.lead import EngagementEvent, EngagementKind, Lead, LeadSource
-from leadflow.runtime.id_key import lead_id_of
-from leadflow.runtime.settings import DEMO_POLICY, Settings, load_policy_file
+from runtime.id_key import lead_id_of
+from runtime.settings import DEMO_POLICY, Settings, load_policy_file
 
 console = Console(highlight=False)
 progress_console = Console(stderr=True)  # keeps stdout clean for --json
@@ -141,7 +141,7 @@ def _connected(view) -> bool:
 
 
 async def run_demo(count: int, seed: int, time_limit: float, data_dir: Path) -> dict[str, object]:
-    from leadflow.runtime.dev_stack import DevServer, free_port
+    from workflows.dev_server import DevServer, free_port
     from worker import running_worker
     from workflows.journey_client import connect, show
 

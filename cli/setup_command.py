@@ -6,8 +6,8 @@ import asyncio
 
 import typer
 
-from leadflow.cli.errors import friendly_errors
-from leadflow.runtime.settings import Settings
+from cli.errors import friendly_errors
+from runtime.settings import Settings
 
 
 @friendly_errors

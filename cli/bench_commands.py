@@ -7,8 +7,8 @@ import os
 
 import typer
 
-from leadflow.cli.errors import friendly_errors
-from leadflow.runtime.settings import resolve_scenario_path
+from cli.errors import friendly_errors
+from runtime.settings import resolve_scenario_path
 
 bench_app = typer.Typer(help="Benchmarks that print JSON.", no_args_is_help=True)
 
@@ -47,7 +47,7 @@ def bench_live_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from workflows.live_benchmark import bench_live
+    from bench.live import bench_live
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=Console(stderr=True), transient=True) as bar:

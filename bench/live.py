@@ -2,7 +2,7 @@
 
 Starts the embedded stack (the dev server on a SQLite file with WAL) and a worker process,
 drives N happy-path journeys with scripted reps (submit, accept, connected attempt,
-qualify, convert), then drives N ceiling workflows of the same shape (``workflows.ceiling``)
+qualify, convert), then drives N ceiling workflows of the same shape (``bench.ceiling``)
 on their own worker process. Prints JSON.
 """
 
@@ -29,12 +29,12 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 from leadflow.actions import Accept, AttemptOutcome, Convert, LogAttempt, Qualify
 from leadflow.lead import Lead
-from leadflow.runtime.id_key import lead_id_of
-from leadflow.runtime.dev_stack import DevServer, free_port
-from leadflow.runtime.settings import DEFAULT_POLICY, REPO_ROOT, Settings, load_policy_file
+from runtime.id_key import lead_id_of
+from workflows.dev_server import DevServer, free_port
+from runtime.settings import DEFAULT_POLICY, REPO_ROOT, Settings, load_policy_file
 from workflows import search_attributes as sa
-from workflows.billable_actions import QueryCounter, count_actions
-from workflows.ceiling import CEILING_TASK_QUEUE, CeilingWorkflow, Shape
+from bench.billable_actions import QueryCounter, count_actions
+from bench.ceiling import CEILING_TASK_QUEUE, CeilingWorkflow, Shape
 from workflows.journey_client import (
     ACTION_ANSWER_WAIT,
     ActionRejected,
@@ -217,7 +217,7 @@ async def bench_live(
         # As the Dockerfile does: ship bytecode, or the sandbox compiles the journey module per journey.
         compileall.compile_dir(REPO_ROOT / "workflows", quiet=1)
         worker = _start([sys.executable, "worker.py"], env, data / "worker.log")
-        ceiling_worker = _start([sys.executable, "-m", "workflows.ceiling"], env, data / "ceiling.log")
+        ceiling_worker = _start([sys.executable, "-m", "bench.ceiling"], env, data / "ceiling.log")
         try:
             queries = QueryCounter()  # billable, never in a history: the reps' checks and answers
             client = await connect(Settings(), target_host=server.address, interceptors=[queries])

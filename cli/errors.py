@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from leadflow.policy import PolicyError, describe_validation_error
-from leadflow.runtime.settings import SettingsError
+from runtime.settings import SettingsError
 
 err = Console(stderr=True, highlight=False)
 F = TypeVar("F", bound=Callable[..., Any])

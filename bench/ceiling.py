@@ -4,7 +4,7 @@ It takes the same messages and issues the same commands as a happy-path journey 
 signal-with-start, local activities, ordinary activities, timers started and left to fire,
 rep actions as signals answered through the memo and read with a query, search-attribute
 upserts when visibility is on) with empty bodies, so its throughput is what this Temporal server and this machine allow
-for that shape. Run its worker with ``python -m workflows.ceiling``.
+for that shape. Run its worker with ``python -m bench.ceiling``.
 """
 
 from __future__ import annotations
@@ -124,7 +124,7 @@ async def _serve() -> None:
 
     from temporalio.worker import Worker
 
-    from leadflow.runtime.settings import Settings
+    from runtime.settings import Settings
     from workflows.journey_client import connect
 
     client = await connect(Settings.from_env())
@@ -134,7 +134,7 @@ async def _serve() -> None:
 
 
 if __name__ == "__main__":
-    from leadflow.runtime.clean_exit import run_then_exit
+    from runtime.clean_exit import run_then_exit
     from workflows.telemetry import use_logging_runtime
 
     use_logging_runtime()

@@ -7,7 +7,7 @@ import dataclasses
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
-from workflows.codec import codec_from_env
+from runtime.codec import codec_from_env
 
 
 def journey_data_converter() -> DataConverter:

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import typer
 
-from leadflow.cli import lead_commands
-from leadflow.cli.api_command import api_command
-from leadflow.cli.bench_commands import bench_app
-from leadflow.cli.metrics_commands import metrics_app
-from leadflow.cli.policy_commands import policy_app
-from leadflow.cli.replay_commands import history_app, replay_command
-from leadflow.cli.setup_command import setup_command
-from leadflow.runtime.clean_exit import run_then_exit
-from leadflow.cli.demo import demo_command
-from leadflow.cli.simulate_commands import capacity_command, compare_command, sim_worker_command, simulate_command
-from leadflow.cli.errors import friendly_errors
-from leadflow.runtime.settings import Settings
+from cli import lead_commands
+from cli.api_command import api_command
+from cli.bench_commands import bench_app
+from cli.metrics_commands import metrics_app
+from cli.policy_commands import policy_app
+from cli.replay_commands import history_app, replay_command
+from cli.setup_command import setup_command
+from runtime.clean_exit import run_then_exit
+from cli.demo import demo_command
+from cli.simulate_commands import capacity_command, compare_command, sim_worker_command, simulate_command
+from cli.errors import friendly_errors
+from runtime.settings import Settings
 
 app = typer.Typer(help="leadflow: lead journeys as durable Temporal workflows.", no_args_is_help=True)
 app.add_typer(lead_commands.lead_app, name="lead")
@@ -84,9 +84,9 @@ def dev(
     """
     import os
 
-    from leadflow.cli.errors import CliError
-    from leadflow.runtime.dev_stack import DevServer, StackStopped, supervise
-    from leadflow.runtime.settings import default_data_dir, load_policy_file, resolve_policy_path
+    from cli.errors import CliError
+    from workflows.dev_server import DevServer, StackStopped, supervise
+    from runtime.settings import default_data_dir, load_policy_file, resolve_policy_path
 
     if metrics_address:
         os.environ["LEADFLOW_METRICS_ADDRESS"] = metrics_address
