@@ -9,13 +9,13 @@ workers on one ledger never overload a rep or skip the round-robin order.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from pathlib import Path
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Any, Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, create_engine, delete, event, func, make_url, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -36,7 +36,6 @@ from activities.ledger_schema import (
 )
 from leadflow.policy import Policy, parse_policy
 from leadflow.routing import RouteRequest, RoutingSnapshot, choose_rep, pool_key
-
 
 # Statements the hot paths run, built once: each call then only binds its values.
 # SQLite: every transaction already began IMMEDIATE (one writer at a time).

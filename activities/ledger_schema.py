@@ -7,7 +7,6 @@ from datetime import datetime, timezone
 from sqlalchemy import (
     JSON,
     Column,
-    DateTime as _DateTime,
     Float,
     Index,
     Integer,
@@ -16,6 +15,9 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+)
+from sqlalchemy import (
+    DateTime as _DateTime,
 )
 
 

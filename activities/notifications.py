@@ -21,7 +21,7 @@ _TEMPLATES = {
 
 def render(notification: Notification) -> str:
     """Human text of a notification. It carries ids only, never the lead's personal data."""
-    fields = {"tier": "", "lead_id": "", "clock": "", "previous_owner": "", "team": "", "why": ""}
+    fields: dict[str, object] = {"tier": "", "lead_id": "", "clock": "", "previous_owner": "", "team": "", "why": ""}
     fields.update({key: "" if value is None else value for key, value in notification.detail.items()})
     return _TEMPLATES.get(str(notification.kind), str(notification.kind)).format(**fields)
 

@@ -13,12 +13,13 @@ import time
 from activities.ledger import Ledger
 from leadflow.policy import Policy
 
-
 ROLLOUT_CHECK_SECONDS = 5.0
 
 
 class PolicyStore:
     """Current policy for new journeys; older versions for journeys that started under them."""
+
+    _current: Policy
 
     def __init__(self, current: Policy, ledger: Ledger, clock=time.monotonic):
         self._ledger = ledger

@@ -7,9 +7,10 @@ written before a request is fully validated, so a refused request changes nothin
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Annotated, Awaitable, TypeVar
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -17,13 +18,13 @@ from pydantic import BaseModel
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from activities.ledger import Ledger
-from leadflow.actions import Disqualify, Recycle, RepAction
 from api import codec_routes, errors
 from api.auth import Scope, Tokens, require
 from api.errors import ERRORS, ApiError, ErrorResponse
 from api.idempotency import body_digest, reserve
 from api.intake import IntakeRules, refuse_non_finite_custom, refuse_overflow, refuse_unbounded_event
 from api.limits import BodyLimit, require_json
+from leadflow.actions import Disqualify, Recycle, RepAction
 from leadflow.journey import Stage
 from leadflow.lead import CustomFieldsOverflow, EngagementEvent, Lead
 from runtime.id_key import lead_id_of, require_id_key
@@ -98,7 +99,8 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
         return Health(status="ready")
 
     @app.post("/v1/leads", status_code=201, response_model=Submitted, dependencies=[Depends(require(Scope.INTAKE)), Depends(require_json)],
-              responses={**ERRORS, 409: {"model": ErrorResponse, "description": "Idempotency-Key reused with another body, or still in progress"},
+              responses={**ERRORS,
+                         409: {"model": ErrorResponse, "description": "Idempotency-Key reused with another body, or still in progress"},
                          503: {"model": ErrorResponse, "description": "Temporal unavailable (Retry-After)"}},
               tags=["leads"])
     async def create_lead(

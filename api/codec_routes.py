@@ -23,7 +23,6 @@ from api.errors import ERRORS, ApiError, ErrorResponse
 from api.limits import require_json
 from runtime.codec import CodecKeyError, codec_from_env
 
-
 PREFIX = "/codec"
 _BASE64 = r"^[A-Za-z0-9+/]*={0,2}$"
 

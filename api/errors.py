@@ -14,7 +14,6 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-
 from temporalio.service import RPCError
 
 from workflows.journey_client import JourneyBusy, JourneyNotReady, SearchAttributesMissing, TemporalUnavailable
@@ -66,7 +65,8 @@ def error_response(status: int, code: str, message: str, problems: list[Problem]
 
 
 _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-          408: "request_timeout", 409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_request", 503: "unavailable"}
+          408: "request_timeout", 409: "conflict", 413: "too_large", 415: "unsupported_media_type", 422: "invalid_request",
+          503: "unavailable"}
 
 
 def _where(location: tuple[Any, ...]) -> str:
@@ -88,7 +88,8 @@ def install(app: FastAPI) -> None:
         problems = []
         for item in error.errors():
             if item.get("type") == "json_invalid":
-                return error_response(400, "malformed_json", f"the body is not valid JSON: {item.get('ctx', {}).get('error', item.get('msg'))}")
+                reason = item.get("ctx", {}).get("error", item.get("msg"))
+                return error_response(400, "malformed_json", f"the body is not valid JSON: {reason}")
             problems.append(Problem(at=_where(tuple(item.get("loc", ()))), message=str(item.get("msg", "invalid"))))
         summary = "; ".join(f"{problem.at}: {problem.message}" for problem in problems[:5])
         return error_response(422, "invalid_request", f"the request is not valid: {summary}", problems)
@@ -97,8 +98,8 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         headers = getattr(error, "headers", None)
         if error.status_code == 405:  # Starlette lists one route's methods; a path may have several routes
-            allowed = sorted({method for route in app.routes if getattr(route, "methods", None)
-                              and route.matches(request.scope)[0] is not Match.NONE for method in route.methods} - {"HEAD"})
+            allowed = sorted({method for route in app.routes if route.matches(request.scope)[0] is not Match.NONE
+                              for method in getattr(route, "methods", None) or ()} - {"HEAD"})
             headers = {"Allow": ", ".join(allowed)}
             return error_response(405, "method_not_allowed", f"{request.method} is not allowed here; use {', '.join(allowed)}",
                                   headers=headers)

@@ -35,7 +35,7 @@ class BodyLimit:
         while more:
             try:
                 message = await asyncio.wait_for(receive(), BODY_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await error_response(408, "request_timeout", f"the body stalled for {BODY_SECONDS:g} s; send it whole",
                                      headers={"Connection": "close"})(scope, receive, send)
                 return

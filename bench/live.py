@@ -18,23 +18,23 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Awaitable, Callable
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
+from bench.billable_actions import QueryCounter, count_actions
+from bench.ceiling import CEILING_TASK_QUEUE, CeilingWorkflow, Shape
 from leadflow.actions import Accept, AttemptOutcome, Convert, LogAttempt, Qualify
 from leadflow.lead import Lead
 from runtime.id_key import lead_id_of
-from workflows.dev_server import DevServer, free_port
 from runtime.settings import DEFAULT_POLICY, REPO_ROOT, Settings, load_policy_file
 from workflows import search_attributes as sa
-from bench.billable_actions import QueryCounter, count_actions
-from bench.ceiling import CEILING_TASK_QUEUE, CeilingWorkflow, Shape
+from workflows.dev_server import DevServer, free_port
 from workflows.journey_client import (
     ACTION_ANSWER_WAIT,
     ActionRejected,
@@ -42,8 +42,8 @@ from workflows.journey_client import (
     act,
     connect,
     journey_handle,
-    wait_for_answer,
     submit_lead,
+    wait_for_answer,
 )
 
 CONCURRENCY = 64
@@ -86,6 +86,7 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _cpu_by_process(worker: Process, ceiling_worker: Process, server: DevServer) -> dict[str, float]:
+    assert server.process is not None, "the dev server is running"
     return {"worker": worker.cpu_seconds(), "ceiling_worker": ceiling_worker.cpu_seconds(),
             "server": _cpu_seconds(server.process.pid), "driver": time.process_time()}
 

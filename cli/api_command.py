@@ -14,14 +14,17 @@ from cli.errors import CliError, friendly_errors
 def api_command(
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port", min=1, max=65535),
-    cors_origin: list[str] = typer.Option(None, "--cors-origin", help="browser origin allowed to call the API, e.g. the Temporal Web UI (repeatable; default: $LEADFLOW_CODEC_CORS_ORIGINS)"),
+    cors_origin: list[str] = typer.Option(
+        None, "--cors-origin",
+        help="browser origin allowed to call the codec routes, e.g. the Temporal Web UI "
+        "(repeatable; default: $LEADFLOW_CODEC_CORS_ORIGINS)"),
 ) -> None:
     """Serve the API (tokens from LEADFLOW_API_TOKENS, Temporal from TEMPORAL_ADDRESS, ...)."""
     import uvicorn
 
     from api.app import create_app
-    from api.connections import IDLE_SECONDS, BoundedH11Protocol
     from api.auth import TokenConfigError, Tokens
+    from api.connections import IDLE_SECONDS, BoundedH11Protocol
     from runtime.codec import CodecKeyError
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -17,14 +17,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, RepAction
 from cli.errors import friendly_errors
+from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, RepAction
 from leadflow.journey import Stage
 from leadflow.lead import EngagementEvent, EngagementKind, Lead, LeadSource
 from runtime.id_key import lead_id_of
@@ -140,9 +141,9 @@ def _connected(view) -> bool:
     return any(entry.kind == "attempt" and entry.detail.get("outcome") == "connected" for entry in view.log)
 
 
-async def run_demo(count: int, seed: int, time_limit: float, data_dir: Path) -> dict[str, object]:
-    from workflows.dev_server import DevServer, free_port
+async def run_demo(count: int, seed: int, time_limit: float, data_dir: Path) -> dict[str, Any]:
     from worker import running_worker
+    from workflows.dev_server import DevServer, free_port
     from workflows.journey_client import connect, show
 
     policy = load_policy_file(DEMO_POLICY)
@@ -171,7 +172,7 @@ async def run_demo(count: int, seed: int, time_limit: float, data_dir: Path) -> 
     return _summarise(people, views, ledger_events)
 
 
-def _summarise(people, views, ledger_events) -> dict[str, object]:
+def _summarise(people, views, ledger_events) -> dict[str, Any]:
     outcomes = Counter(person.outcome for person in people)
     stages = Counter(str(view.stage) for view in views)
     by_tier: dict[str, Counter] = {}
@@ -200,7 +201,7 @@ def _summarise(people, views, ledger_events) -> dict[str, object]:
     }
 
 
-def _print_summary(summary: dict[str, object]) -> None:
+def _print_summary(summary: dict[str, Any]) -> None:
     stages = Table("outcome", "leads", title="Where the journeys ended")
     for outcome, count in sorted(summary["outcomes"].items()):
         stages.add_row(str(outcome), str(count))

@@ -14,8 +14,8 @@ from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, Recycle
 from cli.errors import CliError, friendly_errors
+from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, Recycle
 from leadflow.lead import Lead, problems_without_values
 from runtime.settings import Settings
 
@@ -139,7 +139,8 @@ def act(
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
     """Accept, log an attempt, qualify, disqualify, recycle or convert."""
-    from workflows.journey_client import act as act_on, show as show_view
+    from workflows.journey_client import act as act_on
+    from workflows.journey_client import show as show_view
 
     if action is ActionName.ATTEMPT and outcome is None:
         raise CliError("attempt needs --outcome (no_answer, voicemail, email_sent or connected)")

@@ -11,14 +11,14 @@ import typer
 from cli import lead_commands
 from cli.api_command import api_command
 from cli.bench_commands import bench_app
+from cli.demo import demo_command
+from cli.errors import friendly_errors
 from cli.metrics_commands import metrics_app
 from cli.policy_commands import policy_app
 from cli.replay_commands import history_app, replay_command
 from cli.setup_command import setup_command
-from runtime.clean_exit import run_then_exit
-from cli.demo import demo_command
 from cli.simulate_commands import capacity_command, compare_command, sim_worker_command, simulate_command
-from cli.errors import friendly_errors
+from runtime.clean_exit import run_then_exit
 from runtime.settings import Settings
 
 app = typer.Typer(help="leadflow: lead journeys as durable Temporal workflows.", no_args_is_help=True)
@@ -85,8 +85,8 @@ def dev(
     import os
 
     from cli.errors import CliError
-    from workflows.dev_server import DevServer, StackStopped, supervise
     from runtime.settings import default_data_dir, load_policy_file, resolve_policy_path
+    from workflows.dev_server import DevServer, StackStopped, supervise
 
     if metrics_address:
         os.environ["LEADFLOW_METRICS_ADDRESS"] = metrics_address

@@ -38,7 +38,9 @@ def diff_command(before: str = typer.Argument(..., help="the policy in use (a fi
 @friendly_errors
 def rollout_command(
     file: str = typer.Argument(..., help="the policy file to roll out (or a bundled policy name)"),
-    to: RolloutScope = typer.Option(RolloutScope.NEW, "--to", help="new: journeys that start from now; all-open: those too, and every open journey at its next safe point"),
+    to: RolloutScope = typer.Option(
+        RolloutScope.NEW, "--to",
+        help="new: journeys that start from now; all-open: those too, and every open journey at its next safe point"),
     query: str = typer.Option(None, "--query", help="with --to all-open: only open journeys this visibility query also matches"),
 ) -> None:
     """Make FILE the policy new journeys start with; with --to all-open, offer it to open journeys too.
@@ -58,7 +60,8 @@ def rollout_command(
         # changes the text of the same rules.
         registered = ledger.policy(policy.version)
         if registered is not None and registered != policy:
-            raise CliError(f"policy version {policy.version!r} is already registered with different rules: give the changed policy a new version")
+            raise CliError(f"policy version {policy.version!r} is already registered with different rules: "
+                           "give the changed policy a new version")
         ledger.register_policy(policy)
         ledger.roll_out(policy.version, str(to))
     finally:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from temporalio.service import RPCError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from temporalio.service import RPCError
 
 from cli.errors import CliError, friendly_errors
 from runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from temporalio.client import WorkflowHistory
 
 history_app = typer.Typer(help="Workflow histories: export them for replay.", no_args_is_help=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -29,7 +34,8 @@ def _progress(total: int | None) -> Progress:
 def replay_command(
     history: list[Path] = typer.Option(None, "--history", help="a JSON history, or a folder of them (repeatable)"),
     workflow_id: str = typer.Option(None, "--workflow-id", help="replay this workflow's latest run from the server"),
-    query: str = typer.Option(None, "--query", help="replay every run a visibility query matches, e.g. \"CloseTime > '2026-11-17T00:00:00Z'\""),
+    query: str = typer.Option(
+        None, "--query", help="replay every run a visibility query matches, e.g. \"CloseTime > '2026-11-17T00:00:00Z'\""),
 ) -> None:
     """Replay histories against this checkout's workflow code; exit 1 if any does not replay."""
     from workflows.replay import HistoryError, read_history_file, replay_histories, server_histories
@@ -38,6 +44,8 @@ def replay_command(
         raise CliError("give exactly one of --history, --workflow-id or --query")
 
     async def run() -> list:
+        source: list[tuple[WorkflowHistory, str]] | AsyncIterator[tuple[WorkflowHistory, str]]
+        total: int | None
         if history:
             try:
                 files = [path for source in history for path in _files(source)]
@@ -45,7 +53,7 @@ def replay_command(
                 raise CliError(str(error)) from None
             if not files:
                 raise CliError(f"no *.json histories in {', '.join(map(str, history))}")
-            loaded = []
+            loaded: list[tuple[WorkflowHistory, str]] = []
             for path in files:
                 try:
                     loaded.append((read_history_file(path), str(path)))

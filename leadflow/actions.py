@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
@@ -15,7 +15,7 @@ class AttemptOutcome(StrEnum):
     CONNECTED = "connected"
 
 
-def _type_is_required(schema: dict) -> None:
+def _type_is_required(schema: dict[str, Any]) -> None:
     # ``type`` has a default for Python callers, but a request must name its action.
     required = schema.setdefault("required", [])
     if "type" not in required:
@@ -73,7 +73,7 @@ class Convert(_Action):
 
 
 RepAction = Annotated[
-    Union[Accept, LogAttempt, Qualify, Disqualify, Recycle, Convert], Field(discriminator="type")
+    Accept | LogAttempt | Qualify | Disqualify | Recycle | Convert, Field(discriminator="type")
 ]
 
 

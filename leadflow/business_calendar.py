@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -35,7 +35,7 @@ class BusinessCalendar(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as 'Europe/London')")
+            raise ValueError(f"unknown time zone {value!r} (expected an IANA name such as 'Europe/London')") from None
         return value
 
     @field_validator("workdays")
@@ -72,7 +72,7 @@ class BusinessCalendar(BaseModel):
         return (_seconds_of_day(self.closes) - _seconds_of_day(self.opens)) / 3600
 
 
-@lru_cache(maxsize=None)
+@cache
 def _zone(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 

@@ -8,6 +8,7 @@ workflow with ``workflow.now()``, the simulator with simulated time.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
 from leadflow.actions import (
@@ -23,6 +24,8 @@ from leadflow.actions import (
 )
 from leadflow.business_calendar import add_business_hours, business_time_between, end_of_business_day
 from leadflow.journey import (
+    EVENT_IDS_KEPT,
+    LOG_LIMIT,
     SLA_CLOCKS,
     TERMINAL_STAGES,
     AssignLead,
@@ -39,12 +42,10 @@ from leadflow.journey import (
     JourneyEvent,
     JourneyState,
     LeadSubmitted,
-    EVENT_IDS_KEPT,
-    LOG_LIMIT,
     NoRepAvailable,
     NotificationKind,
-    PolicyAdopted,
     Notify,
+    PolicyAdopted,
     Record,
     ReleaseLead,
     RepActed,
@@ -251,7 +252,7 @@ class _Transition:
     def disarm_all(self) -> None:
         self.disarm(*sorted(self.state.deadlines))
 
-    def notify(self, kind: NotificationKind, recipients: list[str | None], **detail: str | int | float | bool | None) -> None:
+    def notify(self, kind: NotificationKind, recipients: Sequence[str | None], **detail: str | int | float | bool | None) -> None:
         people = sorted({person for person in recipients if person})
         if people:
             detail = {"lead_id": self.state.lead_id, "tier": self.state.tier, **detail}

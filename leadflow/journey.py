@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,7 +81,7 @@ class NotificationKind(StrEnum):
     UNROUTED = "unrouted"
 
 
-Detail = dict[str, Union[str, int, float, bool, None]]
+Detail = dict[str, str | int | float | bool | None]
 
 
 class DecisionEntry(BaseModel):
@@ -214,7 +214,7 @@ class PolicyAdopted(BaseModel):
 
 
 JourneyEvent = Annotated[
-    Union[LeadSubmitted, EngagementReceived, RepActed, DeadlineReached, RepAssigned, NoRepAvailable, PolicyAdopted],
+    LeadSubmitted | EngagementReceived | RepActed | DeadlineReached | RepAssigned | NoRepAvailable | PolicyAdopted,
     Field(discriminator="type"),
 ]
 
@@ -280,6 +280,6 @@ class Finish(BaseModel):
 
 
 Command = Annotated[
-    Union[StartDeadline, CancelDeadline, AssignLead, ClaimLead, ReleaseLead, Notify, Record, Finish],
+    StartDeadline | CancelDeadline | AssignLead | ClaimLead | ReleaseLead | Notify | Record | Finish,
     Field(discriminator="type"),
 ]

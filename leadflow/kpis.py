@@ -8,7 +8,7 @@ what each metric is called, what it counts and which labels it may carry.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from leadflow.journey import SLA_CLOCKS, Stage
 from leadflow.lead import LeadSource
@@ -20,7 +20,7 @@ NO_TEAM = "unassigned"
 ESCALATION_LEVELS = ("1", "2", "3")
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     COUNTER = "counter"
     HISTOGRAM = "histogram"
     GAUGE = "gauge"
@@ -60,7 +60,9 @@ FIRST_CONTACTS = MetricSpec(
     "First contact attempts, by whether they came inside the first-contact SLA.",
 )
 ESCALATIONS = MetricSpec("leadflow_escalations_total", Kind.COUNTER, ("level",), "Escalations (1 notify, 2 reassign, 3 team queue).")
-REASSIGNMENTS = MetricSpec("leadflow_reassignments_total", Kind.COUNTER, ("tier",), "Leads taken from their owner and given to another rep.")
+REASSIGNMENTS = MetricSpec(
+    "leadflow_reassignments_total", Kind.COUNTER, ("tier",), "Leads taken from their owner and given to another rep."
+)
 JOURNEYS_CLOSED = MetricSpec("leadflow_journeys_closed_total", Kind.COUNTER, ("stage",), "Journeys that ended, by final stage.")
 TTFC_BUSINESS = MetricSpec(
     "leadflow_time_to_first_contact_business_seconds",

@@ -30,7 +30,7 @@ class FitRules(_Strict):
     """Explicit fit: who the person is, against the ideal customer profile (ICP)."""
 
     seniority: dict[str, float] = Field(
-        default_factory=lambda: {"chief": 30, "vp": 25, "head": 20, "director": 20, "manager": 10},
+        default_factory=lambda: {"chief": 30.0, "vp": 25.0, "head": 20.0, "director": 20.0, "manager": 10.0},
         description="title keyword -> points; the best matching keyword counts",
     )
     company_size: list[SizeBand] = Field(default_factory=list, description="the largest band reached counts")
@@ -60,13 +60,13 @@ class EngagementRules(_Strict):
 
     weights: dict[EngagementKind, float] = Field(
         default_factory=lambda: {
-            EngagementKind.PAGE_VIEW: 1,
-            EngagementKind.EMAIL_CLICK: 3,
-            EngagementKind.CONTENT_DOWNLOAD: 8,
-            EngagementKind.PRICING_PAGE: 10,
-            EngagementKind.WEBINAR: 15,
-            EngagementKind.DEMO_REQUEST: 50,
-            EngagementKind.CONTACT_REQUEST: 50,
+            EngagementKind.PAGE_VIEW: 1.0,
+            EngagementKind.EMAIL_CLICK: 3.0,
+            EngagementKind.CONTENT_DOWNLOAD: 8.0,
+            EngagementKind.PRICING_PAGE: 10.0,
+            EngagementKind.WEBINAR: 15.0,
+            EngagementKind.DEMO_REQUEST: 50.0,
+            EngagementKind.CONTACT_REQUEST: 50.0,
         }
     )
     half_life_days: float = Field(default=14, gt=0)
@@ -110,7 +110,7 @@ class CadenceUnit(StrEnum):
 class Cadence(_Strict):
     """Follow-up attempts: attempt k is due by ``schedule[k]`` units after the owner's first attempt."""
 
-    schedule: list[float] = Field(default_factory=lambda: [0, 1, 3, 5, 8, 12], min_length=1)
+    schedule: list[float] = Field(default_factory=lambda: [0.0, 1.0, 3.0, 5.0, 8.0, 12.0], min_length=1)
     unit: CadenceUnit = CadenceUnit.BUSINESS_DAY
     disposition_within_hours: float = Field(
         default=40, gt=0, description="business hours after a connect to qualify, disqualify or recycle"

@@ -8,8 +8,8 @@ memory. Both call ``choose_rep``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Iterator
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -136,8 +136,8 @@ def choose_rep(policy: Policy, request: RouteRequest, snapshot: RoutingSnapshot)
     if routing.method is RoutingMethod.ROUND_ROBIN:
         found = _next_in_turn(policy, request, snapshot)
         if found is not None:
-            rep, shift = found
-            return RouteDecision(pool=pool, rep_id=rep.id, team=rep.team, on_shift=shift)
+            rep, on_shift_now = found
+            return RouteDecision(pool=pool, rep_id=rep.id, team=rep.team, on_shift=on_shift_now)
     covering = [rep for rep in policy.reps if _covers(rep, request.territory, request.segment)]
     if not covering:
         return RouteDecision(pool=pool, why_none="no rep covers this territory and segment")

@@ -34,7 +34,7 @@ def decayed(score: float, as_of: datetime | None, at: datetime, half_life_days: 
     if as_of is None or score == 0.0 or at <= as_of:
         return score
     elapsed_days = (at - as_of).total_seconds() / _SECONDS_PER_DAY
-    return round(score * 0.5 ** (elapsed_days / half_life_days), 6)
+    return round(score * float(0.5 ** (elapsed_days / half_life_days)), 6)
 
 
 def engagement_weight(event: EngagementEvent, rules: EngagementRules) -> float:

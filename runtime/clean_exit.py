@@ -12,7 +12,8 @@ import logging
 import os
 import sys
 import traceback
-from typing import Callable, NoReturn
+from collections.abc import Callable
+from typing import NoReturn
 
 
 def run_then_exit(command: Callable[[], object]) -> NoReturn:

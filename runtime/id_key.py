@@ -17,7 +17,8 @@ import os
 import sys
 from enum import StrEnum
 
-from leadflow.lead import Lead, lead_id_for, lead_id_from_reference as _from_reference
+from leadflow.lead import Lead, lead_id_for
+from leadflow.lead import lead_id_from_reference as _from_reference
 from runtime.settings import SettingsError
 
 ID_KEY_VAR = "LEADFLOW_ID_KEY"

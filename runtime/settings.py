@@ -183,7 +183,8 @@ class Settings:
     def from_env(cls, **overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "task_queue": os.environ.get("LEADFLOW_TASK_QUEUE", DEFAULT_TASK_QUEUE),
-            "policy_path": resolve_policy_path(overrides.pop("policy_path", None) or os.environ.get("LEADFLOW_POLICY") or DEFAULT_POLICY, strict=False),
+            "policy_path": resolve_policy_path(
+                overrides.pop("policy_path", None) or os.environ.get("LEADFLOW_POLICY") or DEFAULT_POLICY, strict=False),
             "data_dir": _data_dir(),
             "database_url": os.environ.get("LEADFLOW_DATABASE_URL") or None,
             "notify_webhook_url": os.environ.get("LEADFLOW_NOTIFY_WEBHOOK_URL") or None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from leadflow.policy import Policy
 from simulation.results import CapacityPoint, CapacityResult

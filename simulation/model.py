@@ -175,7 +175,8 @@ class LeadJourney:
             return
         if state.stage is Stage.NURTURING:
             model.nurturing(self)
-        elif state.stage in (Stage.ASSIGNED, Stage.ACCEPTED) and state.owner_id and self.owner_work != (state.owner_id, state.assignment_step):
+        elif (state.stage in (Stage.ASSIGNED, Stage.ACCEPTED) and state.owner_id
+              and self.owner_work != (state.owner_id, state.assignment_step)):
             self.owner_work = (state.owner_id, state.assignment_step)
             model.owned(self, state.owner_id, state.assignment_step)
         elif state.stage is Stage.MQL and state.queued_team and self.owner_work != (state.queued_team, state.assignment_step):

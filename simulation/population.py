@@ -164,13 +164,15 @@ def _faker():
     return Faker()
 
 
-def engagement_after(person: Person, behaviour: Behaviour, start: datetime, after_hours: float, until_hours: float) -> list[EngagementEvent]:
+def engagement_after(
+    person: Person, behaviour: Behaviour, start: datetime, after_hours: float, until_hours: float
+) -> list[EngagementEvent]:
     """The person's engagement events in (after, until], in order, redrawn from its seed."""
     rate = person.intent * behaviour.engagement_per_week / HOURS_PER_WEEK
     if rate <= 0:
         return []
     rng = random.Random(person.engagement_seed)
-    events = []
+    events: list[EngagementEvent] = []
     hours = person.arrived_hours
     while True:
         hours += rng.expovariate(rate)

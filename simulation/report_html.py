@@ -270,7 +270,7 @@ def _ttfc_figure(results: Sequence[SimulationResult]) -> Figure | None:
         pooled = np.concatenate(samples)
         upper = float(np.percentile(pooled, 99.5))
         bins = np.linspace(float(pooled.min()), max(upper, float(pooled.min()) + 1e-9), 41)
-        for i, (r, values) in enumerate(zip(results, samples)):
+        for i, (_result, values) in enumerate(zip(results, samples)):
             if values.size:
                 weights = np.full(values.size, 1 / values.size)
                 ax.hist(np.clip(values, None, bins[-1]), bins=bins, weights=weights, histtype="step",
@@ -320,7 +320,7 @@ def _bucket_edges(hours: Sequence[float]) -> np.ndarray:
 
 
 def _timeline_figure(timeline: Timeline | None) -> Figure | None:
-    if not _has_timeline(timeline):
+    if timeline is None or not _has_timeline(timeline):
         return None
     fig, (top, bottom) = _new_figure(rows=2, height=2.8)
     edges = _bucket_edges(timeline.hours)
@@ -337,7 +337,7 @@ def _queue_overlay_figure(a: SimulationResult, b: SimulationResult) -> Figure | 
         return None
     fig, (ax,) = _new_figure()
     for i, r in enumerate((a, b)):
-        if _has_timeline(r.timeline):
+        if r.timeline is not None and _has_timeline(r.timeline):
             edges = _bucket_edges(r.timeline.hours)
             ax.stairs(r.timeline.queue_depth, edges, color=COLOURS[i], linewidth=1.6, label=_series_label([a, b], i))
     ax.set_xlabel("hours since start of horizon")

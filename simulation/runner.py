@@ -9,8 +9,8 @@ with the same seed see the same leads (common random numbers).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from typing import Callable
 
 import numpy as np
 from pydantic import BaseModel

@@ -8,8 +8,8 @@ decisions (the parity test), and to replay a known day under another policy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from leadflow.actions import InvalidAction, RepAction
 from leadflow.journey import DecisionEntry, EngagementReceived, JourneyState, LeadSubmitted, RepActed
@@ -53,7 +53,8 @@ class ScriptedModel(SimShell):
     def run_until(self, until: datetime) -> dict[str, list[DecisionEntry]]:
         """Run the script to ``until``; each lead's decision trace, by script key."""
         self.env.run(until=max(self.hours(until), self.env.now))
-        return {key: self.traces.get(journey.state.lead_id, []) for key, journey in self.journeys.items()}
+        traces = self.traces or {}
+        return {key: traces.get(journey.state.lead_id, []) for key, journey in self.journeys.items()}
 
     def state(self, key: str) -> JourneyState:
         return self.journeys[key].state

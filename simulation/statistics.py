@@ -83,8 +83,8 @@ class ReplicationStats:
                 tier, due_at = (pending[0], pending[1]) if pending else (state.tier or "none", math.inf)
                 if due_at <= self.horizon_hours:  # leads due after the horizon are censored
                     self._sla(tier, bool(entry.detail.get("met")))
-                self.ttfc_business.append(float(entry.detail["business_seconds"]) / 3600)
-                self.ttfc_wall.append(float(entry.detail["wall_seconds"]) / 3600)
+                self.ttfc_business.append(float(entry.detail["business_seconds"] or 0) / 3600)
+                self.ttfc_wall.append(float(entry.detail["wall_seconds"] or 0) / 3600)
         elif kind in _LEAVING:
             pending = self.awaiting_contact.pop(index, None)
             if pending is not None:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-from workflows.dev_server import free_port
 from runtime.settings import DEFAULT_POLICY, REPO_ROOT
+from workflows.dev_server import free_port
 
 INTAKE = "intake-token-0123456789"
 REP = "rep-token-0123456789abc"

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from runtime.converter import journey_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from workflows.dev_server import test_server_path
 from leadflow.policy import Policy
+from runtime.converter import journey_data_converter
 from runtime.settings import DEFAULT_POLICY, DEMO_POLICY, load_policy_file
+from workflows.dev_server import test_server_path
 from workflows.telemetry import use_logging_runtime
 
 # As the CLI and the worker do: the SDK core's logs go through Python logging, not stdout.
@@ -74,7 +74,7 @@ def dev_server(tmp_path_factory):
 
 @pytest_asyncio.fixture(scope="session")
 async def dev_client(dev_server):
-    from workflows.journey_client import connect
     from runtime.settings import Settings
+    from workflows.journey_client import connect
 
     return await connect(Settings(), target_host=dev_server.address)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, time, timedelta, timezone
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 from temporalio.testing import WorkflowEnvironment

@@ -6,7 +6,6 @@ connections. A real worker and a real ``leadflow api`` process each time.
 from __future__ import annotations
 
 import asyncio
-from http.client import HTTPConnection
 import os
 import signal
 import socket
@@ -14,15 +13,16 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from http.client import HTTPConnection
 
 import httpx
 import pytest
 
 from api.connections import BODY_SECONDS, HEADER_SECONDS
-from workflows.dev_server import DevServer, free_port
 from runtime.id_key import lead_id_from_reference
 from tests.api_stack import EVERYTHING, INTAKE, READER, start_stack
 from tests.test_api import assert_error, lead_body, wait_stage
+from workflows.dev_server import DevServer, free_port
 
 pytestmark = pytest.mark.devserver
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from workflows.dev_server import free_port, port_in_use
 from runtime.settings import Settings, default_data_dir
+from workflows.dev_server import free_port, port_in_use
 
 pytestmark = pytest.mark.devserver
 

@@ -22,16 +22,16 @@ import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
 
-from leadflow.actions import Accept, AttemptOutcome, Convert, LogAttempt, Qualify
+from bench.billable_actions import QueryCounter, count_actions
 from cli.demo import synthetic_leads
-from workflows.dev_server import DevServer, free_port, port_in_use
+from leadflow.actions import Accept, AttemptOutcome, Convert, LogAttempt, Qualify
 from leadflow.journey import Stage
 from leadflow.lead import EngagementEvent, EngagementKind, Lead
 from runtime.settings import DEMO_POLICY, REPO_ROOT, Settings
 from tests.journey_helpers import hot_lead, wait_for
 from worker import running_worker
 from workflows import search_attributes as sa
-from bench.billable_actions import QueryCounter, count_actions
+from workflows.dev_server import DevServer, free_port, port_in_use
 from workflows.journey_client import act, connect, engage, journey_handle, list_leads, show, submit_lead
 
 pytestmark = pytest.mark.devserver
@@ -359,10 +359,10 @@ def test_leadflow_demo_drives_every_lead_to_an_outcome():
 
 
 async def test_replications_on_temporal_spread_over_two_workers(dev_client, dev_server):
+    from runtime.settings import SCENARIOS_DIR
     from simulation.on_temporal import run_replications_on_temporal
     from simulation.runner import run_replications
     from simulation.scenario import load_scenario
-    from runtime.settings import SCENARIOS_DIR
 
     loaded = load_scenario(SCENARIOS_DIR / "baseline.yaml", horizon_days=6, warmup_days=1)
     queue = unique("simulation")

@@ -17,24 +17,25 @@ import sys
 import threading
 import uuid
 from collections import Counter
-from datetime import time as clock_time, timedelta
+from datetime import time as clock_time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 from sqlalchemy import create_engine, text
+from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError
 
 from activities.ledger import Ledger
 from activities.notifications import Notifier
 from leadflow.actions import Accept, AttemptOutcome, Convert, LogAttempt, Qualify
 from leadflow.journey import Clock, Stage
-from workflows.dev_server import DevServer, free_port
 from runtime.settings import DEFAULT_POLICY, REPO_ROOT, Settings, load_policy_file
 from tests.journey_helpers import hot_lead, next_local, skip_to
 from tests.test_ledger import POSTGRES_URL
 from worker import running_worker
-from temporalio.client import WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.service import RPCError
+from workflows.dev_server import DevServer, free_port
 from workflows.journey_client import ActionRejected, JourneyError, act, connect, journey_handle, show, submit_lead
 
 pytestmark = pytest.mark.faults

@@ -16,8 +16,8 @@ import base64
 import json
 import time
 import uuid
-from datetime import datetime, timezone
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 
 import pytest
 import yaml
@@ -27,7 +27,6 @@ from api.intake import held_custom_fields
 from leadflow.lead import CustomFieldsOverflow
 from runtime.settings import DEFAULT_POLICY, read_yaml_file
 from tests.api_stack import INTAKE, READER, REP, start_stack
-
 
 CODEC_KEYS = "jam:" + base64.b64encode(bytes(range(32))).decode()
 RUN = uuid.uuid4().hex[:8]

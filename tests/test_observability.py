@@ -25,14 +25,14 @@ from temporalio.client import WorkflowFailureError
 
 from leadflow.actions import Accept
 from leadflow.journey import Stage
-from workflows.dev_server import free_port
+from leadflow.kpis import BUSINESS_METRICS
 from runtime.settings import REPO_ROOT
 from tests.journey_helpers import hot_lead, wait_for
 from tests.metrics_scrape import Scrape
-from tests.test_dev_server import worker_env
 from tests.test_deploy import alert_expressions, dashboard_queries, names_used
+from tests.test_dev_server import worker_env
+from workflows.dev_server import free_port
 from workflows.journey_client import act, journey_handle, submit_lead
-from leadflow.kpis import BUSINESS_METRICS
 from workflows.telemetry import metric_names
 
 pytestmark = pytest.mark.devserver

@@ -14,9 +14,9 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
+from runtime.codec import CodecKeyError, EncryptionCodec, new_key, parse_keys
 from runtime.settings import REPO_ROOT
 from tests.api_stack import CODEC, INTAKE, READER, start_stack
-from runtime.codec import CodecKeyError, EncryptionCodec, new_key, parse_keys
 
 OLD_KEY, NEW_KEY = new_key(), new_key()
 UI_ORIGIN = "http://localhost:8233"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from activities.ledger import Ledger
+from activities.policy_store import ROLLOUT_CHECK_SECONDS, PolicyStore
 from leadflow.actions import Accept, AttemptOutcome, LogAttempt, Qualify
 from leadflow.decide import decide, may_adopt
 from leadflow.journey import DecisionKind, PolicyAdopted, Stage
 from leadflow.policy import Policy
 from leadflow.policy_diff import diff_policies
-from activities.ledger import Ledger
-from activities.policy_store import ROLLOUT_CHECK_SECONDS, PolicyStore
 from tests.test_decide import T0, Journey, assigned_hot, records, warm_lead
 
 

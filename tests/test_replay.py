@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import subprocess
 import sys
 from datetime import time, timezone
+from pathlib import Path
 
 import pytest
 from temporalio.worker import UnsandboxedWorkflowRunner
@@ -209,8 +209,8 @@ async def test_a_future_dated_event_recorded_before_bounded_engagement_replays_a
     from leadflow.decide import decide, new_journey
     from leadflow.journey import EngagementReceived, LeadSubmitted, Stage
     from leadflow.lead import EngagementEvent, Lead
-    from runtime.settings import DEFAULT_POLICY, load_policy_file
     from runtime.converter import journey_data_converter
+    from runtime.settings import DEFAULT_POLICY, load_policy_file
     from workflows.lead_journey import LeadJourneyWorkflow
     from workflows.replay import journey_replayer, replay_histories
 

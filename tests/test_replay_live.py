@@ -11,11 +11,11 @@ import sys
 import pytest
 
 from leadflow.journey import Stage
-from workflows.dev_server import temporal_cli_path
 from runtime.settings import REPO_ROOT
 from tests.journey_helpers import wait_for
 from tests.test_dev_server import settings_for, unique
 from worker import running_worker
+from workflows.dev_server import temporal_cli_path
 from workflows.journey_client import journey_handle
 
 pytestmark = pytest.mark.devserver

@@ -16,10 +16,10 @@ from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.service import RPCError, RPCStatusCode
 
-from workflows.dev_server import DevServer, free_port
 from runtime.settings import REPO_ROOT, Settings
 from tests.test_dev_server import _run_cli, unique, worker_env
 from workflows import search_attributes as sa
+from workflows.dev_server import DevServer, free_port
 from workflows.journey_client import OperatorApiUnavailable, connect, register_search_attributes
 
 pytestmark = pytest.mark.devserver

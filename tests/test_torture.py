@@ -36,29 +36,28 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from pathlib import Path
 
 import pytest
 import yaml
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
-from temporalio.service import RPCError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.service import RPCError
 
-from leadflow.actions import LogAttempt
+from activities.ledger import Ledger
 from cli.demo import REP_DELAY_SECONDS, REP_STYLE, ScriptedLead, next_rep_action, synthetic_leads
-from leadflow.journey import Stage
-from leadflow.lead import EngagementEvent, EngagementKind
+from leadflow.actions import LogAttempt
 from leadflow.decide import decide, new_journey
-from leadflow.journey import EngagementReceived, LeadSubmitted
+from leadflow.journey import EngagementReceived, LeadSubmitted, Stage
+from leadflow.lead import EngagementEvent, EngagementKind
 from leadflow.policy import Policy, parse_policy
 from runtime.id_key import lead_id_of
-from workflows.dev_server import free_port
 from runtime.settings import REPO_ROOT
-from activities.ledger import Ledger
 from workflows import search_attributes as sa
+from workflows.dev_server import free_port
 from workflows.journey_client import JourneyBusy, JourneyError, act, engage, journey_handle, show
 from workflows.journey_io import JourneyInput
 from workflows.lead_journey import LeadJourneyWorkflow
@@ -308,7 +307,7 @@ async def test_journeys_survive_a_starved_worker_with_no_cache(dev_server, dev_c
                     await asyncio.wait_for(_play(dev_client, person, queue, deadline, random.Random(seed),
                                                  frozenset(policy.managers)),
                                            timeout=max(deadline - time.monotonic(), 0) + 30)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     person.outcome = "unfinished"
 
         async def report() -> None:  # progress, for whoever reads the CI log

@@ -9,11 +9,11 @@ import pytest
 from temporalio.common import VersioningBehavior
 
 from leadflow.journey import Stage
-from workflows.dev_server import temporal_cli_path
 from runtime.settings import Settings, SettingsError
 from tests.journey_helpers import hot_lead, wait_for
 from tests.test_dev_server import unique
 from worker import deployment_config, running_worker
+from workflows.dev_server import temporal_cli_path
 from workflows.journey_client import journey_handle, submit_lead
 
 

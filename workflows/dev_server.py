@@ -14,8 +14,8 @@ import socket
 import subprocess
 import sysconfig
 import time
+from collections.abc import Awaitable
 from pathlib import Path
-from typing import Awaitable
 
 from workflows.search_attributes import TYPES as SEARCH_ATTRIBUTES  # the one list `leadflow setup` registers
 

@@ -10,27 +10,29 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from collections.abc import Awaitable, Iterable
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Iterable, TypeVar
+from typing import Any, TypeVar
 
+from pydantic import BaseModel
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowQueryFailedError,
 )
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.envconfig import ClientConfig
 from temporalio.service import RPCError, RPCStatusCode
-from pydantic import BaseModel
 
 from leadflow.actions import RepAction
 from leadflow.lead import EngagementEvent, Lead, workflow_id_for
+from runtime.converter import journey_data_converter
 from runtime.id_key import lead_id_from_reference, lead_id_of
 from runtime.settings import Settings
 from workflows import search_attributes as sa
-from runtime.converter import journey_data_converter
 from workflows.journey_io import ANSWERS_MEMO, JourneyInput, JourneyOutcome, LeadView, RepActionSignal
 from workflows.lead_journey import LeadJourneyWorkflow
 
@@ -75,7 +77,7 @@ async def within(awaitable: Awaitable[T], limit: timedelta | None) -> T:
         return await awaitable
     try:
         return await asyncio.wait_for(awaitable, limit.total_seconds())
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise TemporalUnavailable(f"Temporal did not answer within {limit.total_seconds():g} s") from None
 
 
@@ -407,7 +409,7 @@ async def register_search_attributes(client: Client) -> SearchAttributeSetup:
     if missing:
         request = AddSearchAttributesRequest(
             namespace=client.namespace,
-            search_attributes={name: sa.BY_NAME[name].indexed_value_type.value for name in missing},
+            search_attributes={name: IndexedValueType.ValueType(sa.BY_NAME[name].indexed_value_type.value) for name in missing},
         )
         try:
             await client.operator_service.add_search_attributes(request)

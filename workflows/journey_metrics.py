@@ -31,6 +31,7 @@ from leadflow.kpis import (
     MetricSpec,
 )
 
+
 class JourneyMetrics:
     """Records one journey's decisions on a metric meter (the workflow's, in production)."""
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -39,7 +40,6 @@ with workflow.unsafe.imports_passed_through():
     from activities.journey_activities import JourneyActivities
     from leadflow.actions import ActionRequest, InvalidAction
     from leadflow.decide import check_action, decide, due_deadlines, may_adopt, new_journey, view_score
-    from leadflow.scoring import needs_bounds
     from leadflow.journey import (
         AssignLead,
         CancelDeadline,
@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         DeadlineReached,
         EngagementReceived,
         JourneyEvent,
+        JourneyState,
         LeadSubmitted,
         NoRepAvailable,
         Notify,
@@ -61,8 +62,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from leadflow.lead import EngagementEvent, Lead, workflow_id_for
     from leadflow.policy import Policy
+    from leadflow.scoring import needs_bounds
     from workflows import search_attributes as sa
-    from workflows.journey_metrics import JourneyMetrics
     from workflows.journey_io import (
         ANSWERS_IN_MEMO,
         ANSWERS_KEPT,
@@ -73,6 +74,7 @@ with workflow.unsafe.imports_passed_through():
         LeadView,
         RepActionSignal,
     )
+    from workflows.journey_metrics import JourneyMetrics
 
 LOCAL_TIMEOUT = timedelta(seconds=30)
 EFFECT_TIMEOUT = timedelta(seconds=10)  # a ledger write or a routing call; a dead worker's is retried after this
@@ -137,13 +139,27 @@ class LeadJourneyWorkflow:
         self._armed: dict[Clock, datetime] = {}
         # Answers to rep actions: update tickets (popped by their handler) and signalled
         # requests' ids (the latest ANSWERS_KEPT, so a repeated request applies once).
-        self._verdicts: dict[int | str, str | None] = dict(carried.answers) if carried else {}
+        self._verdicts: dict[int | str, str | None] = {}
+        if carried:
+            self._verdicts.update(carried.answers)
         self._tickets = 0
         self._notifying: set[asyncio.Task[None]] = set()
         self._timers: set[asyncio.Task[None]] = set()
         self._metrics: JourneyMetrics | None = None
         self._offered: str | None = carried.offered_policy if carried else None
         self._offered_policy: Policy | None = None
+
+    @property
+    def _journey(self) -> JourneyState:
+        """The journey's state, once ``run`` has started it."""
+        assert self._state is not None, "the journey has not started"
+        return self._state
+
+    @property
+    def _rules(self) -> Policy:
+        """The policy the journey follows, once ``run`` has loaded it."""
+        assert self._policy is not None, "the journey has not loaded its policy"
+        return self._policy
 
     # -- messages ------------------------------------------------------------------------
 
@@ -265,12 +281,12 @@ class LeadJourneyWorkflow:
         else:
             await self._in_batches(input)
 
-        self._journey_metrics().closed(self._state)
+        self._journey_metrics().closed(self._journey)
         for arrival in self._inbox:
             if arrival.ticket is not None:
-                self._answer(arrival.ticket, f"the lead is closed ({self._state.stage})")
+                self._answer(arrival.ticket, f"the lead is closed ({self._journey.stage})")
         await self._quiesce()
-        state = self._state
+        state = self._journey
         return JourneyOutcome(
             lead_id=state.lead_id,
             outcome=state.outcome or "",
@@ -293,7 +309,7 @@ class LeadJourneyWorkflow:
         it events that arrived meanwhile; on replay it comes back at once. Steps taken "when
         the inbox is empty" would then run at different points live and on replay.
         """
-        while not self._state.finished:
+        while not self._journey.finished:
             await workflow.wait_condition(lambda: bool(self._inbox))
             arrival = self._inbox.popleft()
             overdue = self._overdue_before(arrival)
@@ -308,7 +324,7 @@ class LeadJourneyWorkflow:
             await self._adopt_offered_policy()
             self._sync_visibility()
             self._new_run_wanted = self._new_run_wanted or arrival.new_run_suggested
-            if self._new_run_wanted and not self._state.finished:
+            if self._new_run_wanted and not self._journey.finished:
                 await self._continue_as_new(input)
 
     def _overdue_before(self, arrival: Arrival) -> list[Arrival]:
@@ -320,10 +336,10 @@ class LeadJourneyWorkflow:
         the same both ways, and is what happened: the deadline was due first. Its timer, when
         it fires, finds it taken.
         """
-        if not self._due_first or arrival.event is None or isinstance(arrival.event, DeadlineReached):
+        if not self._due_first or arrival.event is None or arrival.at is None or isinstance(arrival.event, DeadlineReached):
             return []
         overdue = []
-        for due in due_deadlines(self._state, arrival.at):
+        for due in due_deadlines(self._journey, arrival.at):
             if self._armed.get(due.clock) == due.due_at:
                 del self._armed[due.clock]
                 overdue.append(Arrival(due, None, due.due_at, arrival.new_run_suggested))
@@ -331,15 +347,15 @@ class LeadJourneyWorkflow:
 
     async def _in_batches(self, input: JourneyInput) -> None:
         """The main loop of journeys started before ``REPLAY_STABLE_CLOCK`` (kept so they replay)."""
-        while not self._state.finished:
+        while not self._journey.finished:
             await workflow.wait_condition(lambda: bool(self._inbox) or self._adoption_ready())
-            while self._inbox and not self._state.finished:
+            while self._inbox and not self._journey.finished:
                 event, ticket, _, _, _ = self._inbox.popleft()
                 assert event is not None  # offers arrive through the inbox only in patched runs
                 await self._handle(event, ticket, None)
             await self._adopt_offered_policy()
             self._sync_visibility()
-            if not self._state.finished and workflow.info().is_continue_as_new_suggested():
+            if not self._journey.finished and workflow.info().is_continue_as_new_suggested():
                 await self._continue_as_new(input)
 
     async def _continue_as_new(self, input: JourneyInput) -> None:
@@ -358,10 +374,10 @@ class LeadJourneyWorkflow:
         workflow.continue_as_new(
             JourneyInput(
                 lead_id=input.lead_id,
-                policy_version=self._state.policy_version,
+                policy_version=self._journey.policy_version,
                 visibility=self._visibility,
                 carried=Carried(
-                    state=self._state,
+                    state=self._journey,
                     policy=self._policy,
                     indexed=self._indexed,
                     offered_policy=offers[-1] if offers else self._offered,
@@ -381,13 +397,13 @@ class LeadJourneyWorkflow:
         if self._offered is None:
             return False
         offered = self._offered_policy
-        return offered is None or offered.version != self._offered or may_adopt(self._state, offered)
+        return offered is None or offered.version != self._offered or may_adopt(self._journey, offered)
 
     async def _adopt_offered_policy(self) -> None:
         version = self._offered
-        if version is None or self._state.finished:
+        if version is None or self._journey.finished:
             return
-        if version == self._state.policy_version:
+        if version == self._journey.policy_version:
             self._offered = None
             return
         if self._offered_policy is None or self._offered_policy.version != version:
@@ -397,7 +413,7 @@ class LeadJourneyWorkflow:
                 workflow.logger.warning("policy %s not adopted: %s", version, error.cause or error)
                 self._offered = None
                 return
-        if may_adopt(self._state, self._offered_policy):
+        if may_adopt(self._journey, self._offered_policy):
             self._policy = self._offered_policy
             self._offered, self._offered_policy = None, None
             await self._handle(PolicyAdopted(version=version), at=self._clock)
@@ -428,12 +444,12 @@ class LeadJourneyWorkflow:
 
     async def _handle(self, event: JourneyEvent, ticket: int | str | None = None, at: datetime | None = None) -> None:
         now = self._decision_time(at)
-        before = self._state
-        if (isinstance(event, EngagementReceived) and needs_bounds(event.event, now, self._policy.engagement)
+        before = self._journey
+        if (isinstance(event, EngagementReceived) and needs_bounds(event.event, now, self._rules.engagement)
                 and not workflow.patched(BOUNDED_ENGAGEMENT)):
             event = event.model_copy(update={"as_sent": True})
         try:
-            self._state, commands = decide(before, event, now, self._policy)
+            self._state, commands = decide(before, event, now, self._rules)
         except InvalidAction as problem:  # the state moved on between validation and handling
             if ticket is not None:
                 self._answer(ticket, str(problem))
@@ -450,7 +466,7 @@ class LeadJourneyWorkflow:
         if ticket is not None and not self._stable_clock:
             self._answer(ticket, None)
         metrics = self._journey_metrics()
-        metrics.stage_changes(self._state, self._state.stage_history[len(before.stage_history) :], before.stage)
+        metrics.stage_changes(self._journey, self._journey.stage_history[len(before.stage_history) :], before.stage)
         metrics.decisions([command.entry for command in commands if isinstance(command, Record)])
         await self._carry_out(commands, now)
         if ticket is not None and self._stable_clock:
@@ -463,8 +479,9 @@ class LeadJourneyWorkflow:
         return self._metrics
 
     async def _carry_out(self, commands: list[Command], decided_at: datetime) -> None:
-        state = self._state
-        entries, releases, claims, notes, assignment = [], [], [], [], None
+        state = self._journey
+        entries, releases, claims, assignment = [], [], [], None
+        notes: list[Notification] = []
         for command in commands:
             if isinstance(command, StartDeadline):
                 self._start_timer(command.clock, command.due_at)
@@ -491,7 +508,7 @@ class LeadJourneyWorkflow:
             await self._handle(await self._assign(assignment, decided_at), at=decided_at)
 
     async def _record(self, entries: list, releases: list[str], claims: list[Claim], decided_at: datetime) -> None:
-        state = self._state
+        state = self._journey
         # Ledger times are decision times; the old path kept the clock reading it always had.
         at = decided_at if self._stable_clock else workflow.now()
         workflow_id = workflow.info().workflow_id
@@ -523,7 +540,7 @@ class LeadJourneyWorkflow:
         await self._effect(JourneyActivities.record_journey_step, batch)
 
     async def _assign(self, command: AssignLead, at: datetime) -> RepAssigned | NoRepAvailable:
-        state = self._state
+        state = self._journey
         result = await self._effect(
             JourneyActivities.assign_lead,
             AssignmentRequest(
@@ -575,7 +592,7 @@ class LeadJourneyWorkflow:
                 retry_policy=NOTIFY_RETRY,
             )
         except Exception:  # a notification that cannot be delivered in a day must not fail the journey
-            workflow.logger.warning("notifications for lead %s given up after retries", self._state.lead_id)
+            workflow.logger.warning("notifications for lead %s given up after retries", self._journey.lead_id)
 
     # -- deadlines -------------------------------------------------------------------------
 
@@ -600,7 +617,7 @@ class LeadJourneyWorkflow:
         if self._armed.get(clock) == due_at:
             # Deadlines due by this one's due time, as the simulator takes them; later ones
             # fire on their own timers.
-            for due in due_deadlines(self._state, due_at):
+            for due in due_deadlines(self._journey, due_at):
                 if self._armed.get(due.clock) == due.due_at:
                     del self._armed[due.clock]
                     self._inbox.append(self._arrival(due, at=due.due_at))
@@ -618,10 +635,10 @@ class LeadJourneyWorkflow:
                     timeout_summary=f"{clock} deadline",
                 )
                 return  # disarmed or re-armed: the timer is cancelled
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         if self._armed.get(clock) == due_at:
-            for due in due_deadlines(self._state, workflow.now()):
+            for due in due_deadlines(self._journey, workflow.now()):
                 if self._armed.get(due.clock) == due.due_at:
                     del self._armed[due.clock]
                     self._inbox.append(Arrival(due))
@@ -632,7 +649,7 @@ class LeadJourneyWorkflow:
         """Upsert the search attributes that changed (one upsert, only when needed)."""
         if not self._visibility:
             return
-        state = self._state
+        state = self._journey
         wanted: dict[str, object] = {
             sa.LEAD_STAGE.name: str(state.stage),
             sa.LEAD_TIER.name: state.tier,
@@ -646,7 +663,8 @@ class LeadJourneyWorkflow:
         for key in sa.ALL:
             if key.name in changed:
                 value = changed[key.name]
-                updates.append(key.value_unset() if value is None else key.value_set(value))
+                # Each key's value has the key's type (keyword text or a datetime): ``wanted`` above.
+                updates.append(key.value_unset() if value is None else key.value_set(value))  # type: ignore[arg-type]
         workflow.upsert_search_attributes(updates)
         self._indexed.update(changed)
 

@@ -9,9 +9,9 @@ so a history that replays here replays on a worker built from the same code.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Callable, Iterable
 
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer, WorkflowRunner
@@ -107,10 +107,10 @@ async def replay_histories(
 
     async def each() -> AsyncIterator[tuple[WorkflowHistory, str]]:
         if hasattr(histories, "__aiter__"):
-            async for item in histories:  # type: ignore[union-attr]
+            async for item in histories:
                 yield item
         else:
-            for item in histories:  # type: ignore[union-attr]
+            for item in histories:
                 yield item
 
     async for history, source in each():

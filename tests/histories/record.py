@@ -26,11 +26,11 @@ from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAtt
 from leadflow.journey import Stage
 from leadflow.lead import EngagementEvent, EngagementKind, Lead
 from leadflow.policy import Policy
-from workflows.dev_server import DevServer, free_port, test_server_path
+from runtime.converter import journey_data_converter
 from runtime.settings import DEFAULT_POLICY, DEMO_POLICY, Settings, load_policy_file
 from tests.journey_helpers import hot_lead, next_local, skip_to, wait_for, warm_lead, warm_up_until_reassigned
 from worker import running_worker
-from runtime.converter import journey_data_converter
+from workflows.dev_server import DevServer, free_port, test_server_path
 from workflows.journey_client import act, connect, engage, journey_handle, submit_lead
 
 HERE = Path(__file__).resolve().parent
