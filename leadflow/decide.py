@@ -79,6 +79,7 @@ def decide(
         check_action(state, event.action, policy)
     step = _Transition(state, now, policy)
     step.apply(event)
+    step.settle_overdue_first_contact()
     return step.state, step.commands
 
 
@@ -213,6 +214,15 @@ class _Transition:
             return
         self.state.policy_version = event.version
         self.record(DecisionKind.POLICY_ADOPTED, previous_version=previous, version=event.version)
+
+    def settle_overdue_first_contact(self) -> None:
+        """Past its first-contact due time with no attempt, the SLA is missed, whatever clock
+        a reassignment has re-armed since: settled by the first transition that decides
+        anything (a no-op, such as a stale timer, settles nothing). See ``leadflow.kpis``."""
+        s = self.state
+        if (self.commands and s.first_contact_met is None and s.first_contact_at is None
+                and s.first_contact_due is not None and self.at >= s.first_contact_due):
+            s.first_contact_met = False
 
     # -- helpers ----------------------------------------------------------------------
 

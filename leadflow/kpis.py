@@ -1,6 +1,21 @@
 """Every shared measure, defined once: the live workers' metrics, the Grafana dashboard and
 alert rules, and the simulator's statistics all follow these definitions.
 
+**First-contact SLA attainment** = met / (met + missed), per tier. A lead's first-contact
+SLA is *settled* once per MQL episode, when the journey first knows the answer:
+
+* **met**: its first contact attempt came at or before its first-contact due time;
+* **missed**: the due time (set when it became an MQL) passed with no attempt. The journey
+  settles it at the first decision it takes at or after that time: the first-contact clock
+  running out, or any other breach, escalation, reassignment, routing retry or close. A
+  later contact does not count again.
+
+A lead that leaves before its due time without an attempt never came due and is not
+counted. Neither is one still inside its window when the count is taken (a simulation's
+horizon, a dashboard's range), nor one past its due time that has not decided anything
+since: both are censored, never guessed (the ledger's report lists leads past due). A
+recycled lead that qualifies again starts a new episode.
+
 Pure data and plain functions, like the rest of the core: no metrics library here, only
 what each metric is called, what it counts and which labels it may carry.
 """
@@ -10,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from leadflow.journey import SLA_CLOCKS, Stage
+from leadflow.journey import SLA_CLOCKS, JourneyState, Stage
 from leadflow.lead import LeadSource
 from leadflow.policy import Policy
 
@@ -85,6 +100,13 @@ ATTEMPTS_PER_JOURNEY = MetricSpec(
     "Contact attempts a journey made, observed when it closes (by final stage).",
     (0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20),
 )
+FIRST_CONTACT_SLA = MetricSpec(
+    "leadflow_first_contact_sla_total",
+    Kind.COUNTER,
+    ("tier", "outcome"),
+    "Leads whose first-contact SLA was settled: met (contacted by the due time) or missed (the due time passed "
+    "uncontacted). Attainment = met / (met + missed).",
+)
 OPEN_LEADS = MetricSpec("leadflow_open_leads", Kind.GAUGE, ("stage", "team"), "Open leads by stage and owner team (from the ledger).")
 POLICY_INFO = MetricSpec("leadflow_policy_info", Kind.GAUGE, ("version",), "The policy version new journeys start with (value 1).")
 
@@ -96,6 +118,7 @@ BUSINESS_METRICS = (
     ESCALATIONS,
     REASSIGNMENTS,
     JOURNEYS_CLOSED,
+    FIRST_CONTACT_SLA,
     TTFC_BUSINESS,
     TTFC_WALL,
     ATTEMPTS_PER_JOURNEY,
@@ -115,9 +138,39 @@ def allowed_label_values(policy: Policy) -> dict[str, set[str]]:
         "source": {str(source) for source in LeadSource} | {NO_SOURCE},
         "clock": {str(clock) for clock in SLA_CLOCKS},
         "within_sla": {"true", "false"},
+        "outcome": {str(outcome) for outcome in ContactSla},
         "level": set(ESCALATION_LEVELS),
         "team": {team.id for team in policy.teams} | {NO_TEAM},
         "version": {policy.version},
     }
 
 
+
+
+class ContactSla(StrEnum):
+    """How a lead's first-contact SLA was settled."""
+
+    MET = "met"
+    MISSED = "missed"
+
+
+def first_contact_settled(before: JourneyState, after: JourneyState) -> ContactSla | None:
+    """The first-contact SLA outcome this transition settled, if it settled one (see the module doc)."""
+    if before.first_contact_met is None and after.first_contact_met is not None:
+        return ContactSla.MET if after.first_contact_met else ContactSla.MISSED
+    return None
+
+
+def attainment(met: int, missed: int) -> float | None:
+    """SLA attainment: met / (met + missed); None when nothing was settled."""
+    settled = met + missed
+    return met / settled if settled else None
+
+
+def sla_attainment_promql(window: str, matchers: str = "") -> str:
+    """First-contact SLA attainment by tier over ``window``, in PromQL: the dashboard and the
+    alert rules use this expression (a test holds them to it)."""
+    inner = f",{matchers}" if matchers else ""
+    met = f'sum by (tier) (increase({FIRST_CONTACT_SLA.name}{{outcome="met"{inner}}}[{window}]))'
+    settled = f"sum by (tier) (increase({FIRST_CONTACT_SLA.name}{{{matchers}}}[{window}]))"
+    return f"{met} / {settled}"

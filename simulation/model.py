@@ -37,6 +37,7 @@ from leadflow.journey import (
     Stage,
     StartDeadline,
 )
+from leadflow.kpis import ContactSla, first_contact_settled
 from leadflow.lead import EngagementEvent
 from leadflow.policy import Policy, Rep
 from leadflow.scoring import decayed, fit_score, qualifying_event
@@ -107,7 +108,11 @@ class LeadJourney:
     def feed(self, event: JourneyEvent) -> None:
         model = self.model
         now = model.now_dt()
-        self.state, commands = decide(self.state, event, now, model.policy)
+        before = self.state
+        self.state, commands = decide(before, event, now, model.policy)
+        settled = first_contact_settled(before, self.state)
+        if settled is not None:
+            model.first_contact_settled(self, settled)
         assignment = None
         for command in commands:
             if isinstance(command, Record):
@@ -255,6 +260,9 @@ class SimShell:
         if self.traces is not None:
             self.traces.setdefault(journey.state.lead_id, []).append(entry)
 
+    def first_contact_settled(self, journey: LeadJourney, outcome: ContactSla) -> None:
+        """A lead's first-contact SLA was settled (``leadflow.kpis``); the scripted shell keeps no statistics."""
+
     # What the people around a journey do; the scripted shell leaves it to its script.
     def nurturing(self, journey: LeadJourney) -> None: ...
     def owned(self, journey: LeadJourney, rep_id: str, step: int) -> None: ...
@@ -319,6 +327,9 @@ class JourneyModel(SimShell):
             self.stats.arrived(counted)
             journey = LeadJourney(self, person, counted)
             journey.feed(LeadSubmitted(lead=person.lead))
+
+    def first_contact_settled(self, journey: LeadJourney, outcome: ContactSla) -> None:
+        self.stats.first_contact_settled(journey.state.tier or "none", outcome, journey.counted)
 
     def observe(self, journey: LeadJourney, entry: DecisionEntry) -> None:
         due = journey.state.first_contact_due

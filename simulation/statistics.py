@@ -10,6 +10,7 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from leadflow.journey import DecisionEntry, DecisionKind, JourneyState
+from leadflow.kpis import ContactSla
 from simulation.results import Difference, Estimate
 
 _COUNTED_KINDS = {
@@ -80,22 +81,17 @@ class ReplicationStats:
             if pending is not None:
                 self._queue(now, -1)
             if counted:
-                tier, due_at = (pending[0], pending[1]) if pending else (state.tier or "none", math.inf)
-                if due_at <= self.horizon_hours:  # leads due after the horizon are censored
-                    self._sla(tier, bool(entry.detail.get("met")))
                 self.ttfc_business.append(float(entry.detail["business_seconds"] or 0) / 3600)
                 self.ttfc_wall.append(float(entry.detail["wall_seconds"] or 0) / 3600)
         elif kind in _LEAVING:
-            pending = self.awaiting_contact.pop(index, None)
-            if pending is not None:
+            if self.awaiting_contact.pop(index, None) is not None:
                 self._queue(now, -1)
-                tier, due_at, was_counted = pending
-                if was_counted and now >= due_at:
-                    self._sla(tier, False)
 
-    def _sla(self, tier: str, met: bool) -> None:
-        book = self.sla_met if met else self.sla_missed
-        book[tier] = book.get(tier, 0) + 1
+    def first_contact_settled(self, tier: str, outcome: ContactSla, counted: bool) -> None:
+        """One lead's first-contact SLA, settled by the rule of ``leadflow.kpis`` (the live metric's rule)."""
+        if counted:
+            book = self.sla_met if outcome is ContactSla.MET else self.sla_missed
+            book[tier] = book.get(tier, 0) + 1
 
     def _queue(self, now: float, change: int) -> None:
         self._accumulate_queue(now)
@@ -143,16 +139,13 @@ class ReplicationStats:
 
     def finish(self) -> None:
         self._accumulate_queue(self.horizon_hours)
-        for tier, due_at, counted in self.awaiting_contact.values():
-            if counted and due_at <= self.horizon_hours:
-                self._sla(tier, False)
-        self.awaiting_contact = {}
+        self.awaiting_contact = {}  # still inside their window at the horizon: censored (``leadflow.kpis``)
 
     def metrics(self) -> dict[str, float]:
         counts = self.counts
         met, missed = sum(self.sla_met.values()), sum(self.sla_missed.values())
         values: dict[str, float] = {
-            "sla_attainment": _share(met, met + missed),
+            "sla_attainment": _share(met, met + missed),  # leadflow.kpis.attainment, 0 when nothing settled
             "breaches": counts["breaches"],
             "escalations": counts["escalations"],
             "reassignments": counts["reassignments"],

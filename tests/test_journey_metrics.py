@@ -17,7 +17,7 @@ from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAtt
 from leadflow.journey import Stage
 from leadflow.kpis import BUSINESS_METRICS, Kind, allowed_label_values
 from leadflow.lead import Lead
-from runtime import dev_stack
+from workflows import dev_server
 from runtime.converter import journey_data_converter
 from tests.journey_helpers import next_local, skip_to, wait_for, warm_up_until_reassigned
 from tests.metrics_scrape import Scrape
@@ -34,14 +34,14 @@ PERSON = dict(first_name="Zebedee", last_name="Quortlebaum", company="Xylophonic
 
 @pytest.fixture(scope="module")
 def metrics_address() -> str:
-    return f"127.0.0.1:{dev_stack.free_port()}"
+    return f"127.0.0.1:{dev_server.free_port()}"
 
 
 @pytest_asyncio.fixture
 async def metered_env(metrics_address):
     runtime = prometheus_runtime(metrics_address)
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(dev_stack.test_server_path()), data_converter=journey_data_converter(), runtime=runtime
+        test_server_existing_path=str(dev_server.test_server_path()), data_converter=journey_data_converter(), runtime=runtime
     )
     yield env
     await env.shutdown()
@@ -87,6 +87,10 @@ async def test_journey_metrics_count_once_when_every_task_replays(metered_env, m
     assert scrape.total("leadflow_escalations_total", level="2", **mine) == logged("escalated", level=2) == 1
     assert scrape.total("leadflow_reassignments_total", **mine) == logged("reassigned") == 1
     assert scrape.total("leadflow_first_contacts_total", tier="hot", within_sla="true", **mine) == 1
+    # The SLA as leadflow.kpis settles it: the hot lead met; the warm one was disqualified
+    # before its first-contact due time, so it never came due.
+    assert scrape.total("leadflow_first_contact_sla_total", tier="hot", outcome="met", **mine) == 1
+    assert scrape.total("leadflow_first_contact_sla_total", **mine) == 1
     entries: dict[str, float] = {}
     for labels, value in scrape.samples("leadflow_stage_entries_total", **mine):
         entries[labels["stage"]] = entries.get(labels["stage"], 0) + value

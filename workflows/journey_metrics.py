@@ -17,6 +17,7 @@ from leadflow.journey import DecisionEntry, DecisionKind, JourneyState, Stage, S
 from leadflow.kpis import (
     ATTEMPTS_PER_JOURNEY,
     ESCALATIONS,
+    FIRST_CONTACT_SLA,
     FIRST_CONTACTS,
     JOURNEYS_CLOSED,
     NO_SOURCE,
@@ -29,6 +30,7 @@ from leadflow.kpis import (
     TTFC_WALL,
     Kind,
     MetricSpec,
+    first_contact_settled,
 )
 
 
@@ -80,6 +82,12 @@ class JourneyMetrics:
                 self._count(FIRST_CONTACTS, tier=tier, within_sla=str(bool(entry.detail.get("met"))).lower())
                 self._observe(TTFC_BUSINESS, float(entry.detail.get("business_seconds") or 0.0), tier=tier)
                 self._observe(TTFC_WALL, float(entry.detail.get("wall_seconds") or 0.0), tier=tier)
+
+    def first_contact_sla(self, before: JourneyState, after: JourneyState) -> None:
+        """Count the lead's first-contact SLA once it is settled (met or missed, ``leadflow.kpis``)."""
+        outcome = first_contact_settled(before, after)
+        if outcome is not None:
+            self._count(FIRST_CONTACT_SLA, tier=after.tier or NO_TIER, outcome=str(outcome))
 
     def closed(self, state: JourneyState) -> None:
         """The journey ended: its final stage and how many attempts it took."""

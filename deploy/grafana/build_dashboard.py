@@ -14,6 +14,9 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # also when run from a checkout
+from leadflow.kpis import sla_attainment_promql  # noqa: E402  (every KPI is defined once, in the core)
+
 OUT = Path(__file__).resolve().parent / "dashboards" / "leadflow.json"
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
 # Each worker reports the same ledger-wide gauge; take one value per series, not the sum.
@@ -27,8 +30,7 @@ ROWS: list[tuple[str, list[tuple[str, str, str, list[tuple[str, str]]]]]] = [
                 ("{{stage}}", 'sum by (stage) (increase(leadflow_stage_entries_total{tier=~"$tier"}[$__range]))'),
             ]),
             ("First-contact SLA attainment by tier", "timeseries", "percentunit", [
-                ("{{tier}}", 'sum by (tier) (increase(leadflow_first_contacts_total{within_sla="true",tier=~"$tier"}[1h]))'
-                 ' / sum by (tier) (increase(leadflow_first_contacts_total{tier=~"$tier"}[1h]))'),
+                ("{{tier}}", sla_attainment_promql("1h", 'tier=~"$tier"')),
             ]),
             ("Time to first contact (business time)", "timeseries", "s", [
                 (f"p{q}", f"histogram_quantile(0.{q}, sum by (le) (rate(leadflow_time_to_first_contact_business_seconds_bucket"

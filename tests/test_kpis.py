@@ -1,0 +1,133 @@
+"""One KPI, one meaning: the live workers' metric and the simulator's statistic count the
+first-contact SLA by the same rule (``leadflow.kpis``), and give the same numbers for the
+same decisions.
+
+A scripted day runs on the simulator (the SimPy shell's own ``LeadJourney.feed``); every
+transition it makes is also handed to the live shell's ``JourneyMetrics``, as the workflow
+hands it its own. Both must count what the rule says, lead by lead.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+import simulation.model as sim_model
+from leadflow.actions import AttemptOutcome, Disqualify, LogAttempt
+from leadflow.kpis import ContactSla, attainment, first_contact_settled, sla_attainment_promql
+from simulation.scripted import ScriptedModel
+from simulation.statistics import ReplicationStats
+from tests.journey_helpers import hot_lead
+from workflows.journey_metrics import JourneyMetrics
+
+NEW_YORK = ZoneInfo("America/New_York")
+START = datetime(2026, 11, 17, 9, 0, tzinfo=NEW_YORK)  # a Tuesday
+
+
+class _Counter:
+    def __init__(self, counts: Counter, name: str):
+        self.counts, self.name = counts, name
+
+    def add(self, value: int, labels: dict[str, str]) -> None:
+        self.counts[(self.name, tuple(sorted(labels.items())))] += value
+
+    def record(self, value: float, labels: dict[str, str]) -> None:
+        pass
+
+
+class RecordingMeter:
+    """Stands in for ``workflow.metric_meter()``: remembers what was counted."""
+
+    def __init__(self):
+        self.counts: Counter = Counter()
+
+    def create_counter(self, name: str, _help: str) -> _Counter:
+        return _Counter(self.counts, name)
+
+    create_histogram_float = create_counter
+
+
+class Observed(ScriptedModel):
+    """The scripted simulator with the statistics of a real replication."""
+
+    def __init__(self, policy, start):
+        super().__init__(policy, start)
+        self.stats = ReplicationStats(warmup_hours=0, horizon_hours=48)
+
+    def first_contact_settled(self, journey, outcome: ContactSla) -> None:
+        self.stats.first_contact_settled(journey.state.tier or "none", outcome, journey.counted)
+
+
+def test_the_live_metric_and_the_simulator_count_the_same_first_contact_sla(policy, monkeypatch):
+    transitions = []
+    real_decide = sim_model.decide
+
+    def watched(state, event, now, rules):
+        after, commands = real_decide(state, event, now, rules)
+        transitions.append((state, after))
+        return after, commands
+
+    monkeypatch.setattr(sim_model, "decide", watched)
+    model = Observed(policy, START)
+    at = START.astimezone(timezone.utc)
+    # Hot leads: first contact due one business hour after MQL.
+    for key in ("in-time", "late", "dropped-early", "never"):
+        model.submit(key, hot_lead(f"{key}@kpi.io"), at)
+    owner = lambda state: state.owner_id  # noqa: E731
+    model.act("in-time", at + timedelta(minutes=20), lambda s: LogAttempt(by=owner(s), outcome=AttemptOutcome.CONNECTED))
+    model.act("late", at + timedelta(hours=3), lambda s: LogAttempt(by=owner(s), outcome=AttemptOutcome.CONNECTED))
+    model.act("dropped-early", at + timedelta(minutes=10), lambda s: Disqualify(by=owner(s), reason="no_budget"))
+    late_arrival = at + timedelta(hours=7, minutes=50)  # 16:50 local: its hour runs into tomorrow
+    model.submit("late-in-day", hot_lead("late-in-day@kpi.io"), late_arrival)
+    model.run_until(late_arrival + timedelta(minutes=30))
+    assert not model.refused, model.refused
+
+    live = JourneyMetrics(RecordingMeter())
+    for before, after in transitions:
+        live.first_contact_sla(before, after)
+    live_counts = {labels: value for (name, labels), value in live._meter.counts.items()
+                   if name == "leadflow_first_contact_sla"}
+
+    # What the rule says: met 1 (in time); missed 2 (late, and "never", whose due time passed
+    # uncontacted: it went on to escalations and the team queue, and is counted once);
+    # "dropped-early" left before its due time and "late-in-day" is still inside its
+    # window: neither is counted.
+    expected = {(("outcome", "met"), ("tier", "hot")): 1, (("outcome", "missed"), ("tier", "hot")): 2}
+    assert live_counts == expected
+    stats = model.stats
+    assert (stats.sla_met, stats.sla_missed) == ({"hot": 1}, {"hot": 2})
+    assert stats.metrics()["sla_attainment"] == attainment(1, 2) == pytest.approx(1 / 3)
+
+
+def test_a_lead_is_settled_once_per_mql_episode(policy):
+    from leadflow.decide import decide, new_journey
+    from leadflow.journey import DeadlineReached, LeadSubmitted, RepActed, RepAssigned
+
+    now = START.astimezone(timezone.utc)
+    state, _ = decide(new_journey("L", "j", policy.version), LeadSubmitted(lead=hot_lead("once@kpi.io")), now, policy)
+    state, _ = decide(state, RepAssigned(rep_id=policy.reps[0].id, team=policy.reps[0].team, step=1, on_shift=True), now, policy)
+    due = state.first_contact_due
+    assert due is not None
+    before = state
+    state, _ = decide(state, DeadlineReached(clock="first_contact", due_at=state.deadlines["first_contact"]), due, policy)
+    assert first_contact_settled(before, state) is ContactSla.MISSED
+    before = state
+    contact = LogAttempt(by=state.owner_id, outcome=AttemptOutcome.CONNECTED)
+    state, _ = decide(state, RepActed(action=contact), due + timedelta(hours=1), policy)
+    assert first_contact_settled(before, state) is None  # a contact after a miss is not counted again
+
+
+def test_the_dashboard_and_the_alert_use_the_core_definition():
+    import yaml
+
+    from runtime.settings import REPO_ROOT
+
+    rules = yaml.safe_load((REPO_ROOT / "deploy" / "prometheus" / "alert-rules.yml").read_text())
+    [alert] = [rule for group in rules["groups"] for rule in group["rules"] if rule["alert"] == "LeadflowSLAAttainmentLow"]
+    assert sla_attainment_promql("4h") in alert["expr"]
+    dashboard = (REPO_ROOT / "deploy" / "grafana" / "dashboards" / "leadflow.json").read_text().replace('\\"', '"')
+    assert sla_attainment_promql("1h", 'tier=~"$tier"') in dashboard
+
