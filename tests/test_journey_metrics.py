@@ -17,11 +17,11 @@ from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAtt
 from leadflow.journey import Stage
 from leadflow.kpis import BUSINESS_METRICS, Kind, allowed_label_values
 from leadflow.lead import Lead
-from workflows import dev_server
 from runtime.converter import journey_data_converter
 from tests.journey_helpers import next_local, skip_to, wait_for, warm_up_until_reassigned
 from tests.metrics_scrape import Scrape
 from tests.test_journey_workflow import journey_worker, settings_for, submit_lead
+from workflows import dev_server
 from workflows.journey_client import act, journey_handle
 from workflows.telemetry import prometheus_runtime
 
