@@ -26,6 +26,7 @@ from leadflow.business_calendar import add_business_hours, business_time_between
 from leadflow.journey import (
     EVENT_IDS_KEPT,
     LOG_LIMIT,
+    OWNED_STAGES,
     SLA_CLOCKS,
     TERMINAL_STAGES,
     AssignLead,
@@ -38,6 +39,7 @@ from leadflow.journey import (
     DecisionKind,
     Detail,
     EngagementReceived,
+    EscalationLevel,
     Finish,
     JourneyEvent,
     JourneyState,
@@ -45,6 +47,7 @@ from leadflow.journey import (
     NoRepAvailable,
     NotificationKind,
     Notify,
+    Outcome,
     PolicyAdopted,
     Record,
     ReleaseLead,
@@ -58,8 +61,6 @@ from leadflow.lead import EngagementEvent, EngagementKind
 from leadflow.policy import CadenceUnit, Policy
 from leadflow.routing import segment_of, territory_of
 from leadflow.scoring import add_engagement, bounded, decayed, fit_score, qualifies
-
-_OWNED_STAGES = (Stage.ASSIGNED, Stage.ACCEPTED, Stage.WORKING, Stage.SQL)
 
 
 def new_journey(lead_id: str, journey_id: str, policy_version: str) -> JourneyState:
@@ -148,9 +149,9 @@ def check_action(state: JourneyState | None, action: RepAction, policy: Policy) 
         if action.reason not in codes:
             raise InvalidAction(f"unknown {kind} reason {action.reason!r}; expected one of: {', '.join(codes)}")
         if kind == "disqualify":
-            require_stage(Stage.MQL, *_OWNED_STAGES)
+            require_stage(Stage.MQL, *OWNED_STAGES)
         else:
-            require_stage(*_OWNED_STAGES)
+            require_stage(*OWNED_STAGES)
         require_owner()
 
 
@@ -282,7 +283,7 @@ class _Transition:
         s.owner_id = None
         s.owner_team = None
 
-    def finish(self, outcome: str) -> None:
+    def finish(self, outcome: Outcome) -> None:
         self.state.outcome = outcome
         self.state.closed_at = self.at
         self.commands.append(Finish(outcome=outcome))
@@ -447,7 +448,7 @@ class _Transition:
         elif event.clock is Clock.NURTURE:
             self.record(DecisionKind.NURTURE_EXPIRED)
             self.disarm_all()
-            self.finish("nurture_expired")
+            self.finish(Outcome.NURTURE_EXPIRED)
 
     def _breach(self, clock: Clock) -> None:
         s, escalation = self.state, self.policy.escalation
@@ -468,8 +469,8 @@ class _Transition:
             return
         manager = self.policy.manager_of(s.owner_id)
         if s.owner_breaches >= escalation.notify_on_breach:
-            s.escalation_level = max(s.escalation_level, 1)
-            self.record(DecisionKind.ESCALATED, level=1, action="notify", clock=str(clock))
+            s.escalation_level = max(s.escalation_level, EscalationLevel.NOTIFY)
+            self.record(DecisionKind.ESCALATED, level=int(EscalationLevel.NOTIFY), action="notify", clock=str(clock))
             self.notify(NotificationKind.SLA_BREACH, [s.owner_id, manager], clock=str(clock))
         window = self.tier_window(Clock.ACCEPTANCE if clock is Clock.ACCEPTANCE else Clock.FIRST_CONTACT)
         self.arm(clock, self.business_hours_later(self.at, window))
@@ -479,13 +480,13 @@ class _Transition:
         previous = s.owner_id
         manager = self.policy.manager_of(previous)
         s.reassignments += 1
-        s.escalation_level = max(s.escalation_level, 2)
+        s.escalation_level = max(s.escalation_level, EscalationLevel.REASSIGN)
         self.disarm(Clock.ACCEPTANCE, Clock.FIRST_CONTACT, Clock.FOLLOW_UP, Clock.DISPOSITION)
         s.owner_id = None
         s.owner_team = None
         self.set_stage(Stage.MQL)
         self.record(DecisionKind.REASSIGNED, previous_owner=previous, reassignment=s.reassignments)
-        self.record(DecisionKind.ESCALATED, level=2, action="reassign")
+        self.record(DecisionKind.ESCALATED, level=int(EscalationLevel.REASSIGN), action="reassign")
         self.notify(NotificationKind.REASSIGNED, [previous, manager], previous_owner=previous)
         self._request_assignment(release=previous)
 
@@ -498,12 +499,12 @@ class _Transition:
         team = s.owner_team
         team_record = self.policy.team(team) if team else None
         manager = team_record.manager if team_record else self.policy.manager_of(s.owner_id)
-        s.escalation_level = 3
+        s.escalation_level = EscalationLevel.TEAM_QUEUE
         self.disarm(Clock.ACCEPTANCE, Clock.FIRST_CONTACT, Clock.FOLLOW_UP, Clock.DISPOSITION)
         self.release_owner()
         s.queued_team = team
         self.set_stage(Stage.MQL)
-        self.record(DecisionKind.ESCALATED, level=3, action="team_queue", team=team)
+        self.record(DecisionKind.ESCALATED, level=int(EscalationLevel.TEAM_QUEUE), action="team_queue", team=team)
         self.notify(NotificationKind.ESCALATED, [manager], team=team)
 
     # -- rep actions ------------------------------------------------------------------------
@@ -516,10 +517,10 @@ class _Transition:
         elif isinstance(action, Qualify):
             self._qualify(action)
         elif isinstance(action, Convert):
-            self._close(Stage.CONVERTED, DecisionKind.CONVERTED, "converted", by=action.by)
+            self._close(Stage.CONVERTED, DecisionKind.CONVERTED, Outcome.CONVERTED, by=action.by)
         elif isinstance(action, Disqualify):
             self.state.last_reason = action.reason
-            self._close(Stage.DISQUALIFIED, DecisionKind.DISQUALIFIED, "disqualified", by=action.by, reason=action.reason)
+            self._close(Stage.DISQUALIFIED, DecisionKind.DISQUALIFIED, Outcome.DISQUALIFIED, by=action.by, reason=action.reason)
         elif isinstance(action, Recycle):
             self._recycle(action.reason or "", by=action.by)
 
@@ -595,7 +596,7 @@ class _Transition:
         )
         self.arm(Clock.SQL_STALL, self.at + timedelta(days=self.policy.sql_stall_days))
 
-    def _close(self, stage: Stage, kind: DecisionKind, outcome: str, **detail: str | None) -> None:
+    def _close(self, stage: Stage, kind: DecisionKind, outcome: Outcome, **detail: str | None) -> None:
         self.state.queued_team = None
         self.disarm_all()
         self.set_stage(stage)
@@ -622,6 +623,6 @@ class _Transition:
         s.hand_raised = False
         s.engagement_score, s.engagement_as_of = 0.0, self.at
         s.mql_at = s.first_contact_at = s.first_contact_due = s.first_contact_met = None
-        s.escalation_level = 0
+        s.escalation_level = EscalationLevel.NONE
         self.set_stage(Stage.NURTURING)
         self.arm(Clock.NURTURE, self.at + timedelta(days=self.policy.nurture_days))

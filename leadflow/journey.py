@@ -7,7 +7,7 @@ can put them in workflow history and the simulator can put them on its event que
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,6 +34,10 @@ class Stage(StrEnum):
     UNRESPONSIVE = "UNRESPONSIVE"
 
 
+# Stages in which a rep owns the lead.
+OWNED_STAGES = (Stage.ASSIGNED, Stage.ACCEPTED, Stage.WORKING, Stage.SQL)
+
+
 TERMINAL_STAGES = frozenset({Stage.CONVERTED, Stage.DISQUALIFIED})
 
 
@@ -50,6 +54,23 @@ class Clock(StrEnum):
 
 
 SLA_CLOCKS = frozenset({Clock.ACCEPTANCE, Clock.FIRST_CONTACT, Clock.FOLLOW_UP})
+
+
+class EscalationLevel(IntEnum):
+    """How far a missed SLA has been escalated (policy ``escalation``)."""
+
+    NONE = 0
+    NOTIFY = 1  # the owner and the managers are told
+    REASSIGN = 2  # the lead goes to another rep
+    TEAM_QUEUE = 3  # nobody else can take it: the team's queue, for a manager
+
+
+class Outcome(StrEnum):
+    """How a journey ended."""
+
+    CONVERTED = "converted"
+    DISQUALIFIED = "disqualified"
+    NURTURE_EXPIRED = "nurture_expired"
 
 
 class DecisionKind(StrEnum):
@@ -132,7 +153,7 @@ class JourneyState(BaseModel):
     reassignments: int = 0
     owner_breaches: int = 0
     breaches: int = 0
-    escalation_level: int = 0
+    escalation_level: EscalationLevel = EscalationLevel.NONE
     attempts: int = 0
     owner_attempts: int = 0
     owner_first_attempt_at: datetime | None = None
@@ -150,7 +171,7 @@ class JourneyState(BaseModel):
     submissions: int = 0
     recycles: int = 0
     last_reason: str | None = None
-    outcome: str | None = None
+    outcome: Outcome | None = None
     seq: int = 0
     log: list[DecisionEntry] = Field(default_factory=list)
 
@@ -276,7 +297,7 @@ class Record(BaseModel):
 
 class Finish(BaseModel):
     type: Literal["finish"] = "finish"
-    outcome: str
+    outcome: Outcome
 
 
 Command = Annotated[

@@ -25,14 +25,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from leadflow.journey import SLA_CLOCKS, JourneyState, Stage
+from leadflow.journey import SLA_CLOCKS, EscalationLevel, JourneyState, Stage
 from leadflow.lead import LeadSource
 from leadflow.policy import Policy
 
 NO_TIER = "none"
 NO_SOURCE = "unknown"
 NO_TEAM = "unassigned"
-ESCALATION_LEVELS = ("1", "2", "3")
 
 
 class Kind(StrEnum):
@@ -139,7 +138,7 @@ def allowed_label_values(policy: Policy) -> dict[str, set[str]]:
         "clock": {str(clock) for clock in SLA_CLOCKS},
         "within_sla": {"true", "false"},
         "outcome": {str(outcome) for outcome in ContactSla},
-        "level": set(ESCALATION_LEVELS),
+        "level": {str(int(level)) for level in EscalationLevel if level is not EscalationLevel.NONE},
         "team": {team.id for team in policy.teams} | {NO_TEAM},
         "version": {policy.version},
     }

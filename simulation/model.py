@@ -22,6 +22,7 @@ from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, Invali
 from leadflow.business_calendar import add_business_time, business_time_between
 from leadflow.decide import decide, due_deadlines, new_journey
 from leadflow.journey import (
+    OWNED_STAGES,
     AssignLead,
     CancelDeadline,
     ClaimLead,
@@ -47,7 +48,6 @@ from simulation.routing_book import RoutingBook
 from simulation.scenario import LoadedScenario
 from simulation.statistics import ReplicationStats
 
-_OWNED = (Stage.ASSIGNED, Stage.ACCEPTED, Stage.WORKING, Stage.SQL)
 _ALL_FIELDS: dict[type, set[str]] = {}
 
 
@@ -190,7 +190,7 @@ class LeadJourney:
 
     def owned_by(self, rep_id: str, step: int) -> bool:
         state = self.state
-        return state.outcome is None and state.owner_id == rep_id and state.assignment_step == step and state.stage in _OWNED
+        return state.outcome is None and state.owner_id == rep_id and state.assignment_step == step and state.stage in OWNED_STAGES
 
 
 class DormantJourney:
