@@ -9,14 +9,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md worker.py ./
 COPY leadflow ./leadflow
-COPY api ./api
-COPY workflows ./workflows
+COPY runtime ./runtime
 COPY activities ./activities
+COPY workflows ./workflows
 COPY simulation ./simulation
+COPY api ./api
+COPY bench ./bench
+COPY cli ./cli
 COPY scenarios ./scenarios
 # Bytecode is shipped even though the image writes none at run time: the workflow sandbox
 # re-imports the journey module for every journey and would otherwise compile it each time.
-RUN pip install --no-cache-dir -e . && python -m compileall -q leadflow api workflows activities simulation worker.py \
+RUN pip install --no-cache-dir -e . && python -m compileall -q leadflow runtime activities workflows simulation api bench cli worker.py \
     && useradd --system --create-home leadflow && mkdir -p /var/lib/leadflow \
     && chown leadflow /var/lib/leadflow
 USER leadflow

@@ -194,3 +194,16 @@ def test_compose_file_holds_no_secrets():
     example = (REPO / ".env.example").read_text()
     for variable in set(re.findall(r"\$\{([A-Z_]+)", text)):
         assert f"{variable}=" in example, f"{variable} is used by docker-compose.yml but missing from .env.example"
+
+
+def test_the_image_holds_every_package_the_project_ships():
+    """The Dockerfile copies each package pyproject.toml lists (a moved package must not be left out)."""
+    import tomllib
+
+    packages = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    dockerfile = (REPO / "Dockerfile").read_text()
+    copied = {path for line in re.findall(r"^COPY (.+?) \./", dockerfile, re.MULTILINE) for path in line.split()}
+    missing = sorted({package.split(".")[0] for package in packages} - copied)
+    assert missing == [], f"the Dockerfile does not copy {missing}"
+    compiled = re.search(r"compileall -q (.+?) worker\.py", dockerfile)
+    assert compiled and set(compiled.group(1).split()) >= {package for package in packages if package != "scenarios"}
