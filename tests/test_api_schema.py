@@ -39,5 +39,12 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_its_openapi_document(case):
-    case.call_and_validate(headers={"Authorization": f"Bearer {EVERYTHING}"},
-                           excluded_checks=[schemathesis.checks.positive_data_acceptance])
+    headers = {"Authorization": f"Bearer {EVERYTHING}"}
+    response = case.call(headers=headers)
+    excluded = [schemathesis.checks.positive_data_acceptance]
+    if response.status_code == 413:
+        # A body over the size limit is refused before it is read, whatever else is wrong
+        # with it (e.g. more than 1000 codec payloads): 413, documented for every route,
+        # is the right refusal, though not one schemathesis lists for invalid data.
+        excluded.append(schemathesis.checks.negative_data_rejection)
+    case.validate_response(response, headers=headers, excluded_checks=excluded)

@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -31,7 +32,10 @@ from runtime.settings import (
 )
 from simulation.scenario import load_scenario
 
-SOURCES = ["pyproject.toml", "README.md", "worker.py", "leadflow", "api", "workflows", "activities", "simulation", "scenarios"]
+# What a wheel is built from: the packages pyproject.toml lists, and the files beside them.
+SOURCES = ["pyproject.toml", "README.md", "worker.py"] + sorted(
+    {package.split(".")[0] for package in tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]}
+)
 BUNDLED = sorted(path.name for path in (REPO_ROOT / "scenarios").glob("*.yaml"))
 
 
