@@ -9,6 +9,7 @@ workers on one ledger never overload a rep or skip the round-robin order.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -83,6 +84,7 @@ class Reservation:
     state: ReservationState
     status: int | None = None
     response: str | None = None
+    holder: str | None = None  # RESERVED: the token that completes or releases it
 
 
 class Ledger:
@@ -300,12 +302,13 @@ class Ledger:
         A reservation older than ``stale_after`` and never completed (its API process died)
         is taken over.
         """
+        holder = uuid.uuid4().hex
         row = {"client": client, "key": key, "body_sha256": body_sha256, "status": None, "response": None,
-               "reserved_at": now}
+               "reserved_at": now, "holder": holder}
         table = idempotency_reservations
         with self.transaction() as conn:
             if self._insert_ignore(conn, table, [row], ["client", "key"]):
-                return Reservation(ReservationState.RESERVED)
+                return Reservation(ReservationState.RESERVED, holder=holder)
             held = conn.execute(
                 select(table).where(and_(table.c.client == client, table.c.key == key))
             ).mappings().first()
@@ -320,26 +323,29 @@ class Ledger:
                     update(table)
                     .where(and_(table.c.client == client, table.c.key == key, table.c.status.is_(None),
                                 table.c.reserved_at == held["reserved_at"]))
-                    .values(reserved_at=now)
+                    .values(reserved_at=now, holder=holder)
                     .execution_options(preserve_rowcount=True)
                 ).rowcount
                 if taken == 1:
-                    return Reservation(ReservationState.RESERVED)
+                    return Reservation(ReservationState.RESERVED, holder=holder)
             return Reservation(ReservationState.IN_PROGRESS)
 
-    def complete_request(self, client: str, key: str, status: int, response: str) -> None:
-        """Store the response of a reserved request: repeats of it get this answer."""
+    def complete_request(self, client: str, key: str, holder: str, status: int, response: str) -> None:
+        """Store the response of a reserved request: repeats of it get this answer. Only the
+        request holding the reservation (``holder``) can: one whose reservation was taken
+        over stores nothing."""
         table = idempotency_reservations
         with self.transaction() as conn:
-            conn.execute(update(table).where(and_(table.c.client == client, table.c.key == key))
+            conn.execute(update(table).where(and_(table.c.client == client, table.c.key == key, table.c.holder == holder))
                          .values(status=status, response=response))
 
-    def release_request(self, client: str, key: str) -> None:
-        """Give up a reservation whose request had no effect, so a retry acts afresh."""
+    def release_request(self, client: str, key: str, holder: str) -> None:
+        """Give up a reservation whose request had no effect, so a retry acts afresh (only
+        its holder can, and only before it is completed)."""
         table = idempotency_reservations
         with self.transaction() as conn:
             conn.execute(delete(table).where(and_(table.c.client == client, table.c.key == key,
-                                                  table.c.status.is_(None))))
+                                                  table.c.holder == holder, table.c.status.is_(None))))
 
     # -- reads ---------------------------------------------------------------------------
 

@@ -140,6 +140,7 @@ idempotency_reservations = Table(
     Column("status", Integer),
     Column("response", Text),
     Column("reserved_at", DateTime(), nullable=False),
+    Column("holder", String(32), nullable=False),  # which request holds it: only that one completes or releases it
 )
 
 notifications_sent = Table(

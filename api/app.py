@@ -21,7 +21,7 @@ from activities.ledger import Ledger
 from api import codec_routes, errors
 from api.auth import Scope, Tokens, require
 from api.errors import ERRORS, ApiError, ErrorResponse
-from api.idempotency import body_digest, reserve
+from api.idempotency import body_digest, reserve, stale_after
 from api.intake import IntakeRules, refuse_non_finite_custom, refuse_overflow, refuse_unbounded_event
 from api.limits import BodyLimit, require_json
 from leadflow.actions import Disqualify, Recycle, RepAction
@@ -30,7 +30,7 @@ from leadflow.lead import CustomFieldsOverflow, EngagementEvent, Lead
 from runtime.id_key import lead_id_of, require_id_key
 from runtime.settings import Settings, load_policy_file
 from workflows import journey_client
-from workflows.journey_client import ActionRejected, JourneySummary, Submitted, UnknownLead
+from workflows.journey_client import ActionRejected, JourneySummary, Submitted, TemporalUnavailable, UnknownLead
 from workflows.journey_io import LeadView
 
 LEAD_ID = Path(pattern=r"^(lead-)?L[0-9a-f]{20}$", description="lead id (or workflow id) as returned by POST /v1/leads")
@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
     settings = settings or Settings.from_env()
     require_id_key()
     temporal_limit = timedelta(seconds=settings.api_temporal_timeout_seconds)
+    reservations_stale = stale_after(settings.api_temporal_timeout_seconds)
 
     async def temporal(awaitable: Awaitable[T]) -> T:
         """Temporal's answer, or 503 once it has taken longer than LEADFLOW_API_TEMPORAL_TIMEOUT_SECONDS."""
@@ -117,19 +118,25 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
         ledger: Ledger = request.app.state.ledger
         refuse_non_finite_custom(lead)
         body = lead.model_dump(mode="json")
-        held = await reserve(ledger, request.state.client, idempotency_key, body_digest(body)) if idempotency_key else None
+        held = (await reserve(ledger, request.state.client, idempotency_key, body_digest(body), reservations_stale)
+                if idempotency_key else None)
         if isinstance(held, JSONResponse):
             return held
         try:
             if intake_rules.overflow(ledger) is CustomFieldsOverflow.REFUSE:
                 await temporal(refuse_overflow(request.app.state.client, lead, lead_id_of(lead)))
-            submitted = await temporal(journey_client.submit_lead(request.app.state.client, lead, settings.task_queue))
+            try:
+                submitted = await temporal(journey_client.submit_lead(request.app.state.client, lead, settings.task_queue))
+            except TemporalUnavailable as unavailable:
+                if held is not None and unavailable.maybe_applied:
+                    held.completed = True  # keep it: the submission may have landed (taken over once stale)
+                raise
             answer = submitted.model_dump(mode="json")
             if held is not None:
                 held.complete(201, answer)
         finally:
             if held is not None:
-                held.release()  # only if not completed: the submission failed and a retry acts afresh
+                held.release()  # only if not completed: the submission had no effect and a retry acts afresh
         return JSONResponse(answer, status_code=201)
 
     @app.post("/v1/leads/{lead_id}/events", status_code=202, response_model=Accepted,

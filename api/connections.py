@@ -3,8 +3,8 @@
 * headers: a request's headers must be complete within ``HEADER_SECONDS`` of the connection
   opening or of the previous response (a client trickling bytes is cut off; uvicorn alone
   restarts its idle timer on every byte);
-* body: each chunk of a request body must arrive within ``BODY_SECONDS`` (``BodyLimit``
-  answers 408 otherwise);
+* body: the whole request body must arrive within ``BODY_SECONDS`` (``BodyLimit`` answers
+  408 otherwise);
 * idle: a kept-alive connection with no new request is closed after ``IDLE_SECONDS``.
 """
 

@@ -16,7 +16,8 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 class BodyLimit:
     """413 past ``LEADFLOW_API_MAX_BODY_BYTES`` (64 KiB), declared or streamed; 408 when the
-    body stalls for ``BODY_SECONDS``. The body is read here, whole, before any route sees it."""
+    whole body has not arrived within ``BODY_SECONDS``. The body is read here, whole, before
+    any route sees it."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -32,11 +33,13 @@ class BodyLimit:
             await error_response(413, "too_large", f"the body is larger than {self.limit} bytes")(scope, receive, send)
             return
         body, more = b"", True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + BODY_SECONDS  # for the whole body: a trickle cannot hold the connection
         while more:
             try:
-                message = await asyncio.wait_for(receive(), BODY_SECONDS)
+                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
             except TimeoutError:
-                await error_response(408, "request_timeout", f"the body stalled for {BODY_SECONDS:g} s; send it whole",
+                await error_response(408, "request_timeout", f"the body took longer than {BODY_SECONDS:g} s; send it whole",
                                      headers={"Connection": "close"})(scope, receive, send)
                 return
             if message["type"] != "http.request":

@@ -222,7 +222,7 @@ class _Transition:
         anything (a no-op, such as a stale timer, settles nothing). See ``leadflow.kpis``."""
         s = self.state
         if (self.commands and s.first_contact_met is None and s.first_contact_at is None
-                and s.first_contact_due is not None and self.at >= s.first_contact_due):
+                and s.first_contact_due is not None and self.at > s.first_contact_due):
             s.first_contact_met = False
 
     # -- helpers ----------------------------------------------------------------------

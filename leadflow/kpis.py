@@ -157,6 +157,11 @@ def first_contact_settled(before: JourneyState, after: JourneyState) -> ContactS
     """The first-contact SLA outcome this transition settled, if it settled one (see the module doc)."""
     if before.first_contact_met is None and after.first_contact_met is not None:
         return ContactSla.MET if after.first_contact_met else ContactSla.MISSED
+    # Recycled uncontacted after its due time: the recycle clears the episode in the same
+    # transition, so the miss is read from the state before it.
+    if (before.first_contact_met is None and before.first_contact_at is None and before.first_contact_due is not None
+            and after.recycles > before.recycles and after.log and after.log[-1].at > before.first_contact_due):
+        return ContactSla.MISSED
     return None
 
 

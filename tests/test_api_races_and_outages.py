@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import signal
 import socket
 import time
@@ -179,7 +180,8 @@ def _closed_after(stack, send: list[bytes], pause: float) -> tuple[float, bytes]
                 sock.sendall(piece)
             except OSError:
                 break
-            time.sleep(pause)
+            if select.select([sock], [], [], pause)[0]:  # the server answered or closed: stop sending
+                break
         sock.settimeout(60)
         try:
             while chunk := sock.recv(4096):
@@ -191,12 +193,13 @@ def _closed_after(stack, send: list[bytes], pause: float) -> tuple[float, bytes]
 
 def test_idle_slow_header_and_slow_body_connections_time_out(stack):
     trickled_headers = [bytes([byte]) for byte in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 200]
+    # The body trickles in a byte a second: each byte is in time, the whole body is not.
     stalled_body = [b"POST /v1/leads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                    b"Authorization: Bearer " + INTAKE.encode() + b"\r\nContent-Length: 100\r\n\r\n{\"email\": "]
+                    b"Authorization: Bearer " + INTAKE.encode() + b"\r\nContent-Length: 100\r\n\r\n"] + [b" "] * 30
     with ThreadPoolExecutor(3) as pool:
         idle = pool.submit(_closed_after, stack, [], 0)
         slow_headers = pool.submit(_closed_after, stack, trickled_headers, 0.5)
-        slow_body = pool.submit(_closed_after, stack, stalled_body, 0)
+        slow_body = pool.submit(_closed_after, stack, stalled_body, 1.0)
         (idle_s, _), (slow_headers_s, _), (slow_body_s, body_answer) = idle.result(), slow_headers.result(), slow_body.result()
     assert idle_s < HEADER_SECONDS + 3, idle_s
     assert slow_headers_s < HEADER_SECONDS + 3, slow_headers_s

@@ -131,3 +131,21 @@ def test_the_dashboard_and_the_alert_use_the_core_definition():
     dashboard = (REPO_ROOT / "deploy" / "grafana" / "dashboards" / "leadflow.json").read_text().replace('\\"', '"')
     assert sla_attainment_promql("1h", 'tier=~"$tier"') in dashboard
 
+
+
+def test_a_lead_recycled_uncontacted_after_its_due_time_is_a_miss(policy):
+    """The recycle clears the episode in the same decision that passes the due time."""
+    from leadflow.actions import Recycle
+    from leadflow.decide import decide, new_journey
+    from leadflow.journey import LeadSubmitted, RepActed, RepAssigned
+
+    now = START.astimezone(timezone.utc)
+    rep = policy.reps[0]
+    state, _ = decide(new_journey("L", "j", policy.version), LeadSubmitted(lead=hot_lead("recycled@kpi.io")), now, policy)
+    state, _ = decide(state, RepAssigned(rep_id=rep.id, team=rep.team, step=1, on_shift=True), now, policy)
+    due = state.first_contact_due
+    assert due is not None
+    before = state
+    state, _ = decide(state, RepActed(action=Recycle(by=rep.id, reason="timing")), due + timedelta(minutes=5), policy)
+    assert state.recycles == before.recycles + 1
+    assert first_contact_settled(before, state) is ContactSla.MISSED

@@ -561,31 +561,42 @@ def test_one_key_is_reserved_by_exactly_one_of_many_concurrent_requests(ledger: 
     now = datetime.now(timezone.utc)
     start = threading.Barrier(8)
 
-    def reserve(digest: str) -> ReservationState:
+    def reserve(digest: str):
         start.wait(timeout=30)
-        return ledger.reserve_request("client-a", "key-1", digest, now, timedelta(seconds=60)).state
+        return ledger.reserve_request("client-a", "key-1", digest, now, timedelta(seconds=60))
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         same = [future.result() for future in [pool.submit(reserve, "d1") for _ in range(8)]]
-    assert Counter(same) == {ReservationState.RESERVED: 1, ReservationState.IN_PROGRESS: 7}
+    assert Counter(found.state for found in same) == {ReservationState.RESERVED: 1, ReservationState.IN_PROGRESS: 7}
+    [holder] = [found.holder for found in same if found.state is ReservationState.RESERVED]
     assert ledger.reserve_request("client-a", "key-1", "d2", now, timedelta(seconds=60)).state is ReservationState.CONFLICT
     assert ledger.reserve_request("client-b", "key-1", "d2", now, timedelta(seconds=60)).state is ReservationState.RESERVED
-    ledger.complete_request("client-a", "key-1", 201, '{"lead_id": "L1"}')
+    ledger.complete_request("client-a", "key-1", holder, 201, '{"lead_id": "L1"}')
     done = ledger.reserve_request("client-a", "key-1", "d1", now, timedelta(seconds=60))
     assert (done.state, done.status, done.response) == (ReservationState.DONE, 201, '{"lead_id": "L1"}')
-    ledger.release_request("client-a", "key-1")  # a completed key is never given up
+    ledger.release_request("client-a", "key-1", holder)  # a completed key is never given up
     assert ledger.reserve_request("client-a", "key-1", "d1", now, timedelta(seconds=60)).state is ReservationState.DONE
 
 
-def test_a_released_or_abandoned_reservation_can_be_taken_again(ledger: Ledger) -> None:
+def test_a_released_or_abandoned_reservation_can_be_taken_again_and_only_its_holder_acts(ledger: Ledger) -> None:
     from activities.ledger import ReservationState
 
     now = datetime.now(timezone.utc)
     wait = timedelta(seconds=60)
-    assert ledger.reserve_request("c", "k", "d", now, wait).state is ReservationState.RESERVED
-    ledger.release_request("c", "k")
-    assert ledger.reserve_request("c", "k", "d", now, wait).state is ReservationState.RESERVED
+    first = ledger.reserve_request("c", "k", "d", now, wait)
+    assert first.state is ReservationState.RESERVED
+    ledger.release_request("c", "k", first.holder)
+    second = ledger.reserve_request("c", "k", "d", now, wait)
+    assert second.state is ReservationState.RESERVED
     assert ledger.reserve_request("c", "k", "d", now + timedelta(seconds=30), wait).state is ReservationState.IN_PROGRESS
-    later = now + timedelta(seconds=61)  # the holder died: its reservation is taken over, once
-    assert ledger.reserve_request("c", "k", "d", later, wait).state is ReservationState.RESERVED
+    later = now + timedelta(seconds=61)  # the holder looks dead: its reservation is taken over, once
+    third = ledger.reserve_request("c", "k", "d", later, wait)
+    assert third.state is ReservationState.RESERVED and third.holder != second.holder
     assert ledger.reserve_request("c", "k", "d", later, wait).state is ReservationState.IN_PROGRESS
+    # The slow first holder comes back: it can neither give the key up nor store its answer.
+    ledger.release_request("c", "k", second.holder)
+    ledger.complete_request("c", "k", second.holder, 500, '{"stale": true}')
+    assert ledger.reserve_request("c", "k", "d", later, wait).state is ReservationState.IN_PROGRESS
+    ledger.complete_request("c", "k", third.holder, 201, '{"lead_id": "L2"}')
+    done = ledger.reserve_request("c", "k", "d", later, wait)
+    assert (done.state, done.status, done.response) == (ReservationState.DONE, 201, '{"lead_id": "L2"}')

@@ -60,7 +60,12 @@ class JourneyBusy(JourneyError):
 
 
 class TemporalUnavailable(JourneyError):
-    """Temporal did not answer (down, unreachable, overloaded or too slow); nothing is known to have changed."""
+    """Temporal did not answer: down or refusing (``maybe_applied`` False: the request had no
+    effect), or too slow (``maybe_applied`` True: it may still have been applied)."""
+
+    def __init__(self, message: str, *, maybe_applied: bool):
+        super().__init__(message)
+        self.maybe_applied = maybe_applied
 
 
 class JourneyNotReady(JourneyError):
@@ -78,12 +83,16 @@ async def within(awaitable: Awaitable[T], limit: timedelta | None) -> T:
     try:
         return await asyncio.wait_for(awaitable, limit.total_seconds())
     except TimeoutError:
-        raise TemporalUnavailable(f"Temporal did not answer within {limit.total_seconds():g} s") from None
+        raise TemporalUnavailable(f"Temporal did not answer within {limit.total_seconds():g} s", maybe_applied=True) from None
 
 
 def _unavailable(error: RPCError) -> TemporalUnavailable | None:
     if error.status in _UNAVAILABLE:
-        return TemporalUnavailable(f"Temporal did not answer ({error.status.name.lower()}): {error.message}")
+        # UNAVAILABLE and RESOURCE_EXHAUSTED: refused before it was processed; a deadline or a
+        # cancellation: it may have been.
+        maybe = error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+        return TemporalUnavailable(f"Temporal did not answer ({error.status.name.lower()}): {error.message}",
+                                   maybe_applied=maybe)
     return None
 
 
