@@ -7,6 +7,7 @@ written before a request is fully validated, so a refused request changes nothin
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Awaitable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
@@ -168,13 +169,28 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
               responses={**ERRORS, 404: {"model": ErrorResponse, "description": "no open journey for this lead"},
                          409: {"model": ErrorResponse, "description": "the action is not valid for the lead now"}},
               tags=["leads"])
-    async def post_action(request: Request, action: RepAction, lead_id: Annotated[str, LEAD_ID]) -> LeadView:
-        """A rep action (accept, attempt, qualify, disqualify, recycle, convert), answered once the journey has taken or refused it."""
+    async def post_action(
+        request: Request,
+        action: RepAction,
+        lead_id: Annotated[str, LEAD_ID],
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
+                                                      pattern=r"^[\x21-\x7e]+$")] = None,
+    ) -> LeadView:
+        """A rep action (accept, attempt, qualify, disqualify, recycle, convert), answered once the journey has taken or refused it.
+
+        With an ``Idempotency-Key`` (scoped to the token and the lead), a retry of the action
+        (after a timeout or a 503) applies once and gets the lead as it stands.
+        """
         if isinstance(action, (Disqualify, Recycle)) and not action.reason:
             raise ApiError(422, "invalid_request", f"{action.type} needs a reason code",
                            [errors.Problem(at="body.reason", message="required for " + action.type)])
+        request_id = None
+        if idempotency_key:
+            scoped = f"{request.state.client}:{lead_id.removeprefix('lead-')}:{idempotency_key}"
+            request_id = hashlib.sha256(scoped.encode()).hexdigest()[:32]
         try:
-            return await journey_client.act(request.app.state.client, lead_id, action, send_within=temporal_limit)
+            return await journey_client.act(request.app.state.client, lead_id, action, request_id=request_id,
+                                            send_within=temporal_limit)
         except UnknownLead as error:
             raise ApiError(404, "unknown_lead", str(error)) from None
         except ActionRejected as error:

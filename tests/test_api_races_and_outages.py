@@ -274,3 +274,20 @@ def test_temporal_down_or_frozen_is_a_fast_503_on_a_kept_connection(tmp_path):
             pass
         stack.stop()
         server.stop()
+
+
+def test_a_retried_rep_action_with_an_idempotency_key_applies_once(stack):
+    from tests.api_stack import REP
+
+    with stack.client(INTAKE) as intake, stack.client(REP) as rep:
+        lead_id = intake.post("/v1/leads", json=lead_body()).json()["lead_id"]
+        owner = wait_stage(stack, lead_id, "ASSIGNED")["owner_id"]
+        assert rep.post(f"/v1/leads/{lead_id}/actions", json={"type": "accept", "by": owner}).status_code == 200
+        attempt = {"type": "attempt", "by": owner, "outcome": "no_answer"}
+        headers = {"Idempotency-Key": "call-1"}
+        first = rep.post(f"/v1/leads/{lead_id}/actions", json=attempt, headers=headers)
+        again = rep.post(f"/v1/leads/{lead_id}/actions", json=attempt, headers=headers)
+        assert first.status_code == again.status_code == 200, (first.text, again.text)
+        assert first.json()["attempts"] == again.json()["attempts"] == 1
+        other = rep.post(f"/v1/leads/{lead_id}/actions", json=attempt, headers={"Idempotency-Key": "call-2"})
+        assert other.status_code == 200 and other.json()["attempts"] == 2
