@@ -81,7 +81,9 @@ def replay_command(
     failed = [outcome for outcome in outcomes if not outcome.ok]
     if not outcomes:
         raise CliError("nothing to replay: the query matched no workflow")
-    out.print(f"{len(outcomes)} replayed: {len(outcomes) - len(failed)} ok, {len(failed)} failed")
+    waiting = sum(outcome.nothing_to_replay for outcome in outcomes)
+    out.print(f"{len(outcomes)} replayed: {len(outcomes) - len(failed)} ok, {len(failed)} failed"
+              + (f" ({waiting} with no workflow task yet)" if waiting else ""))
     if failed:
         raise typer.Exit(1)
 

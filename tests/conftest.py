@@ -65,6 +65,8 @@ def dev_server(tmp_path_factory):
         port=free_port(),
         ui_port=None,
         log_path=folder / "temporal.log",
+        # Suggests continue-as-new early, as a busy cluster might: journeys started now decide
+        # by their own count of events and must not react to it (journeys recorded before did).
         dynamic_config={"limit.historyCount.suggestContinueAsNew": 60},
     )
     server.start()

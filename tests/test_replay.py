@@ -17,7 +17,7 @@ from tests import journey_variants as variants
 from tests.journey_helpers import hot_lead, next_local, skip_to, wait_for
 from tests.test_journey_workflow import journey_worker, settings_for, submit_lead
 from workflows.journey_client import journey_handle
-from workflows.lead_journey import BOUNDED_ENGAGEMENT, DUE_DEADLINES_FIRST, REPLAY_STABLE_CLOCK
+from workflows.lead_journey import BOUNDED_ENGAGEMENT, CONTINUE_AS_NEW_BY_COUNT, DUE_DEADLINES_FIRST, REPLAY_STABLE_CLOCK
 from workflows.replay import HistoryError, history_files, journey_replayer, read_history_file, replay_histories
 
 GOLDEN = REPO_ROOT / "tests" / "histories"
@@ -80,6 +80,16 @@ async def test_a_nondeterministic_change_is_caught_by_replay():
     assert len(comparable) >= len(PATHS)
     assert all(outcome.nondeterministic for outcome in comparable), [outcome.problem for outcome in comparable]
     assert "nondeterministic" in comparable[0].line()
+
+
+async def test_a_run_without_a_workflow_task_has_nothing_to_replay_and_does_not_hang():
+    """A run continued as new a moment ago holds only its start event."""
+    from temporalio.client import WorkflowHistory
+
+    path = next(path for path in history_files(GOLDEN) if path.name.startswith("continue_as_new_nurture.run2"))
+    recorded = read_history_file(path)
+    (outcome,) = await replay_histories([(WorkflowHistory(recorded.workflow_id, recorded.events[:1]), "just started")])
+    assert outcome.ok and outcome.nothing_to_replay and "no workflow task" in outcome.line()
 
 
 def test_leadflow_replay_exits_non_zero_for_a_history_that_does_not_match(tmp_path):
@@ -153,7 +163,8 @@ async def test_patch_lifecycle_worked_example(time_env, task_queue, sqlite_url, 
 
 def test_golden_folder_holds_only_histories_and_the_recorder():
     unexpected = [path.name for path in GOLDEN.iterdir()
-                  if path.suffix not in (".json", ".py") and path.name not in ("__pycache__", "previous", "updates", "unbounded_engagement")]
+                  if path.suffix not in (".json", ".py") and path.name not in ("__pycache__", "previous", "updates", "unbounded_engagement",
+                                                                            "suggested_continue_as_new")]
     assert unexpected == []
     assert (GOLDEN / "record.py").is_file()
 
@@ -174,18 +185,25 @@ def _rep_actions(path: Path) -> tuple[int, int]:
 
 
 def test_golden_histories_of_every_shape_are_kept():
-    """Today's shape at the top (patched ``replay-stable-clock`` and ``due-deadlines-first``,
-    rep actions as signals);
-    in ``updates/`` the same patch with rep actions as updates; in ``previous/`` journeys
-    started before the patch; in ``unbounded_engagement/`` a future-dated event taken as
-    sent, before ``bounded-engagement``. All replay with today's code."""
+    """Today's shape at the top (patched ``replay-stable-clock``, ``due-deadlines-first`` and
+    ``continue-as-new-by-count``, rep actions as signals); in ``suggested_continue_as_new/``
+    the shape before ``continue-as-new-by-count`` (continue-as-new when the server suggested
+    it); in ``updates/`` ``replay-stable-clock`` with rep actions as updates; in
+    ``previous/`` journeys started before it; in ``unbounded_engagement/`` a future-dated
+    event taken as sent, before ``bounded-engagement``. All replay with today's code."""
     current = sorted(GOLDEN.glob("*.json"))
+    suggested = sorted((GOLDEN / "suggested_continue_as_new").glob("*.json"))
+    assert any(path.name.startswith("continue_as_new_nurture.run2") for path in suggested)
     with_updates = sorted((GOLDEN / "updates").glob("*.json"))
     previous = sorted((GOLDEN / "previous").glob("*.json"))
     assert current and with_updates and previous
     unbounded = sorted((GOLDEN / "unbounded_engagement").glob("*.json"))
     assert unbounded and not any(BOUNDED_ENGAGEMENT in _patch_ids(path) for path in unbounded)
     for path in current:  # ``bounded-engagement`` only where an event needed bounds
+        needed = path.name.startswith("future_dated_engagement")
+        assert _patch_ids(path) == ({REPLAY_STABLE_CLOCK, DUE_DEADLINES_FIRST, CONTINUE_AS_NEW_BY_COUNT}
+                                    | ({BOUNDED_ENGAGEMENT} if needed else set()))
+    for path in suggested:
         needed = path.name.startswith("future_dated_engagement")
         assert _patch_ids(path) == {REPLAY_STABLE_CLOCK, DUE_DEADLINES_FIRST} | ({BOUNDED_ENGAGEMENT} if needed else set())
     assert all(_patch_ids(path) == {REPLAY_STABLE_CLOCK} for path in with_updates)

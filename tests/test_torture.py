@@ -87,6 +87,9 @@ STRETCH = float(os.environ.get("LEADFLOW_TORTURE_STRETCH", "1.5"))
 FREEZE_EVERY_SECONDS = float(os.environ.get("LEADFLOW_TORTURE_FREEZE_EVERY", "30"))
 FREEZE_SECONDS = float(os.environ.get("LEADFLOW_TORTURE_FREEZE_FOR", "3"))
 QUERY_EVERY_SECONDS = float(os.environ.get("LEADFLOW_TORTURE_LOOK_EVERY", "2"))  # a rep's look at a lead
+# Each run of a journey handles this many events and continues as new: most journeys hand
+# over at least once, in the middle of rep actions, deadlines and engagement signals.
+EVENTS_PER_RUN = int(os.environ.get("LEADFLOW_TORTURE_EVENTS_PER_RUN", "6"))
 QUERY_EVERY_NTH_LOOK = int(os.environ.get("LEADFLOW_TORTURE_QUERY_EVERY_NTH", "3"))  # a query at least this often
 # Histories with a failed task (other than a timeout or the server's own refusal) are kept here.
 KEPT_HISTORIES = Path(os.environ.get("LEADFLOW_TORTURE_KEEP", tempfile.gettempdir())) / "leadflow-torture-failures"
@@ -145,7 +148,7 @@ async def _start(client, person: ScriptedLead, task_queue: str) -> None:
     lead_id = lead_id_of(person.lead)
     await client.start_workflow(
         LeadJourneyWorkflow.run,
-        JourneyInput(lead_id=lead_id, visibility=True),
+        JourneyInput(lead_id=lead_id, visibility=True, events_per_run=EVENTS_PER_RUN),
         id=f"lead-{lead_id}",
         task_queue=task_queue,
         task_timeout=TASK_TIMEOUT,
@@ -345,13 +348,16 @@ async def test_journeys_survive_a_starved_worker_with_no_cache(dev_server, dev_c
     wrong = [(lead_id_of(person.lead), expected_outcome(person, policy), person.outcome) for person in people
              if person.outcome != expected_outcome(person, policy)]
     problems: Counter = Counter()
+    continued = 0
     query = f"WorkflowType = 'LeadJourney' AND TaskQueue = '{queue}'"
     async for execution in dev_client.list_workflows(query):
+        continued += execution.status is not None and execution.status.name == "CONTINUED_AS_NEW"
         history = await dev_client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
         problems += _task_problems(history)
         _keep_failed_history(history, KEPT_HISTORIES)
     core_lines = [line for line in (tmp_path / "worker.err").read_text().splitlines() if "temporalio_sdk_core" in line]
     print(f"outcomes: {dict(Counter(person.outcome for person in people))}; workflow tasks: {dict(problems)}; "
+          f"runs continued as new: {continued}; "
           f"ledger: {dict(ledger_kinds)}; SDK core log lines on the worker's stderr: {len(core_lines)}")
     print(f"rep actions: {len(ACT_SECONDS)}, answer p50 {_quantile(ACT_SECONDS, 0.5):.2f} s, "
           f"p90 {_quantile(ACT_SECONDS, 0.9):.2f} s, max {max(ACT_SECONDS, default=0):.2f} s; "
@@ -359,6 +365,7 @@ async def test_journeys_survive_a_starved_worker_with_no_cache(dev_server, dev_c
     assert not wrong, f"{len(wrong)} journeys off script (lead, expected, got): {wrong[:10]}; tasks: {dict(problems)}"
     # The run exercised what it claims to: breaches, escalations, reassignments.
     assert ledger_kinds["breach"] > 0 and ledger_kinds["escalated"] > 0 and ledger_kinds["reassigned"] > 0, ledger_kinds
+    assert continued >= JOURNEYS // 2, f"only {continued} runs continued as new"
     # Whatever the SDK core logged went through Python logging to stderr, none of it to stdout.
     assert "temporalio_sdk_core" not in (tmp_path / "worker.out").read_text()
     assert problems["timed_out"] > 0, "no workflow task timed out: the run did not starve the worker"

@@ -1,4 +1,4 @@
-"""What the torture test found and is not fixed yet, reproduced from its recorded history.
+"""What the torture test found, reproduced from its recorded histories, and how the fixes replay them.
 
 ``tests/torture_findings/signal_after_task_scheduled__*.json`` is a journey from a torture
 run (2026-12-04): an SLA timer fired (event 55), a workflow task was scheduled (56), a rep
@@ -20,7 +20,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import UnsandboxedWorkflowRunner
 
 import workflows.lead_journey as lead_journey
-from workflows.lead_journey import DUE_DEADLINES_FIRST, LeadJourneyWorkflow
+from workflows.lead_journey import CONTINUE_AS_NEW_BY_COUNT, DUE_DEADLINES_FIRST, LeadJourneyWorkflow
 from workflows.replay import journey_replayer, read_history_file, replay_histories
 
 FINDINGS = Path(__file__).resolve().parent / "torture_findings"
@@ -52,7 +52,7 @@ async def test_taking_overdue_deadlines_first_replays_what_the_worker_did_live(m
     assert not outcome.nondeterministic and not outcome.problem, outcome.line()
 
 
-# -- not fixed yet ---------------------------------------------------------------------------
+# -- the continue-as-new suggestion ------------------------------------------------------------
 #
 # ``continue_as_new_suggestion_differs__*.json`` (torture run of 2026-12-04, in a continued
 # run of a lead whose rep never answers): a follow-up deadline fired (event 61) in a task
@@ -62,15 +62,42 @@ async def test_taking_overdue_deadlines_first_replays_what_the_worker_did_live(m
 # replay the deadline's arrival reads the suggestion as set, so the journey first waits for
 # its notifications to continue as new, and issues only events 75-76 in that task:
 # ``No command scheduled for event HistoryEvent(id: 77, ActivityTaskScheduled)``. So the
-# suggestion a timer's arrival read live was not the one it reads on replay. Until the
-# journey decides to continue as new from something replay gives back the same way (e.g.
-# the history length at the decision, or a count of its own events), the torture test stays
-# opt-in (README, "Fault tests").
+# suggestion a timer's arrival read live was not the one it reads on replay. Journeys
+# started with ``continue-as-new-by-count`` no longer read it: they continue as new after
+# handling ``events_per_run`` events, a count replay gives back the same way.
 
 SUGGESTION_FINDING = next(FINDINGS.glob("continue_as_new_suggestion_differs__*.json"))
 
 
+def _suggestion_recorded() -> WorkflowHistory:
+    history = read_history_file(SUGGESTION_FINDING)
+    # Up to the last task the worker completed live (events 73-78); the tasks after failed.
+    return WorkflowHistory(history.workflow_id, history.events[:84])
+
+
 async def test_a_continue_as_new_suggestion_read_differently_on_replay_breaks_the_journey():
-    outcome = await _replay(read_history_file(SUGGESTION_FINDING))
+    outcome = await _replay(_suggestion_recorded())
     assert outcome.nondeterministic, outcome.line()
     assert "No command scheduled for event HistoryEvent(id: 77, ActivityTaskScheduled)" in outcome.line()
+
+
+async def test_continuing_as_new_by_count_replays_what_the_worker_did_live(monkeypatch: pytest.MonkeyPatch):
+    """The same events, decided as a journey with ``continue-as-new-by-count`` decides them
+    (the history predates the patch, so its marker is granted here rather than read)."""
+    real = workflow.patched
+    monkeypatch.setattr(lead_journey.workflow, "patched",
+                        lambda patch_id: patch_id == CONTINUE_AS_NEW_BY_COUNT or real(patch_id))
+    outcome = await _replay(_suggestion_recorded())
+    assert not outcome.nondeterministic and not outcome.problem, outcome.line()
+
+
+async def test_with_the_count_patch_the_server_suggestion_changes_nothing(monkeypatch: pytest.MonkeyPatch):
+    """Today's continue-as-new golden histories replay whatever the suggestion reads."""
+    golden = FINDINGS.parent / "histories"
+    today = [(read_history_file(path), path.name) for path in sorted(golden.glob("continue_as_new_nurture.run*.json"))]
+    assert len(today) >= 3
+    replayer = journey_replayer(LeadJourneyWorkflow, UnsandboxedWorkflowRunner())
+    for suggested in (True, False):
+        monkeypatch.setattr(workflow.Info, "is_continue_as_new_suggested", lambda self, value=suggested: value)
+        outcomes = await replay_histories(today, replayer)
+        assert all(outcome.ok and not outcome.nothing_to_replay for outcome in outcomes), (suggested, outcomes)

@@ -33,7 +33,7 @@ from runtime.converter import journey_data_converter
 from runtime.id_key import lead_id_from_reference, lead_id_of
 from runtime.settings import Settings
 from workflows import search_attributes as sa
-from workflows.journey_io import ANSWERS_MEMO, JourneyInput, JourneyOutcome, LeadView, RepActionSignal
+from workflows.journey_io import ANSWERS_MEMO, EVENTS_PER_RUN, JourneyInput, JourneyOutcome, LeadView, RepActionSignal
 from workflows.lead_journey import LeadJourneyWorkflow
 
 DEFAULT_TEMPORAL_ADDRESS = "localhost:7233"
@@ -155,15 +155,20 @@ async def connect(settings: Settings | None = None, **overrides: Any) -> Client:
 
 
 async def submit_lead(
-    client: Client, lead: Lead, task_queue: str, *, visibility: bool = True, policy_version: str | None = None
+    client: Client, lead: Lead, task_queue: str, *, visibility: bool = True, policy_version: str | None = None,
+    events_per_run: int = EVENTS_PER_RUN,
 ) -> Submitted:
-    """Start the lead's journey, or merge into the running one (signal-with-start)."""
+    """Start the lead's journey, or merge into the running one (signal-with-start).
+
+    ``events_per_run``: the journey continues as new after handling this many events.
+    """
     lead_id = lead_id_of(lead)
     workflow_id = workflow_id_for(lead_id)
     try:
         handle = await client.start_workflow(
             LeadJourneyWorkflow.run,
-            JourneyInput(lead_id=lead_id, policy_version=policy_version, visibility=visibility),
+            JourneyInput(lead_id=lead_id, policy_version=policy_version, visibility=visibility,
+                         events_per_run=events_per_run),
             id=workflow_id,
             task_queue=task_queue,
             start_signal="submit",

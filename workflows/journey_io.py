@@ -17,6 +17,10 @@ ANSWERS_KEPT = 64
 # None}), which the server hands out without asking the worker: clients wait on it.
 ANSWERS_MEMO = "rep_answers"
 ANSWERS_IN_MEMO = 8
+# A run continues as new after handling this many events: at roughly ten history events per
+# event, about 2,500 events, well under the server's default suggestion (4 Ki events) and its
+# hard limit (51,200).
+EVENTS_PER_RUN = 250
 
 
 class Carried(BaseModel):
@@ -45,6 +49,8 @@ class JourneyInput(BaseModel):
     lead_id: str
     policy_version: str | None = Field(default=None, description="None: the worker's current policy")
     visibility: bool = Field(default=True, description="upsert LeadStage/LeadTier/OwnerId/SlaDueAt")
+    events_per_run: int = Field(default=EVENTS_PER_RUN, ge=1,
+                                description="continue as new after handling this many events (journeys started from now on)")
     carried: Carried | None = None
 
 

@@ -98,6 +98,11 @@ DUE_DEADLINES_FIRST = "due-deadlines-first"
 # cap, is bounded by the core. Journeys recorded before took such an event as sent and keep
 # doing so on replay. Asked only when an event needs bounds, so other histories are unchanged.
 BOUNDED_ENGAGEMENT = "bounded-engagement"
+# Journeys started with this patch continue as new after handling ``events_per_run`` events
+# (``JourneyInput``), a count of their own that replay gives back the same way. Journeys
+# recorded before read the server's suggestion when an event arrived, which a replay can read
+# otherwise (README, "Why a journey replays the same on a busy worker", point 6).
+CONTINUE_AS_NEW_BY_COUNT = "continue-as-new-by-count"
 
 
 class Arrival(NamedTuple):
@@ -134,7 +139,9 @@ class LeadJourneyWorkflow:
         self._inbox: deque[Arrival] = deque(Arrival(event) for event in (carried.pending if carried else []))
         self._stable_clock = False  # set in ``run``: whether this run has the replay-stable clock
         self._due_first = False  # set in ``run``: whether overdue deadlines go before a later event
-        self._new_run_wanted = False  # continue-as-new was suggested; done at the next safe point
+        self._by_count = False  # set in ``run``: whether this run continues as new after ``events_per_run`` events
+        self._handled_in_run = 0  # events this run has taken from its inbox
+        self._new_run_wanted = False  # time to continue as new; done at the next safe point
         self._clock: datetime | None = None  # the latest time a decision was taken at
         self._armed: dict[Clock, datetime] = {}
         # Answers to rep actions: update tickets (popped by their handler) and signalled
@@ -264,6 +271,7 @@ class LeadJourneyWorkflow:
     async def run(self, input: JourneyInput) -> JourneyOutcome:
         self._stable_clock = workflow.patched(REPLAY_STABLE_CLOCK)
         self._due_first = self._stable_clock and workflow.patched(DUE_DEADLINES_FIRST)
+        self._by_count = self._stable_clock and workflow.patched(CONTINUE_AS_NEW_BY_COUNT)
         if self._stable_clock:  # signals carried over from the previous run arrive now
             self._inbox = deque(self._arrival(arrival.event, arrival.ticket, arrival.at) for arrival in self._inbox)
         if self._policy is None:
@@ -317,13 +325,17 @@ class LeadJourneyWorkflow:
                 self._inbox.appendleft(arrival)
                 self._inbox.extendleft(reversed(overdue))
                 continue
+            self._handled_in_run += 1
             if arrival.event is None:
                 self._offered = arrival.offered_policy
             else:
                 await self._handle(arrival.event, arrival.ticket, arrival.at)
             await self._adopt_offered_policy()
             self._sync_visibility()
-            self._new_run_wanted = self._new_run_wanted or arrival.new_run_suggested
+            if self._by_count:
+                self._new_run_wanted = self._handled_in_run >= input.events_per_run
+            else:
+                self._new_run_wanted = self._new_run_wanted or arrival.new_run_suggested
             if self._new_run_wanted and not self._journey.finished:
                 await self._continue_as_new(input)
 
@@ -365,9 +377,11 @@ class LeadJourneyWorkflow:
         events travel with the state. A rep action waits for its answer in this run, so
         while one is pending the journey handles it first and tries again afterwards.
         """
+        if self._by_count and self._answer_pending():  # answer the rep before waiting on notifications
+            return
         if self._notifying:
             await asyncio.gather(*self._notifying)
-        if not workflow.all_handlers_finished() or any(arrival.ticket is not None for arrival in self._inbox):
+        if self._answer_pending():
             return
         offers = [arrival.offered_policy for arrival in self._inbox if arrival.event is None]
         answers = self._memo_answers()
@@ -376,6 +390,7 @@ class LeadJourneyWorkflow:
                 lead_id=input.lead_id,
                 policy_version=self._journey.policy_version,
                 visibility=self._visibility,
+                events_per_run=input.events_per_run,
                 carried=Carried(
                     state=self._journey,
                     policy=self._policy,
@@ -389,6 +404,10 @@ class LeadJourneyWorkflow:
             # still finds its answer.
             memo={ANSWERS_MEMO: answers} if answers else None,
         )
+
+    def _answer_pending(self) -> bool:
+        """A rep action waits for its answer in this run (an update handler, or a queued request)."""
+        return not workflow.all_handlers_finished() or any(arrival.ticket is not None for arrival in self._inbox)
 
     # -- policy rollout --------------------------------------------------------------------
 

@@ -146,12 +146,13 @@ async def _continue_as_new_path(policy: Policy, out: Path) -> list[Path]:
             settings = Settings(task_queue="golden", database_url=f"sqlite:///{folder}/ledger.db")
             async with running_worker(client, settings, policy=policy):
                 lead = Lead(email="golden.nurture@example.com", title="Student", company_size=1, country="AQ", source="organic")
-                submitted = await submit_lead(client, lead, "golden")
+                submitted = await submit_lead(client, lead, "golden", events_per_run=30)
                 await wait_for(client, submitted.lead_id, lambda v: v.stage is Stage.NURTURING)
-                for _ in range(90):
+                # 101 events, 30 a run: the fourth run handles the last 11 (so it has tasks to replay).
+                for _ in range(100):
                     event = EngagementEvent(kind=EngagementKind.PAGE_VIEW, at=datetime.now(timezone.utc), weight=1)
                     await engage(client, submitted.lead_id, event)
-                await wait_for(client, submitted.lead_id, lambda v: v.submissions == 1 and v.score >= 89, timeout=30)
+                await wait_for(client, submitted.lead_id, lambda v: v.submissions == 1 and v.score >= 99, timeout=30)
                 written = await _write(client, "continue_as_new_nurture", submitted.lead_id, out)
                 await journey_handle(client, submitted.lead_id).terminate("recorded")
             return written
