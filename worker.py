@@ -31,11 +31,11 @@ from activities.open_leads_gauge import OpenLeadsGauge
 from activities.policy_store import PolicyStore
 from leadflow.policy import Policy
 from runtime.id_key import IdKeyError, require_id_key
-from runtime.settings import Settings, load_policy_file
+from runtime.settings import Settings, current_settings, load_policy_file
 from workflows.journey_client import JourneyError, OperatorApiUnavailable, check_search_attributes, connect
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.sandbox import workflow_runner
-from workflows.telemetry import gauge_refresh_seconds, metrics_address, prometheus_runtime, use_logging_runtime
+from workflows.telemetry import prometheus_runtime, use_logging_runtime
 
 log = logging.getLogger("leadflow.worker")
 
@@ -118,22 +118,26 @@ async def _require_search_attributes(client: Client) -> None:
         raise SystemExit(f"error: {error}") from None
 
 
-async def serve(settings: Settings | None = None) -> None:
-    """Run a worker until SIGTERM or SIGINT, then drain and stop."""
-    settings = settings or Settings.from_env()
+async def serve(settings: Settings | None = None, *, target_host: str | None = None) -> None:
+    """Run a worker until SIGTERM or SIGINT, then drain and stop.
+
+    ``target_host``: the Temporal frontend, instead of the one in Temporal's environment
+    configuration (``leadflow dev`` passes its own server's).
+    """
+    settings = settings or current_settings()
     try:
-        require_id_key()  # the worker derives no ids, but in production it refuses to run beside an API without one
+        require_id_key(settings)  # the worker derives no ids, but in production it refuses to run beside an API without one
     except IdKeyError as error:
         raise SystemExit(f"error: {error}") from None
-    address = metrics_address()
+    address = settings.metrics_address
     try:
         runtime = prometheus_runtime(address)
     except Exception as error:
         raise SystemExit(f"cannot serve metrics on {address} (LEADFLOW_METRICS_ADDRESS): {error}") from None
-    client = await connect(settings, runtime=runtime)
+    client = await connect(settings, runtime=runtime, **({"target_host": target_host} if target_host else {}))
     await _require_search_attributes(client)
     parts = build_worker(client, settings)
-    gauges = asyncio.create_task(OpenLeadsGauge(runtime.metric_meter, parts.ledger, parts.policies).run(gauge_refresh_seconds()))
+    gauges = asyncio.create_task(OpenLeadsGauge(runtime.metric_meter, parts.ledger, parts.policies).run(settings.metrics_refresh_seconds))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

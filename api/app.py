@@ -29,7 +29,7 @@ from leadflow.actions import Disqualify, Recycle, RepAction
 from leadflow.journey import Stage
 from leadflow.lead import CustomFieldsOverflow, EngagementEvent, Lead
 from runtime.id_key import lead_id_of, require_id_key
-from runtime.settings import Settings, load_policy_file
+from runtime.settings import Settings, current_settings, load_policy_file
 from workflows import journey_client
 from workflows.journey_client import ActionRejected, JourneySummary, Submitted, TemporalUnavailable, UnknownLead
 from workflows.journey_io import LeadView
@@ -55,8 +55,8 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
 
     Fails at once (``SettingsError``, ``PolicyError``) without a usable lead-id key or policy file.
     """
-    settings = settings or Settings.from_env()
-    require_id_key()
+    settings = settings or current_settings()
+    require_id_key(settings)
     temporal_limit = timedelta(seconds=settings.api_temporal_timeout_seconds)
     reservations_stale = stale_after(settings.api_temporal_timeout_seconds)
 
@@ -80,10 +80,10 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
         description="Lead intake, engagement and rep actions for leadflow journeys. Bearer tokens with scopes: "
         "intake, rep, read, codec.",
     )
-    app.state.tokens = tokens if tokens is not None else Tokens.from_env()
+    app.state.tokens = tokens if tokens is not None else Tokens.configured(settings)
     app.state.settings = settings
     errors.install(app)
-    app.add_middleware(BodyLimit)
+    app.add_middleware(BodyLimit, limit=settings.api_max_body_bytes)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     @app.head("/healthz", include_in_schema=False)
@@ -217,5 +217,5 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
         return await temporal(journey_client.list_leads(request.app.state.client, stage=stage.value if stage else None,
                                                         owner=owner, limit=limit))
 
-    codec_routes.install(app, cors_origins)
+    codec_routes.install(app, settings, cors_origins if cors_origins is not None else settings.cors_origins)
     return app

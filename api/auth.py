@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 
 from fastapi import Request
 
 from api.errors import ApiError
+from runtime.settings import Settings
 
 
 class Scope(StrEnum):
@@ -54,13 +53,14 @@ class Tokens:
         return cls(found)
 
     @classmethod
-    def from_env(cls) -> Tokens:
-        if os.environ.get("LEADFLOW_API_TOKENS"):
-            return cls.parse(os.environ["LEADFLOW_API_TOKENS"], "LEADFLOW_API_TOKENS")
-        path = os.environ.get("LEADFLOW_API_TOKENS_FILE")
-        if path:
+    def configured(cls, settings: Settings) -> Tokens:
+        """The tokens in ``LEADFLOW_API_TOKENS`` or the file ``LEADFLOW_API_TOKENS_FILE`` names."""
+        if settings.api_tokens is not None:
+            return cls.parse(settings.api_tokens.get_secret_value(), "LEADFLOW_API_TOKENS")
+        path = settings.api_tokens_file
+        if path is not None:
             try:
-                return cls.parse(Path(path).read_text(encoding="utf-8"), path)
+                return cls.parse(path.read_text(encoding="utf-8"), str(path))
             except OSError as error:
                 raise TokenConfigError(f"LEADFLOW_API_TOKENS_FILE {path}: {error.strerror}") from None
         return cls({})

@@ -21,7 +21,8 @@ from temporalio.api.common.v1 import Payload, Payloads
 from api.auth import Scope, require
 from api.errors import ERRORS, ApiError, ErrorResponse
 from api.limits import require_json
-from runtime.codec import CodecKeyError, codec_from_env
+from runtime.codec import CodecKeyError, configured_codec
+from runtime.settings import Settings
 
 PREFIX = "/codec"
 _BASE64 = r"^[A-Za-z0-9+/]*={0,2}$"
@@ -69,9 +70,9 @@ class CodecCors:
             await self.app(scope, receive, send)
 
 
-def install(app: FastAPI, cors_origins: list[str] | None = None) -> None:
+def install(app: FastAPI, settings: Settings, cors_origins: list[str] | None = None) -> None:
     """The codec routes, callable from ``cors_origins`` in a browser."""
-    codec = codec_from_env()
+    codec = configured_codec(settings)
     if cors_origins:
         app.add_middleware(CodecCors, origins=cors_origins)
 

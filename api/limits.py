@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -11,17 +10,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.connections import BODY_SECONDS
 from api.errors import ApiError, error_response
 
-DEFAULT_MAX_BODY_BYTES = 64 * 1024
-
 
 class BodyLimit:
     """413 past ``LEADFLOW_API_MAX_BODY_BYTES`` (64 KiB), declared or streamed; 408 when the
     whole body has not arrived within ``BODY_SECONDS``. The body is read here, whole, before
     any route sees it."""
 
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, limit: int):
         self.app = app
-        self.limit = int(os.environ.get("LEADFLOW_API_MAX_BODY_BYTES") or DEFAULT_MAX_BODY_BYTES)
+        self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from pydantic import BaseModel
 from temporalio import activity, workflow
 
+from runtime.settings import current_settings
 from workflows import search_attributes as sa
 
 CEILING_TASK_QUEUE = "leadflow-ceiling"
@@ -124,10 +125,9 @@ async def _serve() -> None:
 
     from temporalio.worker import Worker
 
-    from runtime.settings import Settings
     from workflows.journey_client import connect
 
-    client = await connect(Settings.from_env())
+    client = await connect(current_settings())
     worker = Worker(client, task_queue=CEILING_TASK_QUEUE, workflows=[CeilingWorkflow], activities=[noop],
                     activity_executor=ThreadPoolExecutor(16))
     await worker.run()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import typer
 
@@ -26,12 +25,13 @@ def api_command(
     from api.auth import TokenConfigError, Tokens
     from api.connections import IDLE_SECONDS, BoundedH11Protocol
     from runtime.codec import CodecKeyError
+    from runtime.settings import current_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    origins = cors_origin or [o.strip() for o in os.environ.get("LEADFLOW_CODEC_CORS_ORIGINS", "").split(",") if o.strip()]
+    settings = current_settings()
     try:
-        tokens = Tokens.from_env()
-        app = create_app(tokens=tokens, cors_origins=origins)
+        tokens = Tokens.configured(settings)
+        app = create_app(settings, tokens=tokens, cors_origins=cors_origin or settings.cors_origins)
     except (TokenConfigError, CodecKeyError) as error:
         raise CliError(str(error)) from None
     if not tokens.scopes_by_digest:

@@ -17,7 +17,7 @@ from rich.table import Table
 from cli.errors import CliError, friendly_errors
 from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, Recycle
 from leadflow.lead import Lead, problems_without_values
-from runtime.settings import Settings
+from runtime.settings import current_settings
 
 lead_app = typer.Typer(help="Submit, inspect and act on one lead.", no_args_is_help=True)
 leads_app = typer.Typer(help="Search lead journeys.", no_args_is_help=True)
@@ -56,7 +56,7 @@ def _read_leads(source: str) -> list[Lead]:
 async def _client():
     from workflows.journey_client import connect
 
-    return await connect(Settings.from_env())
+    return await connect(current_settings())
 
 
 @lead_app.command("submit")
@@ -72,7 +72,7 @@ def submit(
 
     async def run() -> list[dict[str, Any]]:
         client = await _client()
-        task_queue = Settings.from_env().task_queue
+        task_queue = current_settings().task_queue
         return [(await submit_lead(client, lead, task_queue)).model_dump() for lead in leads]
 
     results = asyncio.run(run())

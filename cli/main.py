@@ -19,7 +19,7 @@ from cli.replay_commands import history_app, replay_command
 from cli.setup_command import setup_command
 from cli.simulate_commands import capacity_command, compare_command, sim_worker_command, simulate_command
 from runtime.clean_exit import run_then_exit
-from runtime.settings import Settings
+from runtime.settings import current_settings
 
 app = typer.Typer(help="leadflow: lead journeys as durable Temporal workflows.", no_args_is_help=True)
 app.add_typer(lead_commands.lead_app, name="lead")
@@ -54,14 +54,10 @@ def worker(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a worker against the Temporal server in the environment (TEMPORAL_ADDRESS, ...)."""
-    import os
-
     from worker import serve
 
     _logging(verbose)
-    if metrics_address:
-        os.environ["LEADFLOW_METRICS_ADDRESS"] = metrics_address
-    asyncio.run(serve(Settings.from_env(policy_path=policy, task_queue=task_queue)))
+    asyncio.run(serve(current_settings().replace(policy_path=policy, task_queue=task_queue, metrics_address=metrics_address)))
 
 
 @app.command()
@@ -82,17 +78,14 @@ def dev(
     If the server or the worker stops on its own, dev says which (and where the server's
     log is), stops the other and exits non-zero.
     """
-    import os
-
     from cli.errors import CliError
     from runtime.settings import default_data_dir, load_policy_file, resolve_policy_path
     from workflows.dev_server import DevServer, StackStopped, supervise
 
-    if metrics_address:
-        os.environ["LEADFLOW_METRICS_ADDRESS"] = metrics_address
     # The same folder Settings (worker, `policy rollout`, ...) uses unless --data-dir says otherwise.
     data_dir = data_dir if data_dir is not None else default_data_dir()
-    settings = Settings.from_env(policy_path=resolve_policy_path(policy) if policy else None, data_dir=data_dir)
+    settings = current_settings().replace(policy_path=resolve_policy_path(policy) if policy else None, data_dir=data_dir,
+                                          metrics_address=metrics_address)
     load_policy_file(settings.policy_path)  # a bad policy is reported before anything starts
 
     from worker import serve
@@ -108,9 +101,8 @@ def dev(
     except (RuntimeError, FileNotFoundError) as error:
         raise CliError(str(error)) from None
     typer.echo(f"Temporal dev server on {server.address}, Web UI http://127.0.0.1:{ui_port}, data in {data_dir}")
-    os.environ["TEMPORAL_ADDRESS"] = server.address
     try:
-        asyncio.run(supervise(server, serve(settings)))
+        asyncio.run(supervise(server, serve(settings, target_host=server.address)))
     except StackStopped as stopped:
         raise CliError(f"{stopped}; leadflow dev stopped") from None
     finally:

@@ -11,7 +11,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from cli.errors import CliError, friendly_errors
 from leadflow.policy_diff import diff_policies
-from runtime.settings import Settings, load_policy_file, resolve_policy_path
+from runtime.settings import current_settings, load_policy_file, resolve_policy_path
 
 policy_app = typer.Typer(help="Review and roll out policy versions.", no_args_is_help=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -52,7 +52,7 @@ def rollout_command(
     from activities.ledger import Ledger
 
     policy = load_policy_file(resolve_policy_path(file))
-    settings = Settings.from_env()
+    settings = current_settings()
     ledger = Ledger(settings.ledger_url)
     try:
         ledger.create_schema()

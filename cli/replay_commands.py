@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from temporalio.service import RPCError
 
 from cli.errors import CliError, friendly_errors
-from runtime.settings import Settings
+from runtime.settings import current_settings
 
 if TYPE_CHECKING:
     from temporalio.client import WorkflowHistory
@@ -63,7 +63,7 @@ def replay_command(
         else:
             from workflows.journey_client import connect
 
-            client = await connect(Settings.from_env())
+            client = await connect(current_settings())
             source, total = server_histories(client, workflow_id=workflow_id, query=query), None
         with _progress(total) as progress:
             task = progress.add_task("replaying", total=total)
@@ -105,7 +105,7 @@ def export_command(
     from workflows.replay import export_histories
 
     async def run() -> list[Path]:
-        client = await connect(Settings.from_env())
+        client = await connect(current_settings())
         with _progress(None) as progress:
             task = progress.add_task("exporting", total=None)
             try:

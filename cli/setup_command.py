@@ -7,7 +7,7 @@ import asyncio
 import typer
 
 from cli.errors import friendly_errors
-from runtime.settings import Settings
+from runtime.settings import current_settings
 
 
 @friendly_errors
@@ -20,7 +20,7 @@ def setup_command(as_json: bool = typer.Option(False, "--json", help="print one 
     from workflows.journey_client import connect, register_search_attributes
 
     async def run():
-        return await register_search_attributes(await connect(Settings.from_env()))
+        return await register_search_attributes(await connect(current_settings()))
 
     done = asyncio.run(run())
     if as_json:

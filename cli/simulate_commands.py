@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cli.errors import friendly_errors
+from runtime.settings import current_settings
 from simulation.results import SHARE_METRICS as SHARES
 
 out = Console(highlight=False)
@@ -45,13 +46,12 @@ def _backend(on_temporal: bool):
         return None
     import asyncio
 
-    from runtime.settings import Settings
     from simulation.on_temporal import run_replications_on_temporal
     from workflows.journey_client import connect
 
     def on_workers(loaded, replications, seed, _workers, on_done):
         async def run():
-            return await run_replications_on_temporal(await connect(Settings.from_env()), loaded, replications, seed)
+            return await run_replications_on_temporal(await connect(current_settings()), loaded, replications, seed)
 
         outcomes = asyncio.run(run())
         for outcome in outcomes:
@@ -208,12 +208,11 @@ def sim_worker_command(
     import asyncio
     import signal
 
-    from runtime.settings import Settings
     from simulation.on_temporal import sim_worker
     from workflows.journey_client import connect
 
     async def serve() -> None:
-        worker = sim_worker(await connect(Settings.from_env()), identity, task_queue)
+        worker = sim_worker(await connect(current_settings()), identity, task_queue)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

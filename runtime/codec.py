@@ -15,11 +15,12 @@ import base64
 import binascii
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
+
+from runtime.settings import Settings, current_settings
 
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
@@ -83,17 +84,18 @@ def parse_keys(text: str, source: str) -> list[tuple[str, bytes]]:
     return keys
 
 
-def codec_from_env() -> EncryptionCodec | None:
-    """The codec for the configured keys, or None when encryption is off."""
-    if os.environ.get("LEADFLOW_CODEC_KEYS"):
-        return EncryptionCodec(parse_keys(os.environ["LEADFLOW_CODEC_KEYS"], "LEADFLOW_CODEC_KEYS"))
-    path = os.environ.get("LEADFLOW_CODEC_KEYS_FILE")
-    if path:
+def configured_codec(settings: Settings | None = None) -> EncryptionCodec | None:
+    """The codec for the configured keys (``LEADFLOW_CODEC_KEYS`` or ``_FILE``), or None when encryption is off."""
+    settings = settings or current_settings()
+    if settings.codec_keys is not None:
+        return EncryptionCodec(parse_keys(settings.codec_keys.get_secret_value(), "LEADFLOW_CODEC_KEYS"))
+    path = settings.codec_keys_file
+    if path is not None:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8")
         except OSError as error:
             raise CodecKeyError(f"LEADFLOW_CODEC_KEYS_FILE {path}: {error.strerror}") from None
-        return EncryptionCodec(parse_keys(text, path))
+        return EncryptionCodec(parse_keys(text, str(path)))
     return None
 
 

@@ -4,6 +4,7 @@ A lead id is an HMAC of the normalised email under this key (``leadflow.lead.lea
 so a list of emails cannot be matched to ids without it. Every process that turns an email
 into an id (API, CLI, demo, journey client) reads the key here, so all of them agree.
 
+The key comes from the process's settings (``runtime.settings``).
 ``LEADFLOW_ENV=production`` makes the key mandatory: a process without it stops with one
 line instead of deriving ids no other process would derive. Otherwise (development, tests,
 ``leadflow dev`` and ``leadflow demo``) a fixed development key is used; the long-running
@@ -13,16 +14,14 @@ start, one-shot commands stay quiet. The key itself is never logged.
 
 from __future__ import annotations
 
-import os
 import sys
-from enum import StrEnum
 
 from leadflow.lead import Lead, lead_id_for
 from leadflow.lead import lead_id_from_reference as _from_reference
-from runtime.settings import SettingsError
+from runtime.settings import Environment, Settings, SettingsError, current_settings, env_var
 
-ID_KEY_VAR = "LEADFLOW_ID_KEY"
-ENV_VAR = "LEADFLOW_ENV"
+ID_KEY_VAR = env_var("id_key")
+ENV_VAR = env_var("env")
 MIN_KEY_BYTES = 32
 DEVELOPMENT_KEY = b"leadflow development id key - lead ids are NOT private"
 DEVELOPMENT_WARNING = f"{ID_KEY_VAR} not set: using the development key; lead ids are not private"
@@ -30,37 +29,21 @@ DEVELOPMENT_WARNING = f"{ID_KEY_VAR} not set: using the development key; lead id
 _warned = False
 
 
-class Environment(StrEnum):
-    """``LEADFLOW_ENV``: production requires every secret to be configured."""
-
-    DEVELOPMENT = "development"
-    PRODUCTION = "production"
-
-
 class IdKeyError(SettingsError):
-    """``LEADFLOW_ID_KEY`` (or ``LEADFLOW_ENV``) set to something that cannot work."""
+    """``LEADFLOW_ID_KEY`` set to something that cannot work, or missing in production."""
 
 
-def environment() -> Environment:
-    """``LEADFLOW_ENV``, development when unset."""
-    value = (os.environ.get(ENV_VAR) or Environment.DEVELOPMENT.value).strip().lower()
-    try:
-        return Environment(value)
-    except ValueError:
-        raise IdKeyError(f"{ENV_VAR} must be one of {[item.value for item in Environment]}, got {value!r}") from None
-
-
-def id_key() -> bytes:
+def id_key(settings: Settings | None = None) -> bytes:
     """The configured key; the development key when unset outside production."""
-    value = os.environ.get(ID_KEY_VAR, "")
-    if value:
-        key = value.encode()
+    settings = settings or current_settings()
+    if settings.id_key is not None:
+        key = settings.id_key.get_secret_value().encode()
         if len(key) < MIN_KEY_BYTES:
             raise IdKeyError(
                 f"{ID_KEY_VAR} is {len(key)} bytes; it needs at least {MIN_KEY_BYTES} (e.g. `openssl rand -hex 32`)"
             )
         return key
-    if environment() is Environment.PRODUCTION:
+    if settings.env is Environment.PRODUCTION:
         raise IdKeyError(
             f"{ID_KEY_VAR} is required when {ENV_VAR}=production: set it to a secret of at least "
             f"{MIN_KEY_BYTES} bytes (e.g. `openssl rand -hex 32`), the same in every process"
@@ -68,13 +51,13 @@ def id_key() -> bytes:
     return DEVELOPMENT_KEY
 
 
-def require_id_key() -> None:
+def require_id_key(settings: Settings | None = None) -> None:
     """Check at start-up (API, worker, dev) that ids can be derived; ``IdKeyError`` says why not.
 
     Warns once per process, on stderr, when the development key is in use.
     """
     global _warned
-    if id_key() == DEVELOPMENT_KEY and not _warned:
+    if id_key(settings) == DEVELOPMENT_KEY and not _warned:
         _warned = True
         print(f"warning: {DEVELOPMENT_WARNING}", file=sys.stderr, flush=True)
 

@@ -11,12 +11,20 @@ from temporalio.testing import WorkflowEnvironment
 
 from leadflow.policy import Policy
 from runtime.converter import journey_data_converter
-from runtime.settings import DEFAULT_POLICY, DEMO_POLICY, load_policy_file
+from runtime.settings import DEFAULT_POLICY, DEMO_POLICY, current_settings, load_policy_file
 from workflows.dev_server import test_server_path
 from workflows.telemetry import use_logging_runtime
 
 # As the CLI and the worker do: the SDK core's logs go through Python logging, not stdout.
 use_logging_runtime()
+
+
+@pytest.fixture(autouse=True)
+def settings_read_per_test():
+    """A process reads its settings once; a test that sets ``LEADFLOW_*`` variables is a new "process"."""
+    current_settings.cache_clear()
+    yield
+    current_settings.cache_clear()
 
 
 @pytest.fixture(scope="session")

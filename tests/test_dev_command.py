@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.settings import Settings, default_data_dir
+from runtime.settings import Settings, current_settings, default_data_dir
 from workflows.dev_server import free_port, port_in_use
 
 pytestmark = pytest.mark.devserver
@@ -161,4 +161,5 @@ def test_dev_and_settings_agree_on_the_data_dir(monkeypatch, tmp_path):
     monkeypatch.setenv("LEADFLOW_DATA_DIR", str(tmp_path / "ledger-here"))
     assert default_data_dir() == Settings.from_env().data_dir == tmp_path / "ledger-here"
     monkeypatch.delenv("LEADFLOW_DATA_DIR")
+    current_settings.cache_clear()  # as a new process would
     assert default_data_dir() == Settings.from_env().data_dir == Path(".leadflow")

@@ -20,7 +20,7 @@ import pytest
 from leadflow.lead import lead_id_for, lead_id_from_reference, normalise_email
 from runtime import id_key
 from runtime.id_key import DEVELOPMENT_KEY, DEVELOPMENT_WARNING, IdKeyError
-from runtime.settings import REPO_ROOT
+from runtime.settings import REPO_ROOT, Settings, SettingsError, current_settings
 
 KEY = b"k" * 32
 OTHER_KEY = b"o" * 32
@@ -49,26 +49,30 @@ def test_an_id_is_a_keyed_hash_of_the_normalised_email():
 
 
 def test_the_shell_reads_the_key_warns_once_in_development_and_refuses_bad_keys(monkeypatch, capsys):
-    monkeypatch.delenv("LEADFLOW_ENV", raising=False)
-    monkeypatch.delenv("LEADFLOW_ID_KEY", raising=False)
+    def reread(name: str, value: str | None) -> None:  # a new process's settings
+        monkeypatch.setenv(name, value) if value is not None else monkeypatch.delenv(name, raising=False)
+        current_settings.cache_clear()
+
+    reread("LEADFLOW_ENV", None)
+    reread("LEADFLOW_ID_KEY", None)
     monkeypatch.setattr(id_key, "_warned", False)
     assert id_key.id_key() == DEVELOPMENT_KEY
     assert capsys.readouterr().err == ""  # one-shot commands stay quiet
     id_key.require_id_key()
     id_key.require_id_key()
     assert capsys.readouterr().err == f"warning: {DEVELOPMENT_WARNING}\n"  # start-up warns, once
-    monkeypatch.setenv("LEADFLOW_ID_KEY", KEY.decode())
+    reread("LEADFLOW_ID_KEY", KEY.decode())
     assert id_key.lead_id_from_reference("jane@acme.io") == lead_id_for("jane@acme.io", KEY)
-    monkeypatch.setenv("LEADFLOW_ID_KEY", "short")
+    reread("LEADFLOW_ID_KEY", "short")
     with pytest.raises(IdKeyError, match=r"^LEADFLOW_ID_KEY is 5 bytes; it needs at least 32"):
         id_key.id_key()
-    monkeypatch.delenv("LEADFLOW_ID_KEY")
-    monkeypatch.setenv("LEADFLOW_ENV", "production")
+    reread("LEADFLOW_ID_KEY", None)
+    reread("LEADFLOW_ENV", "production")
     with pytest.raises(IdKeyError, match=r"^LEADFLOW_ID_KEY is required when LEADFLOW_ENV=production"):
         id_key.id_key()
     monkeypatch.setenv("LEADFLOW_ENV", "prod")
-    with pytest.raises(IdKeyError, match=r"LEADFLOW_ENV must be one of \['development', 'production'\], got 'prod'"):
-        id_key.id_key()
+    with pytest.raises(SettingsError, match=r"^LEADFLOW_ENV: Input should be 'development' or 'production', got 'prod'"):
+        Settings.from_env()
 
 
 @pytest.mark.parametrize("values, message", [

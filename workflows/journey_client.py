@@ -31,7 +31,7 @@ from leadflow.actions import RepAction
 from leadflow.lead import EngagementEvent, Lead, workflow_id_for
 from runtime.converter import journey_data_converter
 from runtime.id_key import lead_id_from_reference, lead_id_of
-from runtime.settings import Settings
+from runtime.settings import Settings, current_settings
 from workflows import search_attributes as sa
 from workflows.journey_io import ANSWERS_MEMO, EVENTS_PER_RUN, JourneyInput, JourneyOutcome, LeadView, RepActionSignal
 from workflows.lead_journey import LeadJourneyWorkflow
@@ -146,10 +146,10 @@ def connect_config(settings: Settings) -> dict[str, Any]:
 
 async def connect(settings: Settings | None = None, **overrides: Any) -> Client:
     """Connect with Temporal's standard environment configuration and the pydantic converter."""
-    settings = settings or Settings.from_env()
+    settings = settings or current_settings()
     config = {**connect_config(settings), **overrides}
     try:
-        return await Client.connect(**config, data_converter=journey_data_converter())
+        return await Client.connect(**config, data_converter=journey_data_converter(settings))
     except RuntimeError as error:
         raise JourneyError(f"cannot connect to Temporal at {config.get('target_host')}: {error}") from None
 

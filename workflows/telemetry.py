@@ -9,7 +9,6 @@ carry the unit suffix, so standard Temporal dashboards and PromQL work unchanged
 from __future__ import annotations
 
 import logging
-import os
 
 from temporalio.runtime import (
     LogForwardingConfig,
@@ -21,8 +20,6 @@ from temporalio.runtime import (
 )
 
 from leadflow.kpis import BUSINESS_METRICS, Kind
-
-DEFAULT_METRICS_ADDRESS = "0.0.0.0:9464"
 
 # What the SDK exposes with the configuration below. Most were read off a worker that ran
 # journeys, local and normal activities, a failing workflow task and client calls; the
@@ -66,16 +63,6 @@ SDK_METRICS = (
     "temporal_workflow_task_schedule_to_start_latency_seconds",
     "temporal_workflow_continue_as_new_total",
 )
-
-
-def metrics_address() -> str:
-    """Where the worker serves ``/metrics``: ``LEADFLOW_METRICS_ADDRESS`` or 0.0.0.0:9464."""
-    return os.environ.get("LEADFLOW_METRICS_ADDRESS") or DEFAULT_METRICS_ADDRESS
-
-
-def gauge_refresh_seconds() -> float:
-    """How often the worker re-reads open leads from the ledger (``LEADFLOW_METRICS_REFRESH_SECONDS``, 15)."""
-    return float(os.environ.get("LEADFLOW_METRICS_REFRESH_SECONDS") or 15)
 
 
 CORE_LOGGER = logging.getLogger("temporalio.core")
