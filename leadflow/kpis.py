@@ -16,16 +16,31 @@ horizon, a dashboard's range), nor one past its due time that has not decided an
 since: both are censored, never guessed (the ledger's report lists leads past due). A
 recycled lead that qualifies again starts a new episode.
 
+**Time to first contact** (TTFC), per tier: from the moment the lead became an MQL to its
+first contact attempt in that episode, in business time (the policy's calendar of the
+lead's territory) and in wall-clock time; one sample per first contact, read from the
+``first_contact`` decision (``first_contact_time``). Leads never contacted have no sample.
+
+**The funnel** counts decisions, one step each (``funnel_step``): ``mql`` (each MQL
+episode, a recycled lead that comes back counts again), ``assigned`` (each hand-off to a
+rep: routed, reassigned or claimed from the team queue), ``accepted`` (each acceptance by
+the rep who holds it), ``attempt`` (each contact attempt), ``sql`` and ``converted``. From it:
+
+* **MQL→SQL** = sql / mql;
+* **acceptance rate** = accepted / assigned (the share of hand-offs the rep accepted);
+* **attempts per lead** = attempt / mql (contact attempts per lead handed to sales).
+
 Pure data and plain functions, like the rest of the core: no metrics library here, only
 what each metric is called, what it counts and which labels it may carry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from leadflow.journey import SLA_CLOCKS, EscalationLevel, JourneyState, Stage
+from leadflow.journey import SLA_CLOCKS, DecisionEntry, DecisionKind, EscalationLevel, JourneyState, Stage
 from leadflow.lead import LeadSource
 from leadflow.policy import Policy
 
@@ -106,6 +121,12 @@ FIRST_CONTACT_SLA = MetricSpec(
     "Leads whose first-contact SLA was settled: met (contacted by the due time) or missed (the due time passed "
     "uncontacted). Attainment = met / (met + missed).",
 )
+FUNNEL = MetricSpec(
+    "leadflow_funnel_steps_total",
+    Kind.COUNTER,
+    ("step", "tier"),
+    "Funnel steps: MQLs, hand-offs to a rep, acceptances, contact attempts, SQLs, conversions (leadflow.kpis).",
+)
 OPEN_LEADS = MetricSpec("leadflow_open_leads", Kind.GAUGE, ("stage", "team"), "Open leads by stage and owner team (from the ledger).")
 POLICY_INFO = MetricSpec("leadflow_policy_info", Kind.GAUGE, ("version",), "The policy version new journeys start with (value 1).")
 
@@ -118,6 +139,7 @@ BUSINESS_METRICS = (
     REASSIGNMENTS,
     JOURNEYS_CLOSED,
     FIRST_CONTACT_SLA,
+    FUNNEL,
     TTFC_BUSINESS,
     TTFC_WALL,
     ATTEMPTS_PER_JOURNEY,
@@ -138,12 +160,11 @@ def allowed_label_values(policy: Policy) -> dict[str, set[str]]:
         "clock": {str(clock) for clock in SLA_CLOCKS},
         "within_sla": {"true", "false"},
         "outcome": {str(outcome) for outcome in ContactSla},
+        "step": {str(step) for step in FunnelStep},
         "level": {str(int(level)) for level in EscalationLevel if level is not EscalationLevel.NONE},
         "team": {team.id for team in policy.teams} | {NO_TEAM},
         "version": {policy.version},
     }
-
-
 
 
 class ContactSla(StrEnum):
@@ -178,3 +199,86 @@ def sla_attainment_promql(window: str, matchers: str = "") -> str:
     met = f'sum by (tier) (increase({FIRST_CONTACT_SLA.name}{{outcome="met"{inner}}}[{window}]))'
     settled = f"sum by (tier) (increase({FIRST_CONTACT_SLA.name}{{{matchers}}}[{window}]))"
     return f"{met} / {settled}"
+
+
+# -- time to first contact and the funnel ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FirstContactTime:
+    """One time-to-first-contact sample (see the module doc)."""
+
+    tier: str
+    business_seconds: float
+    wall_seconds: float
+    met: bool
+
+
+def first_contact_time(entry: DecisionEntry) -> FirstContactTime | None:
+    """The TTFC sample a ``first_contact`` decision carries; None for any other decision."""
+    if entry.kind is not DecisionKind.FIRST_CONTACT:
+        return None
+    detail = entry.detail
+    return FirstContactTime(
+        tier=entry.tier or NO_TIER,
+        business_seconds=float(detail.get("business_seconds") or 0.0),
+        wall_seconds=float(detail.get("wall_seconds") or 0.0),
+        met=bool(detail.get("met")),
+    )
+
+
+class FunnelStep(StrEnum):
+    """A step of the funnel, counted once per decision (see the module doc)."""
+
+    MQL = "mql"
+    ASSIGNED = "assigned"
+    ACCEPTED = "accepted"
+    ATTEMPT = "attempt"
+    SQL = "sql"
+    CONVERTED = "converted"
+
+
+_FUNNEL_KINDS = {
+    DecisionKind.MQL: FunnelStep.MQL,
+    DecisionKind.ASSIGNED: FunnelStep.ASSIGNED,
+    DecisionKind.ACCEPTED: FunnelStep.ACCEPTED,
+    DecisionKind.ATTEMPT: FunnelStep.ATTEMPT,
+    DecisionKind.QUALIFIED: FunnelStep.SQL,
+    DecisionKind.CONVERTED: FunnelStep.CONVERTED,
+}
+
+
+def funnel_step(entry: DecisionEntry) -> FunnelStep | None:
+    """The funnel step a decision counts as, if any."""
+    return _FUNNEL_KINDS.get(entry.kind)
+
+
+class FunnelRatio(StrEnum):
+    MQL_TO_SQL = "mql_to_sql"
+    ACCEPTANCE_RATE = "acceptance_rate"
+    ATTEMPTS_PER_LEAD = "attempts_per_lead"
+
+
+FUNNEL_RATIOS: dict[FunnelRatio, tuple[FunnelStep, FunnelStep]] = {
+    FunnelRatio.MQL_TO_SQL: (FunnelStep.SQL, FunnelStep.MQL),
+    FunnelRatio.ACCEPTANCE_RATE: (FunnelStep.ACCEPTED, FunnelStep.ASSIGNED),
+    FunnelRatio.ATTEMPTS_PER_LEAD: (FunnelStep.ATTEMPT, FunnelStep.MQL),
+}
+
+
+def funnel_ratio(ratio: FunnelRatio, counts: Mapping[FunnelStep, int]) -> float | None:
+    """``ratio`` from funnel step counts; None when its denominator is zero."""
+    numerator, denominator = FUNNEL_RATIOS[ratio]
+    whole = counts.get(denominator, 0)
+    return counts.get(numerator, 0) / whole if whole else None
+
+
+def funnel_ratio_promql(ratio: FunnelRatio, window: str, matchers: str = "") -> str:
+    """``ratio`` over ``window`` in PromQL, from ``leadflow_funnel_steps_total`` (the dashboard uses this)."""
+    numerator, denominator = FUNNEL_RATIOS[ratio]
+    inner = f",{matchers}" if matchers else ""
+
+    def total(step: FunnelStep) -> str:
+        return f'sum(increase({FUNNEL.name}{{step="{step}"{inner}}}[{window}]))'
+
+    return f"{total(numerator)} / {total(denominator)}"

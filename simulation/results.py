@@ -28,13 +28,15 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "mql": "leads that became MQLs",
     "sql": "leads that became SQLs",
     "mql_to_sql": "SQLs per MQL",
-    "attempts_per_lead": "contact attempts per assigned lead",
+    "acceptance_rate": "hand-offs to a rep that the rep accepted",
+    "attempts_per_lead": "contact attempts per MQL",
     "recycled": "leads recycled to nurturing",
 }
 
 
 SHARE_METRICS = frozenset(
-    {"sla_attainment", "sla_attainment_hot", "sla_attainment_warm", "sla_attainment_cold", "rep_utilisation", "mql_to_sql"}
+    {"sla_attainment", "sla_attainment_hot", "sla_attainment_warm", "sla_attainment_cold", "rep_utilisation", "mql_to_sql",
+     "acceptance_rate"}
 )
 
 

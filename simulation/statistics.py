@@ -10,18 +10,14 @@ import numpy as np
 from scipy import stats as scipy_stats
 
 from leadflow.journey import DecisionEntry, DecisionKind, JourneyState
-from leadflow.kpis import ContactSla
+from leadflow.kpis import ContactSla, FunnelRatio, FunnelStep, first_contact_time, funnel_ratio, funnel_step
 from simulation.results import Difference, Estimate
 
 _COUNTED_KINDS = {
     DecisionKind.BREACH: "breaches",
     DecisionKind.ESCALATED: "escalations",
     DecisionKind.REASSIGNED: "reassignments",
-    DecisionKind.MQL: "mql",
-    DecisionKind.QUALIFIED: "sql",
     DecisionKind.RECYCLED: "recycled",
-    DecisionKind.ATTEMPT: "attempts",
-    DecisionKind.CONVERTED: "converted",
 }
 _LEAVING = {DecisionKind.RECYCLED, DecisionKind.DISQUALIFIED, DecisionKind.CONVERTED, DecisionKind.NURTURE_EXPIRED}
 
@@ -35,8 +31,8 @@ class ReplicationStats:
     tiers: tuple[str, ...] = ("hot", "warm", "cold")
     buckets: int = 56
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTED_KINDS.values(), 0))
+    funnel: dict[FunnelStep, int] = field(default_factory=lambda: dict.fromkeys(FunnelStep, 0))
     leads: int = 0
-    assigned_leads: int = 0
     sla_met: dict[str, int] = field(default_factory=dict)
     sla_missed: dict[str, int] = field(default_factory=dict)
     ttfc_business: array = field(default_factory=lambda: array("d"))
@@ -69,20 +65,21 @@ class ReplicationStats:
     def decided(self, index: int, counted: bool, entry: DecisionEntry, state: JourneyState, now: float, due: float | None) -> None:
         """Fold one decision of lead ``index`` in (``due``: its first-contact due time, hours)."""
         kind = entry.kind
-        if counted and kind in _COUNTED_KINDS:
-            self.counts[_COUNTED_KINDS[kind]] += 1
+        if counted:
+            if kind in _COUNTED_KINDS:
+                self.counts[_COUNTED_KINDS[kind]] += 1
+            if (step := funnel_step(entry)) is not None:
+                self.funnel[step] += 1
         if kind is DecisionKind.MQL:
             self.awaiting_contact[index] = (state.tier or "none", due if due is not None else math.inf, counted)
             self._queue(now, +1)
-        elif kind is DecisionKind.ASSIGNED and counted and len(state.previous_owners) == 1:
-            self.assigned_leads += 1
-        elif kind is DecisionKind.FIRST_CONTACT:
+        elif (sample := first_contact_time(entry)) is not None:
             pending = self.awaiting_contact.pop(index, None)
             if pending is not None:
                 self._queue(now, -1)
             if counted:
-                self.ttfc_business.append(float(entry.detail["business_seconds"] or 0) / 3600)
-                self.ttfc_wall.append(float(entry.detail["wall_seconds"] or 0) / 3600)
+                self.ttfc_business.append(sample.business_seconds / 3600)
+                self.ttfc_wall.append(sample.wall_seconds / 3600)
         elif kind in _LEAVING:
             if self.awaiting_contact.pop(index, None) is not None:
                 self._queue(now, -1)
@@ -152,14 +149,14 @@ class ReplicationStats:
             "queue_depth_max": self.queue_depth_max,
             "queue_depth_mean": self.queue_area / (self.horizon_hours - self.warmup_hours),
             "rep_utilisation": _share(self.busy_hours, self.working_hours),
-            "mql": counts["mql"],
-            "sql": counts["sql"],
-            "mql_to_sql": _share(counts["sql"], counts["mql"]),
-            "attempts_per_lead": _share(counts["attempts"], self.assigned_leads),
+            "mql": self.funnel[FunnelStep.MQL],
+            "sql": self.funnel[FunnelStep.SQL],
             "recycled": counts["recycled"],
-            "converted": counts["converted"],
+            "converted": self.funnel[FunnelStep.CONVERTED],
             "leads": self.leads,
         }
+        for ratio in FunnelRatio:  # leadflow.kpis's definitions; 0 when the denominator is
+            values[str(ratio)] = funnel_ratio(ratio, self.funnel) or 0.0
         for tier in self.tiers:
             tier_met, tier_missed = self.sla_met.get(tier, 0), self.sla_missed.get(tier, 0)
             if tier_met + tier_missed:

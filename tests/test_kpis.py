@@ -17,7 +17,16 @@ import pytest
 
 import simulation.model as sim_model
 from leadflow.actions import AttemptOutcome, Disqualify, LogAttempt
-from leadflow.kpis import ContactSla, attainment, first_contact_settled, sla_attainment_promql
+from leadflow.kpis import (
+    ContactSla,
+    FunnelRatio,
+    FunnelStep,
+    attainment,
+    first_contact_settled,
+    funnel_ratio,
+    funnel_ratio_promql,
+    sla_attainment_promql,
+)
 from simulation.scripted import ScriptedModel
 from simulation.statistics import ReplicationStats
 from tests.journey_helpers import hot_lead
@@ -27,25 +36,26 @@ NEW_YORK = ZoneInfo("America/New_York")
 START = datetime(2026, 11, 17, 9, 0, tzinfo=NEW_YORK)  # a Tuesday
 
 
-class _Counter:
-    def __init__(self, counts: Counter, name: str):
-        self.counts, self.name = counts, name
+class _Instrument:
+    def __init__(self, meter: RecordingMeter, name: str):
+        self.meter, self.name = meter, name
 
     def add(self, value: int, labels: dict[str, str]) -> None:
-        self.counts[(self.name, tuple(sorted(labels.items())))] += value
+        self.meter.counts[(self.name, tuple(sorted(labels.items())))] += value
 
     def record(self, value: float, labels: dict[str, str]) -> None:
-        pass
+        self.meter.samples.setdefault(self.name, []).append(value)
 
 
 class RecordingMeter:
-    """Stands in for ``workflow.metric_meter()``: remembers what was counted."""
+    """Stands in for ``workflow.metric_meter()``: remembers what was counted and observed."""
 
     def __init__(self):
         self.counts: Counter = Counter()
+        self.samples: dict[str, list[float]] = {}
 
-    def create_counter(self, name: str, _help: str) -> _Counter:
-        return _Counter(self.counts, name)
+    def create_counter(self, name: str, _help: str) -> _Instrument:
+        return _Instrument(self, name)
 
     create_histogram_float = create_counter
 
@@ -59,6 +69,12 @@ class Observed(ScriptedModel):
 
     def first_contact_settled(self, journey, outcome: ContactSla) -> None:
         self.stats.first_contact_settled(journey.state.tier or "none", outcome, journey.counted)
+
+    def observe(self, journey, entry) -> None:  # as ``JourneyModel`` folds each decision in
+        due = journey.state.first_contact_due
+        self.stats.decided(journey.person.index, journey.counted, entry, journey.state, self.env.now,
+                           self.hours(due) if due else None)
+        super().observe(journey, entry)
 
 
 def test_the_live_metric_and_the_simulator_count_the_same_first_contact_sla(policy, monkeypatch):
@@ -85,9 +101,11 @@ def test_the_live_metric_and_the_simulator_count_the_same_first_contact_sla(poli
     model.run_until(late_arrival + timedelta(minutes=30))
     assert not model.refused, model.refused
 
-    live = JourneyMetrics(RecordingMeter())
+    meter = RecordingMeter()
+    live = JourneyMetrics(meter)
     for before, after in transitions:
         live.first_contact_sla(before, after)
+        live.decisions([entry for entry in after.log if entry.seq > before.seq])  # what the workflow hands it
     live_counts = {labels: value for (name, labels), value in live._meter.counts.items()
                    if name == "leadflow_first_contact_sla"}
 
@@ -100,6 +118,25 @@ def test_the_live_metric_and_the_simulator_count_the_same_first_contact_sla(poli
     stats = model.stats
     assert (stats.sla_met, stats.sla_missed) == ({"hot": 1}, {"hot": 2})
     assert stats.metrics()["sla_attainment"] == attainment(1, 2) == pytest.approx(1 / 3)
+
+    # The funnel and its ratios: the same counts on both sides, and the numbers the rule gives.
+    live_funnel = Counter()
+    for (name, labels), value in meter.counts.items():
+        if name == "leadflow_funnel_steps":
+            live_funnel[FunnelStep(dict(labels)["step"])] += value
+    assert dict(live_funnel) == {step: count for step, count in stats.funnel.items() if count}
+    # 5 MQLs, each handed to a rep once; 2 attempts, each accepting the lead; no SQL yet.
+    assert (live_funnel[FunnelStep.MQL], live_funnel[FunnelStep.ATTEMPT], live_funnel[FunnelStep.SQL]) == (5, 2, 0)
+    simulated = stats.metrics()
+    for ratio in FunnelRatio:
+        assert simulated[str(ratio)] == pytest.approx(funnel_ratio(ratio, live_funnel) or 0.0), ratio
+    assert simulated["attempts_per_lead"] == pytest.approx(2 / 5)
+    # Time to first contact: the same samples (the simulator keeps hours), one per first contact.
+    assert sorted(meter.samples["leadflow_time_to_first_contact_business_seconds"]) == pytest.approx(
+        sorted(hours * 3600 for hours in stats.ttfc_business))
+    assert sorted(meter.samples["leadflow_time_to_first_contact_wall_seconds"]) == pytest.approx(
+        sorted(hours * 3600 for hours in stats.ttfc_wall))
+    assert len(stats.ttfc_business) == 2 and min(stats.ttfc_wall) == pytest.approx(20 / 60)
 
 
 def test_a_lead_is_settled_once_per_mql_episode(policy):
@@ -130,6 +167,8 @@ def test_the_dashboard_and_the_alert_use_the_core_definition():
     assert sla_attainment_promql("4h") in alert["expr"]
     dashboard = (REPO_ROOT / "deploy" / "grafana" / "dashboards" / "leadflow.json").read_text().replace('\\"', '"')
     assert sla_attainment_promql("1h", 'tier=~"$tier"') in dashboard
+    for ratio in FunnelRatio:
+        assert funnel_ratio_promql(ratio, "$__range", 'tier=~"$tier"') in dashboard
 
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from leadflow.journey import DecisionKind
+from leadflow.kpis import FunnelStep
 from runtime.settings import REPO_ROOT, SCENARIOS_DIR
 from simulation.capacity import capacity, with_headcount
 from simulation.compare import compare
@@ -267,4 +268,4 @@ def test_packing_nurturing_leads_and_resting_streams_change_no_result(monkeypatc
     without = JourneyModel(loaded, replication_seeds(3, 0))
     without.run()
     assert with_savings.stats == without.stats
-    assert with_savings.stats.counts["recycled"] > 0 and with_savings.stats.counts["mql"] > 0
+    assert with_savings.stats.counts["recycled"] > 0 and with_savings.stats.funnel[FunnelStep.MQL] > 0

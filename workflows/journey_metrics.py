@@ -19,6 +19,7 @@ from leadflow.kpis import (
     ESCALATIONS,
     FIRST_CONTACT_SLA,
     FIRST_CONTACTS,
+    FUNNEL,
     JOURNEYS_CLOSED,
     NO_SOURCE,
     NO_TIER,
@@ -31,6 +32,8 @@ from leadflow.kpis import (
     Kind,
     MetricSpec,
     first_contact_settled,
+    first_contact_time,
+    funnel_step,
 )
 
 
@@ -69,19 +72,22 @@ class JourneyMetrics:
             previous = change.stage
 
     def decisions(self, entries: list[DecisionEntry]) -> None:
-        """Count breaches, escalations, reassignments and first contacts among ``entries``."""
+        """Count funnel steps, breaches, escalations, reassignments and first contacts among ``entries``."""
         for entry in entries:
             tier = entry.tier or NO_TIER
+            step = funnel_step(entry)
+            if step is not None:
+                self._count(FUNNEL, step=str(step), tier=tier)
             if entry.kind is DecisionKind.BREACH:
                 self._count(SLA_BREACHES, tier=tier, clock=str(entry.detail.get("clock")))
             elif entry.kind is DecisionKind.ESCALATED:
                 self._count(ESCALATIONS, level=str(entry.detail.get("level")))
             elif entry.kind is DecisionKind.REASSIGNED:
                 self._count(REASSIGNMENTS, tier=tier)
-            elif entry.kind is DecisionKind.FIRST_CONTACT:
-                self._count(FIRST_CONTACTS, tier=tier, within_sla=str(bool(entry.detail.get("met"))).lower())
-                self._observe(TTFC_BUSINESS, float(entry.detail.get("business_seconds") or 0.0), tier=tier)
-                self._observe(TTFC_WALL, float(entry.detail.get("wall_seconds") or 0.0), tier=tier)
+            elif (sample := first_contact_time(entry)) is not None:
+                self._count(FIRST_CONTACTS, tier=sample.tier, within_sla=str(sample.met).lower())
+                self._observe(TTFC_BUSINESS, sample.business_seconds, tier=sample.tier)
+                self._observe(TTFC_WALL, sample.wall_seconds, tier=sample.tier)
 
     def first_contact_sla(self, before: JourneyState, after: JourneyState) -> None:
         """Count the lead's first-contact SLA once it is settled (met or missed, ``leadflow.kpis``)."""

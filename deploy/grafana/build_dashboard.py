@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # also when run from a checkout
-from leadflow.kpis import sla_attainment_promql  # noqa: E402  (every KPI is defined once, in the core)
+from leadflow.kpis import FunnelRatio, funnel_ratio_promql, sla_attainment_promql  # noqa: E402  (every KPI is defined once, in the core)
 
 OUT = Path(__file__).resolve().parent / "dashboards" / "leadflow.json"
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
@@ -53,7 +53,16 @@ ROWS: list[tuple[str, list[tuple[str, str, str, list[tuple[str, str]]]]]] = [
                 ("{{from_stage}} -> {{to_stage}}",
                  "sum by (from_stage, to_stage) (increase(leadflow_stage_conversions_total[$__range]))"),
             ]),
-            ("Attempts per closed journey (mean)", "stat", "short", [
+            ("MQL to SQL", "stat", "percentunit", [
+                ("MQL to SQL", funnel_ratio_promql(FunnelRatio.MQL_TO_SQL, "$__range", 'tier=~"$tier"')),
+            ]),
+            ("Acceptance rate (hand-offs accepted by the rep)", "stat", "percentunit", [
+                ("acceptance", funnel_ratio_promql(FunnelRatio.ACCEPTANCE_RATE, "$__range", 'tier=~"$tier"')),
+            ]),
+            ("Contact attempts per MQL", "stat", "short", [
+                ("attempts per MQL", funnel_ratio_promql(FunnelRatio.ATTEMPTS_PER_LEAD, "$__range", 'tier=~"$tier"')),
+            ]),
+            ("Attempts before disposition (mean per closed journey)", "stat", "short", [
                 ("attempts", "sum(increase(leadflow_attempts_per_journey_sum[$__range]))"
                  " / sum(increase(leadflow_attempts_per_journey_count[$__range]))"),
             ]),
