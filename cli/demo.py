@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -26,8 +26,12 @@ from rich.table import Table
 
 from cli.errors import friendly_errors
 from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, RepAction
-from leadflow.journey import Stage
+from leadflow.decision_details import AttemptDetail
+from leadflow.journey import DecisionKind, Stage
 from leadflow.lead import EngagementEvent, EngagementKind, Lead, LeadSource
+
+if TYPE_CHECKING:
+    from workflows.journey_io import LeadView
 from runtime.id_key import lead_id_of
 from runtime.settings import DEMO_POLICY, Settings, load_policy_file
 
@@ -137,8 +141,9 @@ def next_rep_action(view, person: ScriptedLead, owner: str, attempts: int) -> tu
     return None, attempts
 
 
-def _connected(view) -> bool:
-    return any(entry.kind == "attempt" and entry.detail.get("outcome") == "connected" for entry in view.log)
+def _connected(view: LeadView) -> bool:
+    return any(entry.kind is DecisionKind.ATTEMPT and AttemptDetail.of(entry).outcome is AttemptOutcome.CONNECTED
+               for entry in view.log)
 
 
 async def run_demo(count: int, seed: int, time_limit: float, data_dir: Path) -> dict[str, Any]:

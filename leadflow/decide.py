@@ -23,6 +23,14 @@ from leadflow.actions import (
     RepAction,
 )
 from leadflow.business_calendar import add_business_hours, business_time_between, end_of_business_day
+from leadflow.decision_details import (
+    AttemptDetail,
+    BreachDetail,
+    EscalatedDetail,
+    FirstContactDetail,
+    ReassignedDetail,
+    TypedDetail,
+)
 from leadflow.journey import (
     EVENT_IDS_KEPT,
     LOG_LIMIT,
@@ -226,6 +234,10 @@ class _Transition:
             s.first_contact_met = False
 
     # -- helpers ----------------------------------------------------------------------
+
+    def record_typed(self, detail: TypedDetail) -> None:
+        """Record a decision whose detail the shells read (``leadflow.decision_details``)."""
+        self.record(detail.kind, **detail.to_detail())
 
     def record(self, kind: DecisionKind, **detail: str | int | float | bool | None) -> None:
         s = self.state
@@ -456,11 +468,11 @@ class _Transition:
         if clock is Clock.FIRST_CONTACT and s.first_contact_at is None and s.first_contact_met is None:
             s.first_contact_met = False
         if s.owner_id is None:
-            self.record(DecisionKind.BREACH, clock=str(clock), owner_breach=0)
+            self.record_typed(BreachDetail(clock=clock, owner_breach=0))
             self.notify(NotificationKind.SLA_BREACH, sorted(self.policy.managers), clock=str(clock))
             return
         s.owner_breaches += 1
-        self.record(DecisionKind.BREACH, clock=str(clock), owner_breach=s.owner_breaches)
+        self.record_typed(BreachDetail(clock=clock, owner_breach=s.owner_breaches))
         if s.owner_breaches >= escalation.reassign_on_breach:
             if s.reassignments < escalation.max_reassignments:
                 self._reassign()
@@ -470,7 +482,7 @@ class _Transition:
         manager = self.policy.manager_of(s.owner_id)
         if s.owner_breaches >= escalation.notify_on_breach:
             s.escalation_level = max(s.escalation_level, EscalationLevel.NOTIFY)
-            self.record(DecisionKind.ESCALATED, level=int(EscalationLevel.NOTIFY), action="notify", clock=str(clock))
+            self.record_typed(EscalatedDetail(level=EscalationLevel.NOTIFY, action="notify", clock=clock))
             self.notify(NotificationKind.SLA_BREACH, [s.owner_id, manager], clock=str(clock))
         window = self.tier_window(Clock.ACCEPTANCE if clock is Clock.ACCEPTANCE else Clock.FIRST_CONTACT)
         self.arm(clock, self.business_hours_later(self.at, window))
@@ -485,8 +497,8 @@ class _Transition:
         s.owner_id = None
         s.owner_team = None
         self.set_stage(Stage.MQL)
-        self.record(DecisionKind.REASSIGNED, previous_owner=previous, reassignment=s.reassignments)
-        self.record(DecisionKind.ESCALATED, level=int(EscalationLevel.REASSIGN), action="reassign")
+        self.record_typed(ReassignedDetail(previous_owner=previous, reassignment=s.reassignments))
+        self.record_typed(EscalatedDetail(level=EscalationLevel.REASSIGN, action="reassign"))
         self.notify(NotificationKind.REASSIGNED, [previous, manager], previous_owner=previous)
         self._request_assignment(release=previous)
 
@@ -504,7 +516,7 @@ class _Transition:
         self.release_owner()
         s.queued_team = team
         self.set_stage(Stage.MQL)
-        self.record(DecisionKind.ESCALATED, level=int(EscalationLevel.TEAM_QUEUE), action="team_queue", team=team)
+        self.record_typed(EscalatedDetail(level=EscalationLevel.TEAM_QUEUE, action="team_queue", team=team))
         self.notify(NotificationKind.ESCALATED, [manager], team=team)
 
     # -- rep actions ------------------------------------------------------------------------
@@ -544,17 +556,16 @@ class _Transition:
         self.set_stage(Stage.WORKING)
         s.attempts += 1
         s.owner_attempts += 1
-        self.record(DecisionKind.ATTEMPT, by=action.by, outcome=str(action.outcome), attempt=s.owner_attempts)
+        self.record_typed(AttemptDetail(by=action.by, outcome=action.outcome, attempt=s.owner_attempts))
         if s.first_contact_at is None:
             s.first_contact_at = self.at
             s.first_contact_met = s.first_contact_due is None or self.at <= s.first_contact_due
             start = s.mql_at or self.at
-            self.record(
-                DecisionKind.FIRST_CONTACT,
+            self.record_typed(FirstContactDetail(
                 wall_seconds=(self.at - start).total_seconds(),
                 business_seconds=business_time_between(self.policy.calendar, start, self.at).total_seconds(),
                 met=s.first_contact_met,
-            )
+            ))
         if s.owner_first_attempt_at is None:
             s.owner_first_attempt_at = self.at
             self.disarm(Clock.FIRST_CONTACT)

@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from leadflow.decision_details import FirstContactDetail
 from leadflow.journey import SLA_CLOCKS, DecisionEntry, DecisionKind, EscalationLevel, JourneyState, Stage
 from leadflow.lead import LeadSource
 from leadflow.policy import Policy
@@ -218,13 +219,9 @@ def first_contact_time(entry: DecisionEntry) -> FirstContactTime | None:
     """The TTFC sample a ``first_contact`` decision carries; None for any other decision."""
     if entry.kind is not DecisionKind.FIRST_CONTACT:
         return None
-    detail = entry.detail
-    return FirstContactTime(
-        tier=entry.tier or NO_TIER,
-        business_seconds=float(detail.get("business_seconds") or 0.0),
-        wall_seconds=float(detail.get("wall_seconds") or 0.0),
-        met=bool(detail.get("met")),
-    )
+    detail = FirstContactDetail.of(entry)
+    return FirstContactTime(tier=entry.tier or NO_TIER, business_seconds=detail.business_seconds,
+                            wall_seconds=detail.wall_seconds, met=detail.met)
 
 
 class FunnelStep(StrEnum):

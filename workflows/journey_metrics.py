@@ -13,6 +13,7 @@ policy store (``activities.open_leads_gauge``).
 
 from __future__ import annotations
 
+from leadflow.decision_details import BreachDetail, EscalatedDetail
 from leadflow.journey import DecisionEntry, DecisionKind, JourneyState, Stage, StageChange
 from leadflow.kpis import (
     ATTEMPTS_PER_JOURNEY,
@@ -79,9 +80,9 @@ class JourneyMetrics:
             if step is not None:
                 self._count(FUNNEL, step=str(step), tier=tier)
             if entry.kind is DecisionKind.BREACH:
-                self._count(SLA_BREACHES, tier=tier, clock=str(entry.detail.get("clock")))
+                self._count(SLA_BREACHES, tier=tier, clock=str(BreachDetail.of(entry).clock))
             elif entry.kind is DecisionKind.ESCALATED:
-                self._count(ESCALATIONS, level=str(entry.detail.get("level")))
+                self._count(ESCALATIONS, level=str(int(EscalatedDetail.of(entry).level)))
             elif entry.kind is DecisionKind.REASSIGNED:
                 self._count(REASSIGNMENTS, tier=tier)
             elif (sample := first_contact_time(entry)) is not None:

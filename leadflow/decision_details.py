@@ -1,0 +1,124 @@
+"""Typed details of the decisions the shells read: written by ``decide``, read by the
+metrics, the simulator's statistics, notifications and the CLI, through these classes only.
+
+A decision's detail is stored as a flat mapping (the ledger's ``detail`` column, the
+journey's log carried across continue-as-new), so its keys must not change under running
+journeys. These classes are the one place that names them: ``decide`` records a detail
+with ``to_detail()`` and readers get it back with ``of(entry)``. Renaming a field renames
+both sides, and a reader that asks for a field that no longer exists is a type error,
+not a silent zero.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from enum import Enum
+from typing import Any, ClassVar, Self
+
+from leadflow.actions import AttemptOutcome
+from leadflow.journey import Clock, DecisionEntry, DecisionKind, Detail, EscalationLevel
+
+
+class WrongDecision(ValueError):
+    """A detail asked of a decision of another kind."""
+
+
+@dataclass(frozen=True)
+class TypedDetail:
+    kind: ClassVar[DecisionKind]
+
+    def to_detail(self) -> Detail:
+        """The flat mapping ``decide`` records (enums by value, as the ledger stores them)."""
+        return {item.name: _plain(getattr(self, item.name)) for item in fields(self)}
+
+    @classmethod
+    def of(cls, entry: DecisionEntry) -> Self:
+        """The typed detail of ``entry``; ``WrongDecision`` if it is another kind of decision."""
+        if entry.kind is not cls.kind:
+            raise WrongDecision(f"a {entry.kind} decision has no {cls.__name__}")
+        return cls._read(entry.detail)
+
+    @classmethod
+    def _read(cls, detail: Detail) -> Self:
+        raise NotImplementedError
+
+
+def _plain(value: Any) -> str | int | float | bool | None:
+    if isinstance(value, Enum):
+        return value.value  # type: ignore[no-any-return]
+    return value  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class BreachDetail(TypedDetail):
+    kind: ClassVar[DecisionKind] = DecisionKind.BREACH
+    clock: Clock
+    owner_breach: int  # the owner's breaches so far (0: nobody owned the lead)
+
+    @classmethod
+    def _read(cls, detail: Detail) -> BreachDetail:
+        return cls(clock=Clock(str(detail["clock"])), owner_breach=int(detail.get("owner_breach") or 0))
+
+
+@dataclass(frozen=True)
+class EscalatedDetail(TypedDetail):
+    kind: ClassVar[DecisionKind] = DecisionKind.ESCALATED
+    level: EscalationLevel
+    action: str
+    clock: Clock | None = None
+    team: str | None = None
+
+    def to_detail(self) -> Detail:
+        # As recorded since the first journeys: a clock only when one ran out, a team only
+        # for the team queue (None when the owner had no team).
+        detail: Detail = {"level": int(self.level), "action": self.action}
+        if self.clock is not None:
+            detail["clock"] = self.clock.value
+        if self.level is EscalationLevel.TEAM_QUEUE:
+            detail["team"] = self.team
+        return detail
+
+    @classmethod
+    def _read(cls, detail: Detail) -> EscalatedDetail:
+        clock = detail.get("clock")
+        team = detail.get("team")
+        return cls(level=EscalationLevel(int(detail["level"] or 0)), action=str(detail.get("action") or ""),
+                   clock=Clock(str(clock)) if clock else None, team=str(team) if team else None)
+
+
+@dataclass(frozen=True)
+class AttemptDetail(TypedDetail):
+    kind: ClassVar[DecisionKind] = DecisionKind.ATTEMPT
+    by: str
+    outcome: AttemptOutcome
+    attempt: int  # the owner's attempts so far, this one included
+
+    @classmethod
+    def _read(cls, detail: Detail) -> AttemptDetail:
+        return cls(by=str(detail.get("by") or ""), outcome=AttemptOutcome(str(detail["outcome"])),
+                   attempt=int(detail.get("attempt") or 0))
+
+
+@dataclass(frozen=True)
+class FirstContactDetail(TypedDetail):
+    kind: ClassVar[DecisionKind] = DecisionKind.FIRST_CONTACT
+    wall_seconds: float  # from MQL to this first attempt
+    business_seconds: float
+    met: bool  # by the first-contact due time
+
+    @classmethod
+    def _read(cls, detail: Detail) -> FirstContactDetail:
+        return cls(wall_seconds=float(detail.get("wall_seconds") or 0.0),
+                   business_seconds=float(detail.get("business_seconds") or 0.0), met=bool(detail.get("met")))
+
+
+@dataclass(frozen=True)
+class ReassignedDetail(TypedDetail):
+    kind: ClassVar[DecisionKind] = DecisionKind.REASSIGNED
+    previous_owner: str | None
+    reassignment: int
+
+    @classmethod
+    def _read(cls, detail: Detail) -> ReassignedDetail:
+        previous = detail.get("previous_owner")
+        return cls(previous_owner=str(previous) if previous else None, reassignment=int(detail.get("reassignment") or 0))
