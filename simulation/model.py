@@ -6,17 +6,19 @@ answers) and carries out the commands it returns. Deadlines are SimPy timeouts; 
 that was cancelled or re-armed meanwhile is simply ignored when it fires, which is what
 ``decide`` would do with it. Routing goes through the core's ``choose_rep`` over in-memory
 routing state. Reps are plain objects with a desk (one call at a time) and working hours.
+
+Every entity is a short generator process: ``arrive`` brings leads in, ``work`` is an
+owner's side of one lead (accept, call on the cadence, qualify, close), ``claim_from_queue``
+is a manager's hand-off from a team queue. What is done only to save memory (dormant
+nurtures, trimmed logs, resting random streams, cut timers) lives in ``simulation.memory``.
 """
 
 from __future__ import annotations
 
-import pickle
 import random
-import zlib
 from datetime import datetime, time, timedelta, timezone
 
 import simpy
-from pydantic import BaseModel
 
 from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, InvalidAction, LogAttempt, Qualify, RepAction
 from leadflow.business_calendar import add_business_time, business_time_between
@@ -43,25 +45,11 @@ from leadflow.lead import EngagementEvent
 from leadflow.policy import Policy, Rep
 from leadflow.scoring import decayed, fit_score, qualifying_event
 from simulation.behaviour import ContactCurve, likelihood, pick, sample
+from simulation.memory import ArmedDeadline, BehaviourStream, DormantJourney, forget_observed, never_armed
 from simulation.population import Arrivals, People, Person, engagement_after
 from simulation.routing_book import RoutingBook
 from simulation.scenario import LoadedScenario
 from simulation.statistics import ReplicationStats
-
-_ALL_FIELDS: dict[type, set[str]] = {}
-
-
-def share_fields_set(model: BaseModel) -> None:
-    """Let the model's record of which fields were set be one set shared by its whole class.
-
-    pydantic keeps that record per instance, 2 kB for a journey state, only for
-    ``exclude_unset``, which the simulator never uses. With every field name in it, a later
-    assignment adds nothing, so the shared set is never changed.
-    """
-    shared = _ALL_FIELDS.get(type(model))
-    if shared is None:
-        shared = _ALL_FIELDS[type(model)] = set(type(model).model_fields)
-    object.__setattr__(model, "__pydantic_fields_set__", shared)
 
 
 class RepDesk:
@@ -70,23 +58,6 @@ class RepDesk:
     def __init__(self, env: simpy.Environment, rep: Rep):
         self.rep = rep
         self.desk = simpy.PriorityResource(env, capacity=1)
-
-
-class ArmedDeadline:
-    """A pending SimPy timer's link to its journey, cut when the deadline is cancelled.
-
-    SimPy cannot take a timeout out of its queue, so a cancelled deadline still fires; cut
-    loose, it no longer keeps a finished journey (and its lead) in memory until then.
-    """
-
-    __slots__ = ("journey",)
-
-    def __init__(self, journey: LeadJourney):
-        self.journey: LeadJourney | None = journey
-
-    def fire(self, clock: Clock, due_at: datetime) -> None:
-        if self.journey is not None:
-            self.journey._deadline_fired(clock, due_at)
 
 
 class LeadJourney:
@@ -118,12 +89,8 @@ class LeadJourney:
             if isinstance(command, Record):
                 model.observe(self, command.entry)
             elif isinstance(command, StartDeadline):
-                if command.clock is Clock.NURTURE and model.traces is None:
-                    # Never armed when no trace is kept: the expiry changes no statistic, and
-                    # a lead that qualifies first (``nurturing`` finds when) cancels it anyway.
-                    # So a nurturing lead holds no timer for months.
-                    continue
-                self.arm(command.clock, command.due_at)
+                if not never_armed(command.clock, keeping_traces=model.traces is not None):
+                    self.arm(command.clock, command.due_at)
             elif isinstance(command, CancelDeadline):
                 self.disarm(command.clock)
             elif isinstance(command, AssignLead):
@@ -133,14 +100,7 @@ class LeadJourney:
             elif isinstance(command, ClaimLead):
                 model.routing.take(command.rep_id)
         if model.traces is None:
-            # Every entry has been observed; decide only ever looks at the latest entry and
-            # stage change, so a long journey's state does not grow.
-            if len(self.state.log) > 1:
-                self.state.log = self.state.log[-1:]
-            if len(self.state.stage_history) > 1:
-                self.state.stage_history = self.state.stage_history[-1:]
-            for part in (self.state, *self.state.log, *self.state.stage_history):
-                share_fields_set(part)
+            forget_observed(self.state)
         if self.state.outcome is not None:
             for clock in list(self.armed):
                 self.disarm(clock)
@@ -167,7 +127,16 @@ class LeadJourney:
             return False
         return True
 
-    def _deadline_fired(self, clock: Clock, due_at: datetime) -> None:
+    @classmethod
+    def restored(cls, model: SimShell, person: Person, state: JourneyState, counted: bool,
+                 owner_work: tuple[str, int] | None) -> LeadJourney:
+        """A journey woken from ``DormantJourney``, as it was put away."""
+        journey = cls.__new__(cls)
+        journey.model, journey.armed = model, {}
+        journey.person, journey.state, journey.counted, journey.owner_work = person, state, counted, owner_work
+        return journey
+
+    def deadline_fired(self, clock: Clock, due_at: datetime) -> None:
         if self.state.outcome is not None or self.state.deadlines.get(clock) != due_at:
             return  # cancelled or re-armed since: what decide would ignore
         for due in due_deadlines(self.state, self.model.now_dt()):
@@ -191,37 +160,6 @@ class LeadJourney:
     def owned_by(self, rep_id: str, step: int) -> bool:
         state = self.state
         return state.outcome is None and state.owner_id == rep_id and state.assignment_step == step and state.stage in OWNED_STAGES
-
-
-class DormantJourney:
-    """A nurturing lead put away until its next event: a few hundred bytes, not a live journey.
-
-    It is packed once the current instant's work is done, not at once: a rep's process that
-    just recycled the lead still draws from the lead's random stream in the same step, and
-    the packed copy must carry that draw, as the live journey would.
-    """
-
-    __slots__ = ("journey", "packed")
-
-    def __init__(self, journey: LeadJourney):
-        self.journey: LeadJourney | None = journey
-        self.packed = b""
-
-    def pack(self, _event: object = None) -> None:
-        journey = self.journey
-        if journey is not None:
-            state = (journey.person, journey.state, journey.counted, journey.owner_work)
-            self.packed = zlib.compress(pickle.dumps(state, pickle.HIGHEST_PROTOCOL), 1)
-            self.journey = None
-
-    def wake(self, model: SimShell) -> LeadJourney:
-        """The journey as it was put away."""
-        if self.journey is not None:
-            return self.journey
-        journey = LeadJourney.__new__(LeadJourney)
-        journey.model, journey.armed = model, {}
-        journey.person, journey.state, journey.counted, journey.owner_work = pickle.loads(zlib.decompress(self.packed))
-        return journey
 
 
 class SimShell:
@@ -383,7 +321,9 @@ class JourneyModel(SimShell):
             self.at(crossing.at, self._engage, journey, event, cycle)
 
     def _wake(self, dormant: DormantJourney, event: EngagementEvent, cycle: int) -> None:
-        self._engage(dormant.wake(self), event, cycle)
+        journey = dormant.wake(lambda *parts: LeadJourney.restored(self, *parts))
+        assert isinstance(journey, LeadJourney)
+        self._engage(journey, event, cycle)
 
     def _engage(self, journey: LeadJourney, event: EngagementEvent, cycle: int) -> None:
         state = journey.state
@@ -396,11 +336,9 @@ class JourneyModel(SimShell):
         """The owner's side of a lead: accept, call on the cadence, qualify, close."""
         env, behaviour, person = self.env, self.behaviour, journey.person
         rng, desk = person.behaviour_rng, self.desks[rep_id]
-        # Before each wait, the lead's random stream lets its generator go (see BehaviourStream).
         if journey.state.stage is Stage.ASSIGNED:  # (a lead claimed from a team queue is accepted already)
             delay = self.working_delay(desk.rep, sample(behaviour.rep_response_minutes, rng.random()))
-            rng.rest()
-            yield env.timeout(delay)
+            yield self.wait(rng, delay)
             if not journey.owned_by(rep_id, step) or not journey.act(Accept(by=rep_id)):
                 return
         while True:
@@ -415,14 +353,12 @@ class JourneyModel(SimShell):
             # The next attempt lands at a random moment of the working day it is due on.
             wait = self.hours(due) - env.now
             wait = max(0.0, wait - rng.random() * min(wait, 8.0))
-            rng.rest()
-            yield env.timeout(wait)
+            yield self.wait(rng, wait)
             if not journey.owned_by(rep_id, step):
                 return
         fit = fit_score(person.lead, self.policy.fit)
         delay = self.business_delay(sample(behaviour.decide_within_hours, rng.random()))
-        rng.rest()
-        yield env.timeout(delay)
+        yield self.wait(rng, delay)
         if not journey.owned_by(rep_id, step):
             return
         if rng.random() >= likelihood(behaviour.qualify, fit, person.intent):
@@ -431,8 +367,7 @@ class JourneyModel(SimShell):
         if not journey.act(Qualify(by=rep_id, budget=True, authority=True, need="simulated")):
             return
         delay = sample(behaviour.close_within_days, rng.random()) * 24
-        rng.rest()
-        yield env.timeout(delay)
+        yield self.wait(rng, delay)
         if not journey.owned_by(rep_id, step) or journey.state.stage is not Stage.SQL:
             return
         if rng.random() < likelihood(behaviour.convert, fit, person.intent):
@@ -468,11 +403,16 @@ class JourneyModel(SimShell):
             return
         desk = members[int(rng.random() * len(members))]
         delay = self.working_delay(desk.rep, sample(self.behaviour.rep_response_minutes, rng.random()))
-        rng.rest()
-        yield self.env.timeout(delay)
+        yield self.wait(rng, delay)
         state = journey.state
         if state.outcome is None and state.stage is Stage.MQL and state.queued_team == team and state.assignment_step == step:
             journey.act(Accept(by=desk.rep.id))
+
+    def wait(self, rng: BehaviourStream, hours: float) -> simpy.Timeout:
+        """A pause of ``hours`` in a rep's work on a lead; meanwhile the lead's random stream
+        lets its generator go (``simulation.memory``)."""
+        rng.rest()
+        return self.env.timeout(hours)
 
     def business_delay(self, hours: float) -> float:
         return self.hours(add_business_time(self.policy.calendar, self.now_dt(), timedelta(hours=hours))) - self.env.now

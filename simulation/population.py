@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from leadflow.lead import EngagementEvent, EngagementKind, Lead
 from simulation.behaviour import pick
+from simulation.memory import BehaviourStream
 from simulation.scenario import Behaviour, Population
 
 HOURS_PER_WEEK = 168.0
@@ -54,42 +55,6 @@ class Arrivals:
             hours += self.rng.expovariate(self.peak_rate)
             if self.rng.random() * self.peak_rate <= self.rate(hours):
                 return hours
-
-
-class BehaviourStream:
-    """A lead's own stream of uniform draws: ``random.Random(seed)``, held only while in use.
-
-    A ``random.Random`` holds 2.5 kB of state, more than the rest of a journey in waiting, and
-    a rep's lead waits days between calls. So the stream keeps its seed and how many draws
-    it has given; ``rest()`` lets the generator go, and the next draw rebuilds it and skips
-    ahead, giving exactly the numbers one long-lived generator would.
-    """
-
-    __slots__ = ("seed", "draws", "_rng")
-
-    def __init__(self, seed: int):
-        self.seed = seed
-        self.draws = 0
-        self._rng: random.Random | None = None
-
-    def random(self) -> float:
-        rng = self._rng
-        if rng is None:
-            rng = self._rng = random.Random(self.seed)
-            for _ in range(self.draws):
-                rng.random()
-        self.draws += 1
-        return rng.random()
-
-    def rest(self) -> None:
-        self._rng = None
-
-    def __getstate__(self) -> tuple[int, int]:
-        return self.seed, self.draws
-
-    def __setstate__(self, state: tuple[int, int]) -> None:
-        self.seed, self.draws = state
-        self._rng = None
 
 
 @dataclass

@@ -17,9 +17,9 @@ from runtime.settings import REPO_ROOT, SCENARIOS_DIR
 from simulation.capacity import capacity, with_headcount
 from simulation.compare import compare
 from simulation.erlang import erlang_c, mean_wait
+from simulation.memory import BehaviourStream, DormantJourney
 from simulation.mmc_reference import ciw_mmc
-from simulation.model import DormantJourney, JourneyModel
-from simulation.population import BehaviourStream
+from simulation.model import JourneyModel
 from simulation.runner import replication_seeds, simulate
 from simulation.scenario import LoadedScenario, ScenarioError, load_scenario
 from simulation.statistics import estimate
@@ -252,8 +252,8 @@ def test_packing_nurturing_leads_and_resting_streams_change_no_result(monkeypatc
         packed.append(self.journey is not None)
         original_pack(self, event)
 
-    def counting_wake(self, model):
-        journey = original_wake(self, model)
+    def counting_wake(self, restore):
+        journey = original_wake(self, restore)
         woken_after_recycling.append(journey.state.recycles > 0)
         return journey
 

@@ -1,0 +1,156 @@
+"""What the simulator does only to save memory, in one place.
+
+A year of a large team is hundreds of thousands of journeys, most of them waiting: months
+of nurture, days between calls. Kept as they are, their states, generators and timers
+grow the process by megabytes a simulated day. Each device below keeps what the rules and
+the statistics need and lets the rest go; none of them changes a decision or a number
+(``tests/test_simulation.py`` runs a replication with and without them and compares).
+
+* ``forget_observed``: once every decision has been observed, a journey's state keeps only
+  its latest log entry and stage change (all that ``decide`` reads), and its pydantic
+  "fields set" record is one set shared by the whole class (``share_fields_set``).
+* ``never_armed``: a nurture expiry is not timed when no trace is kept; it changes no
+  statistic, and the lead's qualifying engagement (found in advance) cancels it anyway.
+* ``ArmedDeadline``: SimPy cannot take a timeout out of its queue; a cancelled deadline's
+  timer is cut loose from its journey, so it does not keep a finished lead alive.
+* ``DormantJourney``: a nurturing lead with nothing to do until its qualifying event is
+  kept as compressed bytes, not as a live journey.
+* ``BehaviourStream``: a lead's random stream holds its 2.5 kB generator only while in use.
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+import zlib
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from leadflow.journey import Clock, JourneyState
+
+J = TypeVar("J")
+
+_ALL_FIELDS: dict[type, set[str]] = {}
+
+
+def share_fields_set(model: BaseModel) -> None:
+    """Let the model's record of which fields were set be one set shared by its whole class.
+
+    pydantic keeps that record per instance, 2 kB for a journey state, only for
+    ``exclude_unset``, which the simulator never uses. With every field name in it, a later
+    assignment adds nothing, so the shared set is never changed.
+    """
+    shared = _ALL_FIELDS.get(type(model))
+    if shared is None:
+        shared = _ALL_FIELDS[type(model)] = set(type(model).model_fields)
+    object.__setattr__(model, "__pydantic_fields_set__", shared)
+
+
+def forget_observed(state: JourneyState) -> None:
+    """Drop what ``decide`` no longer reads once every decision has been observed."""
+    if len(state.log) > 1:
+        state.log = state.log[-1:]
+    if len(state.stage_history) > 1:
+        state.stage_history = state.stage_history[-1:]
+    for part in (state, *state.log, *state.stage_history):
+        share_fields_set(part)
+
+
+def never_armed(clock: Clock, keeping_traces: bool) -> bool:
+    """Whether a deadline on ``clock`` is left untimed (see the module doc)."""
+    return clock is Clock.NURTURE and not keeping_traces
+
+
+class _Journey(Protocol):
+    """What these devices need of a simulated journey (``simulation.model.LeadJourney``)."""
+
+    person: Any
+    state: JourneyState
+    counted: bool
+    owner_work: tuple[str, int] | None
+
+    def deadline_fired(self, clock: Clock, due_at: datetime) -> None: ...
+
+
+class ArmedDeadline:
+    """A pending SimPy timer's link to its journey, cut when the deadline is cancelled.
+
+    SimPy cannot take a timeout out of its queue, so a cancelled deadline still fires; cut
+    loose, it no longer keeps a finished journey (and its lead) in memory until then.
+    """
+
+    __slots__ = ("journey",)
+
+    def __init__(self, journey: _Journey):
+        self.journey: _Journey | None = journey
+
+    def fire(self, clock: Clock, due_at: datetime) -> None:
+        if self.journey is not None:
+            self.journey.deadline_fired(clock, due_at)
+
+
+class DormantJourney:
+    """A nurturing lead put away until its next event: a few hundred bytes, not a live journey.
+
+    It is packed once the current instant's work is done, not at once: a rep's process that
+    just recycled the lead still draws from the lead's random stream in the same step, and
+    the packed copy must carry that draw, as the live journey would.
+    """
+
+    __slots__ = ("journey", "packed")
+
+    def __init__(self, journey: _Journey):
+        self.journey: _Journey | None = journey
+        self.packed = b""
+
+    def pack(self, _event: object = None) -> None:
+        journey = self.journey
+        if journey is not None:
+            state = (journey.person, journey.state, journey.counted, journey.owner_work)
+            self.packed = zlib.compress(pickle.dumps(state, pickle.HIGHEST_PROTOCOL), 1)
+            self.journey = None
+
+    def wake(self, restore: Callable[[Any, JourneyState, bool, tuple[str, int] | None], J]) -> J | _Journey:
+        """The journey as it was put away (``restore(person, state, counted, owner_work)`` rebuilds it)."""
+        if self.journey is not None:
+            return self.journey
+        return restore(*pickle.loads(zlib.decompress(self.packed)))
+
+
+class BehaviourStream:
+    """A lead's own stream of uniform draws: ``random.Random(seed)``, held only while in use.
+
+    A ``random.Random`` holds 2.5 kB of state, more than the rest of a journey in waiting, and
+    a rep's lead waits days between calls. So the stream keeps its seed and how many draws
+    it has given; ``rest()`` lets the generator go, and the next draw rebuilds it and skips
+    ahead, giving exactly the numbers one long-lived generator would.
+    """
+
+    __slots__ = ("seed", "draws", "_rng")
+
+    def __init__(self, seed: int):
+        self.seed = seed
+        self.draws = 0
+        self._rng: random.Random | None = None
+
+    def random(self) -> float:
+        rng = self._rng
+        if rng is None:
+            rng = self._rng = random.Random(self.seed)
+            for _ in range(self.draws):
+                rng.random()
+        self.draws += 1
+        return rng.random()
+
+    def rest(self) -> None:
+        self._rng = None
+
+    def __getstate__(self) -> tuple[int, int]:
+        return self.seed, self.draws
+
+    def __setstate__(self, state: tuple[int, int]) -> None:
+        self.seed, self.draws = state
+        self._rng = None
