@@ -16,7 +16,6 @@ from datetime import datetime, timedelta, timezone
 from pydantic import BaseModel
 from temporalio import activity, workflow
 
-from runtime.settings import current_settings
 from workflows import search_attributes as sa
 
 CEILING_TASK_QUEUE = "leadflow-ceiling"
@@ -125,6 +124,7 @@ async def _serve() -> None:
 
     from temporalio.worker import Worker
 
+    from runtime.settings import current_settings
     from workflows.journey_client import connect
 
     client = await connect(current_settings())
