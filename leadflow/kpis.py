@@ -10,7 +10,14 @@ SLA is *settled* once per MQL episode, when the journey first knows the answer:
   running out, or any other breach, escalation, reassignment, routing retry or close. A
   later contact does not count again.
 
-A lead that leaves before its due time without an attempt never came due and is not
+**Acceptance and follow-up SLA attainment** are settled per window: each time the clock
+is armed, the window is *met* if the rep's action (accepting the lead; a contact attempt)
+comes while it runs, *missed* if it runs out (a breach; the clock is then re-armed and the
+new window counts on its own). A window closed by anything else (reassignment, recycle,
+close) is not counted. All three clocks are counted by one metric,
+``leadflow_sla_settled_total{clock,tier,outcome}`` (``sla_settled``).
+
+For the first contact, a lead that leaves before its due time without an attempt never came due and is not
 counted. Neither is one still inside its window when the count is taken (a simulation's
 horizon, a dashboard's range), nor one past its due time that has not decided anything
 since: both are censored, never guessed (the ledger's report lists leads past due). A
@@ -40,8 +47,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from leadflow.decision_details import FirstContactDetail
-from leadflow.journey import SLA_CLOCKS, DecisionEntry, DecisionKind, EscalationLevel, JourneyState, Stage
+from leadflow.decision_details import BreachDetail, FirstContactDetail
+from leadflow.journey import SLA_CLOCKS, Clock, DecisionEntry, DecisionKind, EscalationLevel, JourneyState, Stage
 from leadflow.lead import LeadSource
 from leadflow.policy import Policy
 
@@ -115,12 +122,11 @@ ATTEMPTS_PER_JOURNEY = MetricSpec(
     "Contact attempts a journey made, observed when it closes (by final stage).",
     (0, 1, 2, 3, 4, 5, 6, 8, 10, 15, 20),
 )
-FIRST_CONTACT_SLA = MetricSpec(
-    "leadflow_first_contact_sla_total",
+SLA_SETTLED = MetricSpec(
+    "leadflow_sla_settled_total",
     Kind.COUNTER,
-    ("tier", "outcome"),
-    "Leads whose first-contact SLA was settled: met (contacted by the due time) or missed (the due time passed "
-    "uncontacted). Attainment = met / (met + missed).",
+    ("clock", "tier", "outcome"),
+    "SLAs settled, by clock: met or missed (leadflow.kpis states the rule per clock). Attainment = met / (met + missed).",
 )
 FUNNEL = MetricSpec(
     "leadflow_funnel_steps_total",
@@ -139,7 +145,7 @@ BUSINESS_METRICS = (
     ESCALATIONS,
     REASSIGNMENTS,
     JOURNEYS_CLOSED,
-    FIRST_CONTACT_SLA,
+    SLA_SETTLED,
     FUNNEL,
     TTFC_BUSINESS,
     TTFC_WALL,
@@ -187,18 +193,52 @@ def first_contact_settled(before: JourneyState, after: JourneyState) -> ContactS
     return None
 
 
+@dataclass(frozen=True)
+class SlaSettled:
+    """One SLA settled: which clock, under which tier (the lead's, before a recycle clears it), how."""
+
+    clock: Clock
+    tier: str
+    outcome: ContactSla
+
+
+def sla_settled(before: JourneyState, after: JourneyState, entries: list[DecisionEntry]) -> list[SlaSettled]:
+    """Every SLA this transition settled, by clock (see the module doc); ``entries``: its decisions."""
+    tier = after.tier or before.tier or NO_TIER
+    settled: list[SlaSettled] = []
+    first_contact = first_contact_settled(before, after)
+    if first_contact is not None:
+        settled.append(SlaSettled(Clock.FIRST_CONTACT, tier, first_contact))
+    running = set(before.deadlines)
+    for entry in entries:
+        if entry.kind is DecisionKind.BREACH:
+            clock = BreachDetail.of(entry).clock
+            if clock in _WINDOWED_CLOCKS:
+                settled.append(SlaSettled(clock, tier, ContactSla.MISSED))
+        elif entry.kind is DecisionKind.ACCEPTED and Clock.ACCEPTANCE in running:
+            running.discard(Clock.ACCEPTANCE)
+            settled.append(SlaSettled(Clock.ACCEPTANCE, tier, ContactSla.MET))
+        elif entry.kind is DecisionKind.ATTEMPT and Clock.FOLLOW_UP in running:
+            running.discard(Clock.FOLLOW_UP)
+            settled.append(SlaSettled(Clock.FOLLOW_UP, tier, ContactSla.MET))
+    return settled
+
+
+_WINDOWED_CLOCKS = frozenset({Clock.ACCEPTANCE, Clock.FOLLOW_UP})
+
+
 def attainment(met: int, missed: int) -> float | None:
     """SLA attainment: met / (met + missed); None when nothing was settled."""
     settled = met + missed
     return met / settled if settled else None
 
 
-def sla_attainment_promql(window: str, matchers: str = "") -> str:
-    """First-contact SLA attainment by tier over ``window``, in PromQL: the dashboard and the
+def sla_attainment_promql(window: str, matchers: str = "", clock: Clock = Clock.FIRST_CONTACT) -> str:
+    """SLA attainment of ``clock`` by tier over ``window``, in PromQL: the dashboard and the
     alert rules use this expression (a test holds them to it)."""
-    inner = f",{matchers}" if matchers else ""
-    met = f'sum by (tier) (increase({FIRST_CONTACT_SLA.name}{{outcome="met"{inner}}}[{window}]))'
-    settled = f"sum by (tier) (increase({FIRST_CONTACT_SLA.name}{{{matchers}}}[{window}]))"
+    inner = f',clock="{clock}"' + (f",{matchers}" if matchers else "")
+    met = f'sum by (tier) (increase({SLA_SETTLED.name}{{outcome="met"{inner}}}[{window}]))'
+    settled = f"sum by (tier) (increase({SLA_SETTLED.name}{{{inner.lstrip(',')}}}[{window}]))"
     return f"{met} / {settled}"
 
 

@@ -40,7 +40,7 @@ from leadflow.journey import (
     Stage,
     StartDeadline,
 )
-from leadflow.kpis import ContactSla, first_contact_settled
+from leadflow.kpis import SlaSettled, sla_settled
 from leadflow.lead import EngagementEvent
 from leadflow.policy import Policy, Rep
 from leadflow.scoring import decayed, fit_score, qualifying_event
@@ -81,9 +81,9 @@ class LeadJourney:
         now = model.now_dt()
         before = self.state
         self.state, commands = decide(before, event, now, model.policy)
-        settled = first_contact_settled(before, self.state)
-        if settled is not None:
-            model.first_contact_settled(self, settled)
+        entries = [command.entry for command in commands if isinstance(command, Record)]
+        for settled in sla_settled(before, self.state, entries):
+            model.sla_settled(self, settled)
         assignment = None
         for command in commands:
             if isinstance(command, Record):
@@ -198,8 +198,8 @@ class SimShell:
         if self.traces is not None:
             self.traces.setdefault(journey.state.lead_id, []).append(entry)
 
-    def first_contact_settled(self, journey: LeadJourney, outcome: ContactSla) -> None:
-        """A lead's first-contact SLA was settled (``leadflow.kpis``); the scripted shell keeps no statistics."""
+    def sla_settled(self, journey: LeadJourney, settled: SlaSettled) -> None:
+        """One of a lead's SLAs was settled (``leadflow.kpis``); the scripted shell keeps no statistics."""
 
     # What the people around a journey do; the scripted shell leaves it to its script.
     def nurturing(self, journey: LeadJourney) -> None: ...
@@ -266,8 +266,8 @@ class JourneyModel(SimShell):
             journey = LeadJourney(self, person, counted)
             journey.feed(LeadSubmitted(lead=person.lead))
 
-    def first_contact_settled(self, journey: LeadJourney, outcome: ContactSla) -> None:
-        self.stats.first_contact_settled(journey.state.tier or "none", outcome, journey.counted)
+    def sla_settled(self, journey: LeadJourney, settled: SlaSettled) -> None:
+        self.stats.sla_settled(settled, journey.counted)
 
     def observe(self, journey: LeadJourney, entry: DecisionEntry) -> None:
         due = journey.state.first_contact_due

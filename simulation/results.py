@@ -27,6 +27,8 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "rep_utilisation": "share of rep working time spent on attempts",
     "mql": "leads that became MQLs",
     "sql": "leads that became SQLs",
+    "sla_attainment_acceptance": "acceptance windows met (leads accepted before the acceptance SLA ran out)",
+    "sla_attainment_follow_up": "follow-up windows met (the next attempt made before the follow-up SLA ran out)",
     "mql_to_sql": "SQLs per MQL",
     "acceptance_rate": "hand-offs to a rep that the rep accepted",
     "attempts_per_lead": "contact attempts per MQL",
@@ -36,7 +38,7 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
 
 SHARE_METRICS = frozenset(
     {"sla_attainment", "sla_attainment_hot", "sla_attainment_warm", "sla_attainment_cold", "rep_utilisation", "mql_to_sql",
-     "acceptance_rate"}
+     "acceptance_rate", "sla_attainment_acceptance", "sla_attainment_follow_up"}
 )
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats as scipy_stats
 
-from leadflow.journey import DecisionEntry, DecisionKind, JourneyState
-from leadflow.kpis import ContactSla, FunnelRatio, FunnelStep, first_contact_time, funnel_ratio, funnel_step
+from leadflow.journey import SLA_CLOCKS, Clock, DecisionEntry, DecisionKind, JourneyState
+from leadflow.kpis import ContactSla, FunnelRatio, FunnelStep, SlaSettled, first_contact_time, funnel_ratio, funnel_step
 from simulation.results import Difference, Estimate
 
 _COUNTED_KINDS = {
@@ -33,8 +33,7 @@ class ReplicationStats:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_COUNTED_KINDS.values(), 0))
     funnel: dict[FunnelStep, int] = field(default_factory=lambda: dict.fromkeys(FunnelStep, 0))
     leads: int = 0
-    sla_met: dict[str, int] = field(default_factory=dict)
-    sla_missed: dict[str, int] = field(default_factory=dict)
+    settled: dict[tuple[Clock, str, ContactSla], int] = field(default_factory=dict)  # (clock, tier, outcome)
     ttfc_business: array = field(default_factory=lambda: array("d"))
     ttfc_wall: array = field(default_factory=lambda: array("d"))
     awaiting_contact: dict[int, tuple[str, float, bool]] = field(default_factory=dict)
@@ -84,11 +83,24 @@ class ReplicationStats:
             if self.awaiting_contact.pop(index, None) is not None:
                 self._queue(now, -1)
 
-    def first_contact_settled(self, tier: str, outcome: ContactSla, counted: bool) -> None:
-        """One lead's first-contact SLA, settled by the rule of ``leadflow.kpis`` (the live metric's rule)."""
+    def sla_settled(self, settled: SlaSettled, counted: bool) -> None:
+        """One SLA settled by the rule of ``leadflow.kpis`` (the live metric's rule)."""
         if counted:
-            book = self.sla_met if outcome is ContactSla.MET else self.sla_missed
-            book[tier] = book.get(tier, 0) + 1
+            key = (settled.clock, settled.tier, settled.outcome)
+            self.settled[key] = self.settled.get(key, 0) + 1
+
+    def _by_tier(self, clock: Clock, outcome: ContactSla) -> dict[str, int]:
+        return {tier: count for (c, tier, o), count in self.settled.items() if c is clock and o is outcome}
+
+    @property
+    def sla_met(self) -> dict[str, int]:
+        """First-contact SLAs met, by tier."""
+        return self._by_tier(Clock.FIRST_CONTACT, ContactSla.MET)
+
+    @property
+    def sla_missed(self) -> dict[str, int]:
+        """First-contact SLAs missed, by tier."""
+        return self._by_tier(Clock.FIRST_CONTACT, ContactSla.MISSED)
 
     def _queue(self, now: float, change: int) -> None:
         self._accumulate_queue(now)
@@ -155,6 +167,10 @@ class ReplicationStats:
             "converted": self.funnel[FunnelStep.CONVERTED],
             "leads": self.leads,
         }
+        for clock in sorted(SLA_CLOCKS - {Clock.FIRST_CONTACT}):
+            clock_met = sum(self._by_tier(clock, ContactSla.MET).values())
+            clock_missed = sum(self._by_tier(clock, ContactSla.MISSED).values())
+            values[f"sla_attainment_{clock}"] = _share(clock_met, clock_met + clock_missed)
         for ratio in FunnelRatio:  # leadflow.kpis's definitions; 0 when the denominator is
             values[str(ratio)] = funnel_ratio(ratio, self.funnel) or 0.0
         for tier in self.tiers:

@@ -89,8 +89,8 @@ async def test_journey_metrics_count_once_when_every_task_replays(metered_env, m
     assert scrape.total("leadflow_first_contacts_total", tier="hot", within_sla="true", **mine) == 1
     # The SLA as leadflow.kpis settles it: the hot lead met; the warm one was disqualified
     # before its first-contact due time, so it never came due.
-    assert scrape.total("leadflow_first_contact_sla_total", tier="hot", outcome="met", **mine) == 1
-    assert scrape.total("leadflow_first_contact_sla_total", **mine) == 1
+    assert scrape.total("leadflow_sla_settled_total", clock="first_contact", tier="hot", outcome="met", **mine) == 1
+    assert scrape.total("leadflow_sla_settled_total", clock="first_contact", **mine) == 1
     entries: dict[str, float] = {}
     for labels, value in scrape.samples("leadflow_stage_entries_total", **mine):
         entries[labels["stage"]] = entries.get(labels["stage"], 0) + value

@@ -67,8 +67,8 @@ class Observed(ScriptedModel):
         super().__init__(policy, start)
         self.stats = ReplicationStats(warmup_hours=0, horizon_hours=48)
 
-    def first_contact_settled(self, journey, outcome: ContactSla) -> None:
-        self.stats.first_contact_settled(journey.state.tier or "none", outcome, journey.counted)
+    def sla_settled(self, journey, settled) -> None:
+        self.stats.sla_settled(settled, journey.counted)
 
     def observe(self, journey, entry) -> None:  # as ``JourneyModel`` folds each decision in
         due = journey.state.first_contact_due
@@ -104,10 +104,12 @@ def test_the_live_metric_and_the_simulator_count_the_same_first_contact_sla(poli
     meter = RecordingMeter()
     live = JourneyMetrics(meter)
     for before, after in transitions:
-        live.first_contact_sla(before, after)
-        live.decisions([entry for entry in after.log if entry.seq > before.seq])  # what the workflow hands it
-    live_counts = {labels: value for (name, labels), value in live._meter.counts.items()
-                   if name == "leadflow_first_contact_sla"}
+        entries = [entry for entry in after.log if entry.seq > before.seq]  # what the workflow hands it
+        live.decisions(entries)
+        live.sla_settled(before, after, entries)
+    settled = {tuple(sorted(labels)): value for (name, labels), value in meter.counts.items() if name == "leadflow_sla_settled"}
+    live_counts = {tuple(item for item in labels if item[0] != "clock"): value for labels, value in settled.items()
+                   if ("clock", "first_contact") in labels}
 
     # What the rule says: met 1 (in time); missed 2 (late, and "never", whose due time passed
     # uncontacted: it went on to escalations and the team queue, and is counted once);
@@ -118,6 +120,18 @@ def test_the_live_metric_and_the_simulator_count_the_same_first_contact_sla(poli
     stats = model.stats
     assert (stats.sla_met, stats.sla_missed) == ({"hot": 1}, {"hot": 2})
     assert stats.metrics()["sla_attainment"] == attainment(1, 2) == pytest.approx(1 / 3)
+    # Every clock, window by window: the same on both sides.
+    simulated_settled = {(("clock", str(clock)), ("outcome", str(outcome)), ("tier", tier)): count
+                         for (clock, tier, outcome), count in stats.settled.items()}
+    assert settled == simulated_settled
+    # Acceptance: "in-time" and "late" were accepted by their first attempt inside the window;
+    # "never" let the acceptance window run out more than once.
+    assert settled[(("clock", "acceptance"), ("outcome", "met"), ("tier", "hot"))] >= 2
+    assert settled[(("clock", "acceptance"), ("outcome", "missed"), ("tier", "hot"))] >= 1
+    for clock in ("acceptance", "follow_up"):
+        met = settled.get((("clock", clock), ("outcome", "met"), ("tier", "hot")), 0)
+        missed = settled.get((("clock", clock), ("outcome", "missed"), ("tier", "hot")), 0)
+        assert stats.metrics()[f"sla_attainment_{clock}"] == pytest.approx(attainment(met, missed) or 0.0)
 
     # The funnel and its ratios: the same counts on both sides, and the numbers the rule gives.
     live_funnel = Counter()

@@ -18,7 +18,6 @@ from leadflow.journey import DecisionEntry, DecisionKind, JourneyState, Stage, S
 from leadflow.kpis import (
     ATTEMPTS_PER_JOURNEY,
     ESCALATIONS,
-    FIRST_CONTACT_SLA,
     FIRST_CONTACTS,
     FUNNEL,
     JOURNEYS_CLOSED,
@@ -26,15 +25,16 @@ from leadflow.kpis import (
     NO_TIER,
     REASSIGNMENTS,
     SLA_BREACHES,
+    SLA_SETTLED,
     STAGE_CONVERSIONS,
     STAGE_ENTRIES,
     TTFC_BUSINESS,
     TTFC_WALL,
     Kind,
     MetricSpec,
-    first_contact_settled,
     first_contact_time,
     funnel_step,
+    sla_settled,
 )
 
 
@@ -90,11 +90,10 @@ class JourneyMetrics:
                 self._observe(TTFC_BUSINESS, sample.business_seconds, tier=sample.tier)
                 self._observe(TTFC_WALL, sample.wall_seconds, tier=sample.tier)
 
-    def first_contact_sla(self, before: JourneyState, after: JourneyState) -> None:
-        """Count the lead's first-contact SLA once it is settled (met or missed, ``leadflow.kpis``)."""
-        outcome = first_contact_settled(before, after)
-        if outcome is not None:
-            self._count(FIRST_CONTACT_SLA, tier=after.tier or NO_TIER, outcome=str(outcome))
+    def sla_settled(self, before: JourneyState, after: JourneyState, entries: list[DecisionEntry]) -> None:
+        """Count every SLA the transition settled, by clock (met or missed, ``leadflow.kpis``)."""
+        for settled in sla_settled(before, after, entries):
+            self._count(SLA_SETTLED, clock=str(settled.clock), tier=settled.tier, outcome=str(settled.outcome))
 
     def closed(self, state: JourneyState) -> None:
         """The journey ended: its final stage and how many attempts it took."""

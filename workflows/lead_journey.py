@@ -486,8 +486,9 @@ class LeadJourneyWorkflow:
             self._answer(ticket, None)
         metrics = self._journey_metrics()
         metrics.stage_changes(self._journey, self._journey.stage_history[len(before.stage_history) :], before.stage)
-        metrics.decisions([command.entry for command in commands if isinstance(command, Record)])
-        metrics.first_contact_sla(before, self._state)
+        entries = [command.entry for command in commands if isinstance(command, Record)]
+        metrics.decisions(entries)
+        metrics.sla_settled(before, self._journey, entries)
         await self._carry_out(commands, now)
         if ticket is not None and self._stable_clock:
             self._answer(ticket, None)  # the rep's action returns once the ledger has it

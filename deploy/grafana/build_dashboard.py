@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # also when run from a checkout
+from leadflow.journey import Clock  # noqa: E402
 from leadflow.kpis import FunnelRatio, funnel_ratio_promql, sla_attainment_promql  # noqa: E402  (every KPI is defined once, in the core)
 
 OUT = Path(__file__).resolve().parent / "dashboards" / "leadflow.json"
@@ -31,6 +32,10 @@ ROWS: list[tuple[str, list[tuple[str, str, str, list[tuple[str, str]]]]]] = [
             ]),
             ("First-contact SLA attainment by tier", "timeseries", "percentunit", [
                 ("{{tier}}", sla_attainment_promql("1h", 'tier=~"$tier"')),
+            ]),
+            ("Acceptance and follow-up SLA attainment (windows met)", "timeseries", "percentunit", [
+                (f"{clock} {{{{tier}}}}", sla_attainment_promql("1h", 'tier=~"$tier"', clock))
+                for clock in (Clock.ACCEPTANCE, Clock.FOLLOW_UP)
             ]),
             ("Time to first contact (business time)", "timeseries", "s", [
                 (f"p{q}", f"histogram_quantile(0.{q}, sum by (le) (rate(leadflow_time_to_first_contact_business_seconds_bucket"
