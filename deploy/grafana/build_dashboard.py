@@ -16,7 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # also when run from a checkout
 from leadflow.journey import Clock  # noqa: E402
-from leadflow.kpis import FunnelRatio, funnel_ratio_promql, sla_attainment_promql  # noqa: E402  (every KPI is defined once, in the core)
+from leadflow.kpis import (  # noqa: E402  (every KPI is defined once, in the core)
+    TTFC_BUSINESS,
+    TTFC_WALL,
+    FunnelRatio,
+    funnel_ratio_promql,
+    sla_attainment_promql,
+)
 
 OUT = Path(__file__).resolve().parent / "dashboards" / "leadflow.json"
 DATASOURCE = {"type": "prometheus", "uid": "prometheus"}
@@ -38,12 +44,12 @@ ROWS: list[tuple[str, list[tuple[str, str, str, list[tuple[str, str]]]]]] = [
                 for clock in (Clock.ACCEPTANCE, Clock.FOLLOW_UP)
             ]),
             ("Time to first contact (business time)", "timeseries", "s", [
-                (f"p{q}", f"histogram_quantile(0.{q}, sum by (le) (rate(leadflow_time_to_first_contact_business_seconds_bucket"
+                (f"p{q}", f"histogram_quantile(0.{q}, sum by (le) (rate({TTFC_BUSINESS.name}_bucket"
                  f'{{tier=~"$tier"}}[$__rate_interval])))')
                 for q in ("50", "90", "99")
             ]),
             ("Time to first contact (wall clock)", "timeseries", "s", [
-                (f"p{q}", f"histogram_quantile(0.{q}, sum by (le) (rate(leadflow_time_to_first_contact_wall_seconds_bucket"
+                (f"p{q}", f"histogram_quantile(0.{q}, sum by (le) (rate({TTFC_WALL.name}_bucket"
                  f'{{tier=~"$tier"}}[$__rate_interval])))')
                 for q in ("50", "90", "99")
             ]),
