@@ -6,7 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from leadflow.journey import DecisionEntry, NotificationKind, Stage
+from leadflow.journey import Clock, DecisionEntry, NotificationKind, Stage
+from leadflow.kpis import ContactSla
 
 
 class LeadProjection(BaseModel):
@@ -32,6 +33,14 @@ class Claim(BaseModel):
     rep_id: str
 
 
+class SettledSla(BaseModel):
+    """An SLA the step settled (``leadflow.kpis.sla_settled``): what the report counts."""
+
+    clock: Clock
+    tier: str
+    outcome: ContactSla
+
+
 class LedgerBatch(BaseModel):
     """Everything one journey step writes to the ledger, applied in one transaction.
 
@@ -46,6 +55,7 @@ class LedgerBatch(BaseModel):
     entries: list[DecisionEntry] = Field(default_factory=list)
     releases: list[str] = Field(default_factory=list)
     claims: list[Claim] = Field(default_factory=list)
+    settled: list[SettledSla] = Field(default_factory=list, description="SLAs settled by this step, at its last seq")
     projection: LeadProjection
     at: datetime
 

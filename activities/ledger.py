@@ -34,6 +34,7 @@ from activities.ledger_schema import (
     policy_rollouts,
     routing_lock,
     routing_pointers,
+    sla_settlements,
 )
 from leadflow.policy import Policy, parse_policy
 from leadflow.routing import RouteRequest, RoutingSnapshot, choose_rep, pool_key
@@ -183,6 +184,13 @@ class Ledger:
         projection["stage"] = str(projection["stage"])
         with self.transaction() as conn:
             written = self._insert_ignore(conn, journey_events, rows, ["event_key"])
+            if batch.settled:
+                last_seq = max(entry.seq for entry in batch.entries) if batch.entries else batch.projection.seq
+                self._insert_ignore(conn, sla_settlements, [
+                    {"journey_id": batch.journey_id, "seq": last_seq, "clock": str(item.clock), "lead_id": batch.lead_id,
+                     "tier": item.tier, "outcome": str(item.outcome), "at": batch.at}
+                    for item in batch.settled
+                ], ["journey_id", "seq", "clock"])
             for claim in batch.claims:
                 self._insert_ignore(
                     conn,

@@ -80,6 +80,21 @@ journey_events = Table(
     Index("ix_journey_events_lead", "lead_id", "seq"),
 )
 
+# The SLAs each journey step settled (``leadflow.kpis.sla_settled``), as the workers' metric
+# counts them: the closed-loop report reads attainment from here.
+sla_settlements = Table(
+    "sla_settlements",
+    metadata,
+    Column("journey_id", String(100), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("clock", String(20), primary_key=True),
+    Column("lead_id", String(64), nullable=False),
+    Column("tier", String(40), nullable=False),
+    Column("outcome", String(10), nullable=False),
+    Column("at", DateTime(), nullable=False),
+    Index("ix_sla_settlements_at", "at"),
+)
+
 leads = Table(
     "leads",
     metadata,

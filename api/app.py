@@ -7,10 +7,11 @@ written before a request is fully validated, so a refused request changes nothin
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
@@ -19,6 +20,7 @@ from pydantic import BaseModel
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from activities.ledger import Ledger
+from activities.report_source import ledger_report
 from api import codec_routes, errors
 from api.auth import Scope, Tokens, require
 from api.errors import ERRORS, ApiError, ErrorResponse
@@ -28,6 +30,7 @@ from api.limits import BodyLimit, require_json
 from leadflow.actions import Disqualify, Recycle, RepAction
 from leadflow.journey import Stage
 from leadflow.lead import CustomFieldsOverflow, EngagementEvent, Lead
+from leadflow.report import Dimension, PeriodError, SlaReport, report_period
 from runtime.id_key import lead_id_of, require_id_key
 from runtime.settings import Settings, current_settings, load_policy_file
 from workflows import journey_client
@@ -216,6 +219,24 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
         """Journeys by stage and owner (a visibility query)."""
         return await temporal(journey_client.list_leads(request.app.state.client, stage=stage.value if stage else None,
                                                         owner=owner, limit=limit))
+
+    @app.get("/v1/reports/sla", response_model=SlaReport, dependencies=[Depends(require(Scope.READ))],
+             responses={**ERRORS, 422: {"model": ErrorResponse, "description": "a bad period"}}, tags=["reports"])
+    async def sla_report_route(
+        request: Request,
+        since: Annotated[date | None, Query(description="first day, YYYY-MM-DD (UTC); default: four weeks before until")] = None,
+        until: Annotated[date | None, Query(description="last day, included (UTC); default: today")] = None,
+        by: Dimension = Dimension.SOURCE,
+    ) -> SlaReport:
+        """The closed-loop marketing-sales SLA report from the ledger (the JSON of ``leadflow report --json``)."""
+        now = datetime.now(timezone.utc)
+        try:
+            start, end = report_period(since, until, now.date())
+        except PeriodError as error:
+            raise ApiError(422, "invalid_request", str(error)) from None
+        ledger = request.app.state.ledger
+        policy = await asyncio.to_thread(intake_rules.policy, ledger)  # the rolled-out policy, else the API's file
+        return await asyncio.to_thread(ledger_report, ledger, policy, start, end, by, now)
 
     codec_routes.install(app, settings, cors_origins if cors_origins is not None else settings.cors_origins)
     return app

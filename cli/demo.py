@@ -159,6 +159,10 @@ async def run_demo(count: int, seed: int, time_limit: float, data_dir: Path) -> 
         client = await connect(settings, target_host=server.address)
         people = synthetic_leads(count, seed)
         async with running_worker(client, settings, policy=policy) as parts:
+            # The demo's policy is the one its ledger's journeys follow: `leadflow report` on
+            # this ledger holds them to its commitments and cadence.
+            parts.ledger.register_policy(policy)
+            parts.ledger.roll_out(policy.version, "new")
             deadline = time.monotonic() + time_limit
             with Progress(
                 TextColumn("[bold]driving journeys"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=progress_console
@@ -228,6 +232,10 @@ def demo_command(
     time_limit: float = typer.Option(100.0, "--time-limit", help="seconds before giving up on unfinished journeys"),
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="log what the worker does (to stderr)"),
+    data_dir: Path = typer.Option(
+        None, "--data-dir",
+        help="keep the demo's ledger and Temporal files here (then: LEADFLOW_DATA_DIR=DIR leadflow report); "
+        "default: a temporary folder, removed afterwards"),
 ) -> None:
     """Run the embedded stack with N synthetic leads and scripted reps; print what happened."""
     import json
@@ -236,8 +244,12 @@ def demo_command(
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    with tempfile.TemporaryDirectory(prefix="leadflow-demo-") as folder:
-        summary = asyncio.run(run_demo(leads, seed, time_limit, Path(folder)))
+    if data_dir is not None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        summary = asyncio.run(run_demo(leads, seed, time_limit, data_dir))
+    else:
+        with tempfile.TemporaryDirectory(prefix="leadflow-demo-") as folder:
+            summary = asyncio.run(run_demo(leads, seed, time_limit, Path(folder)))
     if as_json:
         typer.echo(json.dumps(summary))
     else:

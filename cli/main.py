@@ -16,6 +16,7 @@ from cli.errors import friendly_errors
 from cli.metrics_commands import metrics_app
 from cli.policy_commands import policy_app
 from cli.replay_commands import history_app, replay_command
+from cli.report_command import report_command
 from cli.setup_command import setup_command
 from cli.simulate_commands import capacity_command, compare_command, sim_worker_command, simulate_command
 from runtime.clean_exit import run_then_exit
@@ -36,6 +37,7 @@ app.command("compare")(compare_command)
 app.command("capacity")(capacity_command)
 app.command("sim-worker")(sim_worker_command)
 app.command("setup")(setup_command)
+app.command("report")(report_command)
 
 
 def _logging(verbose: bool) -> None:

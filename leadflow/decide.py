@@ -26,9 +26,13 @@ from leadflow.business_calendar import add_business_hours, business_time_between
 from leadflow.decision_details import (
     AttemptDetail,
     BreachDetail,
+    ConvertedDetail,
+    CreatedDetail,
+    DisqualifiedDetail,
     EscalatedDetail,
     FirstContactDetail,
     ReassignedDetail,
+    RecycledDetail,
     TypedDetail,
 )
 from leadflow.journey import (
@@ -314,14 +318,8 @@ class _Transition:
             s.territory = territory_of(lead.country, policy.routing)
             s.segment = segment_of(lead.company_size, policy.routing)
             self.set_stage(Stage.NURTURING)
-            self.record(
-                DecisionKind.CREATED,
-                source=str(lead.source),
-                fit=s.fit_score,
-                territory=s.territory,
-                segment=s.segment,
-                policy_version=s.policy_version,
-            )
+            self.record_typed(CreatedDetail(source=str(lead.source), fit=s.fit_score, territory=s.territory,
+                                            segment=s.segment, policy_version=s.policy_version))
             self.arm(Clock.NURTURE, self.at + timedelta(days=policy.nurture_days))
         else:
             dropped = 0
@@ -529,10 +527,10 @@ class _Transition:
         elif isinstance(action, Qualify):
             self._qualify(action)
         elif isinstance(action, Convert):
-            self._close(Stage.CONVERTED, DecisionKind.CONVERTED, Outcome.CONVERTED, by=action.by)
+            self._close(Stage.CONVERTED, ConvertedDetail(by=action.by), Outcome.CONVERTED)
         elif isinstance(action, Disqualify):
             self.state.last_reason = action.reason
-            self._close(Stage.DISQUALIFIED, DecisionKind.DISQUALIFIED, Outcome.DISQUALIFIED, by=action.by, reason=action.reason)
+            self._close(Stage.DISQUALIFIED, DisqualifiedDetail(by=action.by, reason=action.reason), Outcome.DISQUALIFIED)
         elif isinstance(action, Recycle):
             self._recycle(action.reason or "", by=action.by)
 
@@ -607,11 +605,11 @@ class _Transition:
         )
         self.arm(Clock.SQL_STALL, self.at + timedelta(days=self.policy.sql_stall_days))
 
-    def _close(self, stage: Stage, kind: DecisionKind, outcome: Outcome, **detail: str | None) -> None:
+    def _close(self, stage: Stage, detail: TypedDetail, outcome: Outcome) -> None:
         self.state.queued_team = None
         self.disarm_all()
         self.set_stage(stage)
-        self.record(kind, **detail)
+        self.record_typed(detail)
         self.release_owner()
         self.finish(outcome)
 
@@ -620,7 +618,7 @@ class _Transition:
         s.last_reason = reason
         self.disarm_all()
         self.set_stage(Stage.RECYCLED)
-        self.record(DecisionKind.RECYCLED, reason=reason, by=by)
+        self.record_typed(RecycledDetail(reason=reason, by=by))
         self.release_owner()
         s.recycles += 1
         s.tier = None

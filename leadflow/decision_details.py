@@ -122,3 +122,55 @@ class ReassignedDetail(TypedDetail):
     def _read(cls, detail: Detail) -> ReassignedDetail:
         previous = detail.get("previous_owner")
         return cls(previous_owner=str(previous) if previous else None, reassignment=int(detail.get("reassignment") or 0))
+
+
+@dataclass(frozen=True)
+class CreatedDetail(TypedDetail):
+    kind: ClassVar[DecisionKind] = DecisionKind.CREATED
+    source: str
+    fit: float
+    territory: str | None
+    segment: str | None
+    policy_version: str
+
+    @classmethod
+    def _read(cls, detail: Detail) -> CreatedDetail:
+        territory, segment = detail.get("territory"), detail.get("segment")
+        return cls(source=str(detail.get("source") or ""), fit=float(detail.get("fit") or 0.0),
+                   territory=str(territory) if territory else None, segment=str(segment) if segment else None,
+                   policy_version=str(detail.get("policy_version") or ""))
+
+
+@dataclass(frozen=True)
+class RecycledDetail(TypedDetail):
+    kind: ClassVar[DecisionKind] = DecisionKind.RECYCLED
+    reason: str
+    by: str | None  # None: the journey recycled the lead itself (unresponsive, no disposition, stalled)
+
+    @classmethod
+    def _read(cls, detail: Detail) -> RecycledDetail:
+        by = detail.get("by")
+        return cls(reason=str(detail.get("reason") or ""), by=str(by) if by else None)
+
+
+@dataclass(frozen=True)
+class DisqualifiedDetail(TypedDetail):
+    kind: ClassVar[DecisionKind] = DecisionKind.DISQUALIFIED
+    by: str | None
+    reason: str | None
+
+    @classmethod
+    def _read(cls, detail: Detail) -> DisqualifiedDetail:
+        by, reason = detail.get("by"), detail.get("reason")
+        return cls(by=str(by) if by else None, reason=str(reason) if reason else None)
+
+
+@dataclass(frozen=True)
+class ConvertedDetail(TypedDetail):
+    kind: ClassVar[DecisionKind] = DecisionKind.CONVERTED
+    by: str | None
+
+    @classmethod
+    def _read(cls, detail: Detail) -> ConvertedDetail:
+        by = detail.get("by")
+        return cls(by=str(by) if by else None)

@@ -211,6 +211,30 @@ class ReasonCodes(_Strict):
     )
 
 
+class Commitments(_Strict):
+    """Marketing's side of the marketing-sales SLA: MQL volume and quality it commits to.
+
+    Sales' side is the rest of the policy (tiers' response windows, the cadence and its
+    minimum attempts). The closed-loop report (``leadflow report``) holds both to account.
+    """
+
+    mql_per_week: int | None = Field(default=None, ge=1, description="MQLs marketing delivers per week, in total")
+    mql_per_week_by_source: dict[LeadSource, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict, description="MQLs per week committed by lead source")
+    mql_per_week_by_segment: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict, description="MQLs per week committed by segment (names from routing.segments)")
+    min_acceptance_rate: float | None = Field(
+        default=None, ge=0, le=1, description="least share of MQLs handed to sales that sales accepts (0..1)")
+
+    @model_validator(mode="after")
+    def _parts_fit_the_total(self) -> Commitments:
+        for name, parts in (("mql_per_week_by_source", self.mql_per_week_by_source),
+                            ("mql_per_week_by_segment", self.mql_per_week_by_segment)):
+            if self.mql_per_week is not None and sum(parts.values()) > self.mql_per_week:
+                raise ValueError(f"{name} adds up to {sum(parts.values())}, more than mql_per_week ({self.mql_per_week})")
+        return self
+
+
 class Intake(_Strict):
     """How later submissions of the same person merge into the journey."""
 
@@ -246,6 +270,7 @@ class Policy(_Strict):
     teams: list[Team] = Field(min_length=1)
     reps: list[Rep] = Field(min_length=1)
     reason_codes: ReasonCodes = Field(default_factory=ReasonCodes)
+    commitments: Commitments = Field(default_factory=Commitments)
     nurture_days: float = Field(default=180, gt=0, le=36_500, description="a nurture with no MQL ends after this many days")
     sql_stall_days: float = Field(default=90, gt=0, le=36_500, description="an SQL not converted by then is recycled")
     rollout: Rollout = Field(default_factory=Rollout)
@@ -280,6 +305,12 @@ class Policy(_Strict):
                     f"reps[{index}] ({rep.id}): unknown segments {sorted(unknown_segments)}; "
                     f"routing.segments defines {sorted(segment_names)}"
                 )
+        unknown_committed = set(self.commitments.mql_per_week_by_segment) - segment_names
+        if unknown_committed:
+            raise ValueError(
+                f"commitments.mql_per_week_by_segment: unknown segments {sorted(unknown_committed)}; "
+                f"routing.segments defines {sorted(segment_names)}"
+            )
         if self.escalation.reassign_on_breach < self.escalation.notify_on_breach:
             raise ValueError("escalation.reassign_on_breach must not be lower than notify_on_breach")
         return self

@@ -13,6 +13,7 @@ import itertools
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -369,3 +370,21 @@ def _capacity_figure(result: CapacityResult) -> Figure | None:
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.legend()
     return fig
+
+
+# ---------------------------------------------------------------- shared with the live report (``leadflow report``)
+
+escape = _e
+page = _page
+table = _table
+
+
+def figure_html(fig: Figure) -> str:
+    """A matplotlib figure as an inline SVG ``<figure>``."""
+    return f"<figure>{_svg(fig)}</figure>"
+
+
+def new_figure(width: float = 8, height: float = 4) -> tuple[Figure, Any]:
+    """A figure with one set of axes (no pyplot)."""
+    fig, axes = _new_figure(width, height)
+    return fig, axes[0]

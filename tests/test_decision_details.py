@@ -9,13 +9,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from leadflow.actions import AttemptOutcome, LogAttempt
+from leadflow.actions import AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, Recycle
 from leadflow.decision_details import (
     AttemptDetail,
     BreachDetail,
+    ConvertedDetail,
+    CreatedDetail,
+    DisqualifiedDetail,
     EscalatedDetail,
     FirstContactDetail,
     ReassignedDetail,
+    RecycledDetail,
     WrongDecision,
 )
 from leadflow.journey import Clock, EscalationLevel
@@ -23,7 +27,8 @@ from runtime.settings import REPO_ROOT
 from simulation.scripted import ScriptedModel
 from tests.journey_helpers import hot_lead
 
-TYPED = (AttemptDetail, BreachDetail, EscalatedDetail, FirstContactDetail, ReassignedDetail)
+TYPED = (AttemptDetail, BreachDetail, ConvertedDetail, CreatedDetail, DisqualifiedDetail, EscalatedDetail,
+         FirstContactDetail, ReassignedDetail, RecycledDetail)
 START = datetime(2026, 11, 17, 9, 0, tzinfo=ZoneInfo("America/New_York"))  # a Tuesday
 
 
@@ -35,6 +40,12 @@ def test_every_typed_detail_decide_records_reads_back_exactly(policy):
     model.submit("ignored", hot_lead("ignored@details.io"), at)
     model.act("contacted", at + timedelta(minutes=20),
               lambda s: LogAttempt(by=s.owner_id, outcome=AttemptOutcome.CONNECTED))
+    model.act("contacted", at + timedelta(minutes=40), lambda s: Qualify(by=s.owner_id, budget=True, authority=True, need="x"))
+    model.act("contacted", at + timedelta(minutes=50), lambda s: Convert(by=s.owner_id))
+    for key, close in (("lost", lambda s: Disqualify(by=s.owner_id, reason="no_budget")),
+                       ("later", lambda s: Recycle(by=s.owner_id, reason="timing"))):
+        model.submit(key, hot_lead(f"{key}@details.io"), at)
+        model.act(key, at + timedelta(minutes=15), close)
     traces = model.run_until(at + timedelta(days=3))
     entries = [entry for trace in traces.values() for entry in trace]
     seen = set()

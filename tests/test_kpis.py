@@ -26,6 +26,7 @@ from leadflow.kpis import (
     funnel_ratio,
     funnel_ratio_promql,
     sla_attainment_promql,
+    sla_settled,
 )
 from simulation.scripted import ScriptedModel
 from simulation.statistics import ReplicationStats
@@ -106,7 +107,7 @@ def test_the_live_metric_and_the_simulator_count_the_same_first_contact_sla(poli
     for before, after in transitions:
         entries = [entry for entry in after.log if entry.seq > before.seq]  # what the workflow hands it
         live.decisions(entries)
-        live.sla_settled(before, after, entries)
+        live.sla_settled(sla_settled(before, after, entries))
     settled = {tuple(sorted(labels)): value for (name, labels), value in meter.counts.items() if name == "leadflow_sla_settled"}
     live_counts = {tuple(item for item in labels if item[0] != "clock"): value for labels, value in settled.items()
                    if ("clock", "first_contact") in labels}

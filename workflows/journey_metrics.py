@@ -32,9 +32,9 @@ from leadflow.kpis import (
     TTFC_WALL,
     Kind,
     MetricSpec,
+    SlaSettled,
     first_contact_time,
     funnel_step,
-    sla_settled,
 )
 
 
@@ -90,9 +90,9 @@ class JourneyMetrics:
                 self._observe(TTFC_BUSINESS, sample.business_seconds, tier=sample.tier)
                 self._observe(TTFC_WALL, sample.wall_seconds, tier=sample.tier)
 
-    def sla_settled(self, before: JourneyState, after: JourneyState, entries: list[DecisionEntry]) -> None:
-        """Count every SLA the transition settled, by clock (met or missed, ``leadflow.kpis``)."""
-        for settled in sla_settled(before, after, entries):
+    def sla_settled(self, settlements: list[SlaSettled]) -> None:
+        """Count every SLA a transition settled (``leadflow.kpis.sla_settled``), by clock."""
+        for settled in settlements:
             self._count(SLA_SETTLED, clock=str(settled.clock), tier=settled.tier, outcome=str(settled.outcome))
 
     def closed(self, state: JourneyState) -> None:

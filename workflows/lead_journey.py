@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         Notification,
         NotificationBatch,
         PolicyRequest,
+        SettledSla,
     )
     from activities.journey_activities import JourneyActivities
     from leadflow.actions import ActionRequest, InvalidAction
@@ -60,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         RepAssigned,
         StartDeadline,
     )
+    from leadflow.kpis import SlaSettled, sla_settled
     from leadflow.lead import EngagementEvent, Lead, workflow_id_for
     from leadflow.policy import Policy
     from leadflow.scoring import needs_bounds
@@ -487,9 +489,10 @@ class LeadJourneyWorkflow:
         metrics = self._journey_metrics()
         metrics.stage_changes(self._journey, self._journey.stage_history[len(before.stage_history) :], before.stage)
         entries = [command.entry for command in commands if isinstance(command, Record)]
+        settled = sla_settled(before, self._journey, entries)
         metrics.decisions(entries)
-        metrics.sla_settled(before, self._journey, entries)
-        await self._carry_out(commands, now)
+        metrics.sla_settled(settled)
+        await self._carry_out(commands, now, settled)
         if ticket is not None and self._stable_clock:
             self._answer(ticket, None)  # the rep's action returns once the ledger has it
 
@@ -499,7 +502,7 @@ class LeadJourneyWorkflow:
             self._metrics = JourneyMetrics(workflow.metric_meter())
         return self._metrics
 
-    async def _carry_out(self, commands: list[Command], decided_at: datetime) -> None:
+    async def _carry_out(self, commands: list[Command], decided_at: datetime, settled: list[SlaSettled] | None = None) -> None:
         state = self._journey
         entries, releases, claims, assignment = [], [], [], None
         notes: list[Notification] = []
@@ -519,8 +522,8 @@ class LeadJourneyWorkflow:
                 notes.append(Notification(key=key, kind=command.kind, recipients=command.recipients, detail=command.detail))
             elif isinstance(command, AssignLead):
                 assignment = command
-        if entries or releases or claims:
-            await self._record(entries, releases, claims, decided_at)
+        if entries or releases or claims:  # an SLA is only ever settled by a step that records a decision
+            await self._record(entries, releases, claims, decided_at, settled or [])
         if notes:
             self._notify_in_background(notes)
         if assignment is not None:
@@ -528,7 +531,8 @@ class LeadJourneyWorkflow:
             # whenever the ledger write and the routing call happened to return.
             await self._handle(await self._assign(assignment, decided_at), at=decided_at)
 
-    async def _record(self, entries: list, releases: list[str], claims: list[Claim], decided_at: datetime) -> None:
+    async def _record(self, entries: list, releases: list[str], claims: list[Claim], decided_at: datetime,
+                      settled: list[SlaSettled]) -> None:
         state = self._journey
         # Ledger times are decision times; the old path kept the clock reading it always had.
         at = decided_at if self._stable_clock else workflow.now()
@@ -541,6 +545,7 @@ class LeadJourneyWorkflow:
             entries=entries,
             releases=releases,
             claims=claims,
+            settled=[SettledSla(clock=item.clock, tier=item.tier, outcome=item.outcome) for item in settled],
             at=at,
             projection=LeadProjection(
                 lead_id=state.lead_id,
