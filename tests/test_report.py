@@ -6,6 +6,7 @@ tables; then an empty period, a period with one lead, bad input, the API route, 
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -33,13 +34,32 @@ def _leadflow(*args: str, env: dict[str, str] | None = None, timeout: float = 24
                           timeout=timeout, env={**os.environ, **(env or {})})
 
 
+def readme_example() -> list[list[str]]:
+    """The commands of the README's report example, as argument lists (without ``leadflow``)."""
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- report example: tests/test_report.py runs these commands -->", 1)[1]
+    block = block.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [shlex.split(line) for line in block.strip().splitlines()]
+
+
 @pytest.fixture(scope="module")
 def demo_ledger(tmp_path_factory) -> Path:
-    """A ledger written by real journeys: ``leadflow demo --data-dir`` on its own dev server."""
+    """A ledger written by real journeys: the README's ``leadflow demo --data-dir`` on its own dev server."""
     folder = tmp_path_factory.mktemp("demo")
+    demo_command, _ = readme_example()
+    assert demo_command == ["leadflow", "demo", "--data-dir", "demo-data"]
     demo = _leadflow("demo", "--leads", str(DEMO_LEADS), "--json", "--data-dir", str(folder))
     assert demo.returncode == 0, demo.stderr[-2000:]
     return folder
+
+
+def test_the_readme_report_example_runs(demo_ledger, tmp_path):
+    _, report_command = readme_example()
+    assert report_command[:2] == ["LEADFLOW_DATA_DIR=demo-data", "leadflow"]
+    args = [arg.replace("report.html", str(tmp_path / "report.html")) for arg in report_command[2:]]
+    result = _leadflow(*args, env={"LEADFLOW_DATA_DIR": str(demo_ledger)})
+    assert result.returncode == 0, result.stderr
+    assert f"total           │    {DEMO_LEADS} │" in result.stdout and (tmp_path / "report.html").is_file()
 
 
 def _rows(folder: Path) -> tuple[list, list]:
