@@ -27,16 +27,17 @@ from api.errors import ERRORS, ApiError, ErrorResponse
 from api.idempotency import body_digest, reserve, stale_after
 from api.intake import IntakeRules, refuse_non_finite_custom, refuse_overflow, refuse_unbounded_event
 from api.limits import BodyLimit, require_json
-from leadflow.actions import Disqualify, Recycle, RepAction
+from leadflow.actions import Disqualify, Recycle, Reject, RepAction
 from leadflow.journey import Stage
 from leadflow.lead import CustomFieldsOverflow, EngagementEvent, Lead
-from leadflow.report import Dimension, PeriodError, SlaReport, report_period
+from leadflow.report import Dimension, SlaReport, report_period
 from runtime.id_key import lead_id_of, require_id_key
 from runtime.settings import Settings, current_settings, load_policy_file
 from workflows import journey_client
 from workflows.journey_client import ActionRejected, JourneySummary, Submitted, TemporalUnavailable, UnknownLead
 from workflows.journey_io import LeadView
 
+ISO_DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 LEAD_ID = Path(pattern=r"^(lead-)?L[0-9a-f]{20}$", description="lead id (or workflow id) as returned by POST /v1/leads")
 
 
@@ -179,12 +180,12 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
                                                       pattern=r"^[\x21-\x7e]+$")] = None,
     ) -> LeadView:
-        """A rep action (accept, attempt, qualify, disqualify, recycle, convert), answered once the journey has taken or refused it.
+        """A rep action (accept, reject, attempt, qualify, disqualify, recycle, convert), answered once the journey has taken or refused it.
 
         With an ``Idempotency-Key`` (scoped to the token and the lead), a retry of the action
         (after a timeout or a 503) applies once and gets the lead as it stands.
         """
-        if isinstance(action, (Disqualify, Recycle)) and not action.reason:
+        if isinstance(action, (Disqualify, Recycle, Reject)) and not action.reason:
             raise ApiError(422, "invalid_request", f"{action.type} needs a reason code",
                            [errors.Problem(at="body.reason", message="required for " + action.type)])
         request_id = None
@@ -224,15 +225,19 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
              responses={**ERRORS, 422: {"model": ErrorResponse, "description": "a bad period"}}, tags=["reports"])
     async def sla_report_route(
         request: Request,
-        since: Annotated[date | None, Query(description="first day, YYYY-MM-DD (UTC); default: four weeks before until")] = None,
-        until: Annotated[date | None, Query(description="last day, included (UTC); default: today")] = None,
+        since: Annotated[str | None, Query(pattern=ISO_DAY, description="first day, YYYY-MM-DD (UTC); default: four weeks "
+                                           "before until")] = None,
+        until: Annotated[str | None, Query(pattern=ISO_DAY, description="last day, included, YYYY-MM-DD (UTC); "
+                                           "default: today")] = None,
         by: Dimension = Dimension.SOURCE,
     ) -> SlaReport:
         """The closed-loop marketing-sales SLA report from the ledger (the JSON of ``leadflow report --json``)."""
         now = datetime.now(timezone.utc)
         try:
-            start, end = report_period(since, until, now.date())
-        except PeriodError as error:
+            first = date.fromisoformat(since) if since else None
+            last = date.fromisoformat(until) if until else None
+            start, end = report_period(first, last, now.date())
+        except ValueError as error:  # PeriodError, or a day that does not exist (2026-02-30)
             raise ApiError(422, "invalid_request", str(error)) from None
         ledger = request.app.state.ledger
         policy = await asyncio.to_thread(intake_rules.policy, ledger)  # the rolled-out policy, else the API's file

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.errors import CliError, friendly_errors
-from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, Recycle
+from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, Recycle, Reject
 from leadflow.lead import Lead, problems_without_values
 from runtime.settings import current_settings
 
@@ -26,6 +26,7 @@ out = Console(highlight=False)
 
 class ActionName(StrEnum):
     ACCEPT = "accept"
+    REJECT = "reject"
     ATTEMPT = "attempt"
     QUALIFY = "qualify"
     DISQUALIFY = "disqualify"
@@ -130,7 +131,7 @@ def act(
     action: ActionName = typer.Argument(..., help="what the rep does"),
     by: str = typer.Option(None, "--by", help="acting rep or manager id (default: the current owner)"),
     outcome: AttemptOutcome = typer.Option(None, "--outcome", help="attempt outcome"),
-    reason: str = typer.Option(None, "--reason", help="reason code (disqualify, recycle)"),
+    reason: str = typer.Option(None, "--reason", help="reason code (reject, disqualify, recycle)"),
     budget: bool = typer.Option(False, "--budget", help="qualify: budget confirmed"),
     authority: bool = typer.Option(False, "--authority", help="qualify: talking to the decision maker"),
     need: str = typer.Option(None, "--need", help="qualify: the need in a few words"),
@@ -138,7 +139,7 @@ def act(
     opportunity: str = typer.Option(None, "--opportunity", help="convert: opportunity id"),
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """Accept, log an attempt, qualify, disqualify, recycle or convert."""
+    """Accept or reject (back to marketing), log an attempt, qualify, disqualify, recycle or convert."""
     from workflows.journey_client import act as act_on
     from workflows.journey_client import show as show_view
 
@@ -154,6 +155,7 @@ def act(
                 raise CliError("the lead has no owner: say who acts with --by")
         request = {
             ActionName.ACCEPT: lambda: Accept(by=actor),
+            ActionName.REJECT: lambda: Reject(by=actor, reason=reason),
             ActionName.ATTEMPT: lambda: LogAttempt(by=actor, outcome=outcome),
             ActionName.QUALIFY: lambda: Qualify(
                 by=actor, budget=budget, authority=authority, need=need, timeline_days=timeline_days

@@ -117,8 +117,10 @@ def show(report: SlaReport) -> None:
     out.print(commitments)
     rate = report.commitments.acceptance_rate
     target = report.commitments.min_acceptance_rate
-    out.print(f"Acceptance rate: {_share(rate.attainment)} of {rate.met + rate.missed} MQLs"
+    out.print(f"Acceptance rate: {_share(rate.attainment)} of {rate.met + rate.missed} MQLs sales decided on"
               + (f" (committed: at least {target:.0%})" if target is not None else ""))
+    rejected = ", ".join(f"{reason} {count}" for reason, count in sorted(report.rejections.items()))
+    out.print(f"Rejected back to marketing: {rejected or 'none'}")
     for kind, by_source in report.losses.items():
         reasons = ", ".join(f"{source}: " + ", ".join(f"{reason} {count}" for reason, count in sorted(counts.items()))
                             for source, counts in by_source.items())

@@ -129,7 +129,7 @@ def report_page(report: SlaReport) -> str:
                        for week, item in report.commitments.mql_per_week.items()], numeric={1, 2}))
     rate = report.commitments.acceptance_rate
     target = report.commitments.min_acceptance_rate
-    body.append(f"<p>Acceptance rate: {_share(rate.attainment)} of {rate.met + rate.missed} MQLs accepted by sales"
+    body.append(f"<p>Acceptance rate: {_share(rate.attainment)} of the {rate.met + rate.missed} MQLs sales decided on"
                 + (f" (committed: at least {target:.0%})" if target is not None else "") + ".</p>")
 
     body.append("<h2>Why leads were lost</h2>")

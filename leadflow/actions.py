@@ -65,6 +65,14 @@ class Recycle(_Action):
     reason: str | None = Field(default=None, max_length=100)
 
 
+class Reject(_Action):
+    """Hand an assigned MQL back to marketing as not sales-ready (the SAL gate: sales accepts
+    or rejects what marketing delivered). A reason code from the policy is required."""
+
+    type: Literal["reject"] = "reject"
+    reason: str | None = Field(default=None, max_length=100)
+
+
 class Convert(_Action):
     """The SQL became an opportunity."""
 
@@ -73,7 +81,7 @@ class Convert(_Action):
 
 
 RepAction = Annotated[
-    Accept | LogAttempt | Qualify | Disqualify | Recycle | Convert, Field(discriminator="type")
+    Accept | Reject | LogAttempt | Qualify | Disqualify | Recycle | Convert, Field(discriminator="type")
 ]
 
 

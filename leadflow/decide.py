@@ -20,6 +20,7 @@ from leadflow.actions import (
     LogAttempt,
     Qualify,
     Recycle,
+    Reject,
     RepAction,
 )
 from leadflow.business_calendar import add_business_hours, business_time_between, end_of_business_day
@@ -33,6 +34,7 @@ from leadflow.decision_details import (
     FirstContactDetail,
     ReassignedDetail,
     RecycledDetail,
+    RejectedDetail,
     TypedDetail,
 )
 from leadflow.journey import (
@@ -152,6 +154,14 @@ def check_action(state: JourneyState | None, action: RepAction, policy: Policy) 
             raise InvalidAction("cannot qualify before a connected attempt has been logged")
     elif isinstance(action, Convert):
         require_stage(Stage.SQL)
+        require_owner()
+    elif isinstance(action, Reject):
+        codes = policy.reason_codes.reject
+        if not action.reason:
+            raise InvalidAction(f"reject needs a reason code, one of: {', '.join(codes)}")
+        if action.reason not in codes:
+            raise InvalidAction(f"unknown reject reason {action.reason!r}; expected one of: {', '.join(codes)}")
+        require_stage(Stage.ASSIGNED)
         require_owner()
     elif isinstance(action, (Disqualify, Recycle)):
         kind = "disqualify" if isinstance(action, Disqualify) else "recycle"
@@ -405,6 +415,9 @@ class _Transition:
             DecisionKind.ASSIGNED, step=event.step, team=event.team, on_shift=event.on_shift, reassigned=reassigned
         )
         self.arm(Clock.ACCEPTANCE, self.business_hours_later(self.at, self.tier_window(Clock.ACCEPTANCE)))
+        auto_accept = self.policy.sal_gate.auto_accept_after_hours
+        if auto_accept is not None:
+            self.arm(Clock.AUTO_ACCEPT, self.business_hours_later(self.at, auto_accept))
         self.notify(NotificationKind.ASSIGNED, [event.rep_id])
 
     def _take_ownership(self, rep_id: str, team: str) -> None:
@@ -452,6 +465,9 @@ class _Transition:
             self._recycle("no_disposition", by=None)
         elif event.clock is Clock.SQL_STALL:
             self._recycle("stalled", by=None)
+        elif event.clock is Clock.AUTO_ACCEPT:
+            if s.stage is Stage.ASSIGNED and s.owner_id is not None:
+                self._accept(Accept(by=s.owner_id), automatically=True)
         elif event.clock is Clock.ROUTING_RETRY:
             if s.stage is Stage.MQL and s.owner_id is None and s.queued_team is None:
                 self._request_assignment()
@@ -491,7 +507,7 @@ class _Transition:
         manager = self.policy.manager_of(previous)
         s.reassignments += 1
         s.escalation_level = max(s.escalation_level, EscalationLevel.REASSIGN)
-        self.disarm(Clock.ACCEPTANCE, Clock.FIRST_CONTACT, Clock.FOLLOW_UP, Clock.DISPOSITION)
+        self.disarm(Clock.ACCEPTANCE, Clock.AUTO_ACCEPT, Clock.FIRST_CONTACT, Clock.FOLLOW_UP, Clock.DISPOSITION)
         s.owner_id = None
         s.owner_team = None
         self.set_stage(Stage.MQL)
@@ -510,7 +526,7 @@ class _Transition:
         team_record = self.policy.team(team) if team else None
         manager = team_record.manager if team_record else self.policy.manager_of(s.owner_id)
         s.escalation_level = EscalationLevel.TEAM_QUEUE
-        self.disarm(Clock.ACCEPTANCE, Clock.FIRST_CONTACT, Clock.FOLLOW_UP, Clock.DISPOSITION)
+        self.disarm(Clock.ACCEPTANCE, Clock.AUTO_ACCEPT, Clock.FIRST_CONTACT, Clock.FOLLOW_UP, Clock.DISPOSITION)
         self.release_owner()
         s.queued_team = team
         self.set_stage(Stage.MQL)
@@ -533,8 +549,10 @@ class _Transition:
             self._close(Stage.DISQUALIFIED, DisqualifiedDetail(by=action.by, reason=action.reason), Outcome.DISQUALIFIED)
         elif isinstance(action, Recycle):
             self._recycle(action.reason or "", by=action.by)
+        elif isinstance(action, Reject):
+            self._back_to_marketing(RejectedDetail(by=action.by, reason=action.reason or ""))
 
-    def _accept(self, action: Accept) -> None:
+    def _accept(self, action: Accept, automatically: bool = False) -> None:
         s = self.state
         if s.stage is Stage.MQL and s.queued_team:
             rep = self.policy.rep(action.by)
@@ -544,8 +562,11 @@ class _Transition:
             self.record(DecisionKind.ASSIGNED, step=s.assignment_step, team=s.owner_team, claimed=True)
         s.accepted_at = self.at
         self.set_stage(Stage.ACCEPTED)
-        self.disarm(Clock.ACCEPTANCE)
-        self.record(DecisionKind.ACCEPTED, by=action.by)
+        self.disarm(Clock.ACCEPTANCE, Clock.AUTO_ACCEPT)
+        if automatically:  # the SAL gate's auto-accept, on the owner's behalf
+            self.record(DecisionKind.ACCEPTED, by=action.by, auto=True)
+        else:
+            self.record(DecisionKind.ACCEPTED, by=action.by)
 
     def _attempt(self, action: LogAttempt) -> None:
         s, cadence = self.state, self.policy.cadence
@@ -614,11 +635,15 @@ class _Transition:
         self.finish(outcome)
 
     def _recycle(self, reason: str, by: str | None) -> None:
+        self._back_to_marketing(RecycledDetail(reason=reason, by=by))
+
+    def _back_to_marketing(self, detail: RecycledDetail | RejectedDetail) -> None:
+        """Recycled, or rejected by sales: back to nurturing, a new MQL episode if it qualifies again."""
         s = self.state
-        s.last_reason = reason
+        s.last_reason = detail.reason
         self.disarm_all()
         self.set_stage(Stage.RECYCLED)
-        self.record_typed(RecycledDetail(reason=reason, by=by))
+        self.record_typed(detail)
         self.release_owner()
         s.recycles += 1
         s.tier = None

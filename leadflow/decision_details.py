@@ -166,6 +166,17 @@ class DisqualifiedDetail(TypedDetail):
 
 
 @dataclass(frozen=True)
+class RejectedDetail(TypedDetail):
+    kind: ClassVar[DecisionKind] = DecisionKind.REJECTED
+    by: str
+    reason: str
+
+    @classmethod
+    def _read(cls, detail: Detail) -> RejectedDetail:
+        return cls(by=str(detail.get("by") or ""), reason=str(detail.get("reason") or ""))
+
+
+@dataclass(frozen=True)
 class ConvertedDetail(TypedDetail):
     kind: ClassVar[DecisionKind] = DecisionKind.CONVERTED
     by: str | None

@@ -51,6 +51,7 @@ class Clock(StrEnum):
     NURTURE = "nurture"
     ROUTING_RETRY = "routing_retry"
     SQL_STALL = "sql_stall"
+    AUTO_ACCEPT = "auto_accept"
 
 
 SLA_CLOCKS = frozenset({Clock.ACCEPTANCE, Clock.FIRST_CONTACT, Clock.FOLLOW_UP})
@@ -80,6 +81,7 @@ class DecisionKind(StrEnum):
     QUEUED = "queued"
     ASSIGNED = "assigned"
     ACCEPTED = "accepted"
+    REJECTED = "rejected"
     ATTEMPT = "attempt"
     FIRST_CONTACT = "first_contact"
     BREACH = "breach"

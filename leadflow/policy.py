@@ -209,6 +209,20 @@ class ReasonCodes(_Strict):
     recycle: list[str] = Field(
         default_factory=lambda: ["timing", "not_ready", "unresponsive", "no_disposition", "stalled"], min_length=1
     )
+    reject: list[str] = Field(
+        default_factory=lambda: ["not_icp", "no_intent", "bad_data", "duplicate", "wrong_territory"], min_length=1,
+        description="why sales hands an MQL back to marketing (the SAL gate)",
+    )
+
+
+class SalGate(_Strict):
+    """Sales accepts or rejects each MQL handed to it (sales-accepted lead, SAL)."""
+
+    auto_accept_after_hours: float | None = Field(
+        default=None, gt=0, le=10_000,
+        description="accept an assigned lead on its owner's behalf after this many business hours without a "
+        "decision (None: only the rep accepts)",
+    )
 
 
 class Commitments(_Strict):
@@ -271,6 +285,7 @@ class Policy(_Strict):
     reps: list[Rep] = Field(min_length=1)
     reason_codes: ReasonCodes = Field(default_factory=ReasonCodes)
     commitments: Commitments = Field(default_factory=Commitments)
+    sal_gate: SalGate = Field(default_factory=SalGate)
     nurture_days: float = Field(default=180, gt=0, le=36_500, description="a nurture with no MQL ends after this many days")
     sql_stall_days: float = Field(default=90, gt=0, le=36_500, description="an SQL not converted by then is recycled")
     rollout: Rollout = Field(default_factory=Rollout)

@@ -14,6 +14,9 @@ measure is the one ``leadflow.kpis`` defines:
   first attempt) and the *human* delay (that assignment to the attempt). Quantiles are
   sample quantiles with linear interpolation (Hyndman-Fan type 7, numpy's default), with
   the sample size beside them.
+* **The SAL gate**: sales accepts or rejects (with a reason code) each MQL handed to it; the
+  *acceptance rate* marketing committed to is accepted / (accepted + rejected) over the
+  period's MQL episodes that sales decided on; *rejections* counts the reasons.
 * **Attempts before disposition**: contact attempts in an episode a rep closed
   (disqualified, or recycled by hand), against the cadence's minimum; *below minimum*
   counts such episodes closed with fewer attempts and no connect.
@@ -42,6 +45,7 @@ from leadflow.decision_details import (
     FirstContactDetail,
     ReassignedDetail,
     RecycledDetail,
+    RejectedDetail,
 )
 from leadflow.journey import Clock, DecisionEntry, DecisionKind
 from leadflow.kpis import NO_SOURCE, NO_TEAM, NO_TIER, ContactSla, attainment
@@ -178,6 +182,7 @@ class _Episode:
     source: str
     segment: str
     accepted: bool = False
+    rejected: bool = False
     sql: bool = False
     converted: bool = False
     owner: str | None = None
@@ -305,6 +310,11 @@ def sla_report(decisions: Iterable[LoggedDecision], settlements: Iterable[Logged
                     episode.owner, episode.team = entry.owner_id, team_of.get(entry.owner_id)
             elif kind is DecisionKind.ACCEPTED:
                 episode.accepted = True
+            elif kind is DecisionKind.REJECTED:
+                episode.rejected = True
+                if in_period(at):
+                    rejections[RejectedDetail.of(entry).reason or UNKNOWN] += 1
+                episode = None
             elif kind is DecisionKind.ATTEMPT:
                 episode.attempts += 1
                 if AttemptDetail.of(entry).outcome is AttemptOutcome.CONNECTED:
@@ -412,6 +422,7 @@ def sla_report(decisions: Iterable[LoggedDecision], settlements: Iterable[Logged
         delivered[iso_week(episode.mql_at)] += 1
         delivered_by_source[episode.source][iso_week(episode.mql_at)] += 1
     accepted = sum(episode.accepted for episode in episodes)
+    rejected = sum(episode.rejected and not episode.accepted for episode in episodes)
     report_commitments = Commitments(
         mql_per_week={week: WeekCommitment(committed=commitments.mql_per_week, delivered=delivered[week]) for week in weeks},
         mql_per_week_by_source={
@@ -419,8 +430,7 @@ def sla_report(decisions: Iterable[LoggedDecision], settlements: Iterable[Logged
                           for week in weeks}
             for source, count in commitments.mql_per_week_by_source.items()
         },
-        acceptance_rate=Attainment(met=accepted, missed=len(episodes) - accepted,
-                                   attainment=attainment(accepted, len(episodes) - accepted)),
+        acceptance_rate=Attainment(met=accepted, missed=rejected, attainment=attainment(accepted, rejected)),
         min_acceptance_rate=commitments.min_acceptance_rate,
     )
 

@@ -20,7 +20,17 @@ from datetime import datetime, time, timedelta, timezone
 
 import simpy
 
-from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, InvalidAction, LogAttempt, Qualify, RepAction
+from leadflow.actions import (
+    Accept,
+    AttemptOutcome,
+    Convert,
+    Disqualify,
+    InvalidAction,
+    LogAttempt,
+    Qualify,
+    Reject,
+    RepAction,
+)
 from leadflow.business_calendar import add_business_time, business_time_between
 from leadflow.decide import decide, due_deadlines, new_journey
 from leadflow.journey import (
@@ -339,7 +349,13 @@ class JourneyModel(SimShell):
         if journey.state.stage is Stage.ASSIGNED:  # (a lead claimed from a team queue is accepted already)
             delay = self.working_delay(desk.rep, sample(behaviour.rep_response_minutes, rng.random()))
             yield self.wait(rng, delay)
-            if not journey.owned_by(rep_id, step) or not journey.act(Accept(by=rep_id)):
+            if not journey.owned_by(rep_id, step):
+                return
+            if behaviour.reject_probability and rng.random() < behaviour.reject_probability:
+                journey.act(Reject(by=rep_id, reason=pick(behaviour.reject_reasons, rng.random())))
+                return
+            # Not yet accepted by the SAL gate's auto-accept meanwhile: the rep accepts now.
+            if journey.state.stage is Stage.ASSIGNED and not journey.act(Accept(by=rep_id)):
                 return
         while True:
             connected = yield from self._call(journey, desk, step)

@@ -159,8 +159,11 @@ class Behaviour(_Strict):
     )
     close_within_days: Distribution = Field(default_factory=lambda: Distribution(kind="exponential", mean=20))
     disqualify_reasons: dict[str, float] = Field(default_factory=lambda: {"no_budget": 0.4, "no_need": 0.4, "competitor": 0.2})
+    reject_probability: float = Field(
+        default=0.0, ge=0, le=1, description="chance the owner rejects an assigned MQL back to marketing (the SAL gate)")
+    reject_reasons: dict[str, float] = Field(default_factory=lambda: {"not_icp": 0.5, "no_intent": 0.5})
 
-    @field_validator("engagement_mix", "disqualify_reasons")
+    @field_validator("engagement_mix", "disqualify_reasons", "reject_reasons")
     @classmethod
     def _weights(cls, value: dict[Any, float], info: Any) -> dict[Any, float]:
         return _normalised(value, info.field_name)

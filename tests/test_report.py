@@ -236,3 +236,31 @@ def test_the_api_serves_the_same_report(demo_ledger):
     cli = _leadflow("report", "--since", today, "--until", today, "--by", "tier", "--json",
                     env={"LEADFLOW_DATA_DIR": str(demo_ledger)})
     assert json.loads(cli.stdout)["funnel"] == body["funnel"]
+
+
+def test_rejections_and_the_acceptance_rate_marketing_committed_to(tmp_path):
+    """Two MQLs: sales accepts one and rejects the other back to marketing."""
+    policy = load_policy_file(DEMO_POLICY)
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger.create_schema()
+    at = datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
+    created = {"source": "webinar", "fit": 40.0, "territory": "NA", "segment": "smb", "policy_version": "demo-1"}
+    scripts = {
+        "L1": [(DecisionKind.CREATED, created), (DecisionKind.MQL, {}), (DecisionKind.ASSIGNED, {"step": 1}),
+               (DecisionKind.ACCEPTED, {"by": "rep-ana"})],
+        "L2": [(DecisionKind.CREATED, created), (DecisionKind.MQL, {}), (DecisionKind.ASSIGNED, {"step": 1}),
+               (DecisionKind.REJECTED, {"by": "rep-ana", "reason": "not_icp"})],
+    }
+    with ledger.transaction() as conn:
+        conn.execute(journey_events.insert(), [
+            {"event_key": f"{lead}:{seq}", "journey_id": f"j-{lead}", "lead_id": lead, "workflow_id": f"lead-{lead}",
+             "seq": seq, "kind": str(kind), "stage": "ASSIGNED", "owner_id": "rep-ana" if seq >= 3 else None, "tier": "hot",
+             "at": at + timedelta(minutes=seq), "detail": detail, "policy_version": "demo-1"}
+            for lead, script in scripts.items() for seq, (kind, detail) in enumerate(script, start=1)])
+    start, end = report_period(date(2026, 12, 1), date(2026, 12, 1), date(2026, 12, 5))
+    report = ledger_report(ledger, policy, start, end)
+    ledger.dispose()
+    assert report.rejections == {"not_icp": 1}
+    assert (report.commitments.acceptance_rate.met, report.commitments.acceptance_rate.missed) == (1, 1)
+    assert report.commitments.acceptance_rate.attainment == 0.5 and report.commitments.min_acceptance_rate == 0.8
+    assert report.funnel["total"].accepted == 1
