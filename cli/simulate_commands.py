@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cli.errors import friendly_errors
+from leadflow.report import Dimension
 from runtime.settings import current_settings
 from simulation.results import SHARE_METRICS as SHARES
 
@@ -87,12 +88,32 @@ def simulate_command(
     as_json: bool = typer.Option(False, "--json", help="print the summary as JSON"),
     html: Path = typer.Option(None, "--html", help="write a self-contained report with plots"),
     on_temporal: bool = typer.Option(False, "--on-temporal", help=ON_TEMPORAL_HELP),
+    report: bool = typer.Option(
+        False, "--report",
+        help="print the closed-loop SLA report of the first replication's measured period instead, in the shape of "
+        "`leadflow report` (with --json: its JSON; with --html: its page)"),
+    by: Dimension = typer.Option(Dimension.SOURCE, "--by", help="with --report: break the funnel down by this"),
 ) -> None:
     """Simulate a scenario: SLA attainment, time to first contact, load and conversions, with 95% intervals."""
     from simulation.report_html import simulation_report, write_report
     from simulation.runner import simulate
 
     loaded = _load(scenario)
+    if report:
+        from cli.report_command import show
+        from cli.report_html import write_report_html
+        from simulation.closed_loop import simulated_report
+
+        closed_loop = simulated_report(loaded, seed if seed is not None else loaded.scenario.seed, 0, by)
+        if html:
+            write_report_html(closed_loop, html)
+        if as_json:
+            typer.echo(closed_loop.model_dump_json(indent=2))
+        else:
+            out.print(f"{loaded.scenario.name}: replication 1 (seed {seed if seed is not None else loaded.scenario.seed}), "
+                      "simulated")
+            show(closed_loop)
+        return
     total = replications or loaded.scenario.replications
     with _progress(total, f"simulating {loaded.scenario.name}") as advance:
         result, _ = simulate(loaded, replications, seed, workers, advance, _backend(on_temporal))

@@ -264,3 +264,20 @@ def test_rejections_and_the_acceptance_rate_marketing_committed_to(tmp_path):
     assert (report.commitments.acceptance_rate.met, report.commitments.acceptance_rate.missed) == (1, 1)
     assert report.commitments.acceptance_rate.attainment == 0.5 and report.commitments.min_acceptance_rate == 0.8
     assert report.funnel["total"].accepted == 1
+
+
+def test_a_simulation_prints_the_same_report_shape():
+    """``leadflow simulate … --report --json``: the ledger report's shape, from one replication."""
+    from leadflow.report import SlaReport
+
+    simulated = _leadflow("simulate", "baseline", "--report", "--json", "--by", "week", timeout=120)
+    assert simulated.returncode == 0, simulated.stderr
+    report = SlaReport.model_validate_json(simulated.stdout)
+    assert set(json.loads(simulated.stdout)) == set(SlaReport.model_fields)
+    assert report.by is Dimension.WEEK and "by_week" in report.funnel and "by_source" in report.funnel
+    total = report.funnel["total"]
+    assert total.leads > 1000 and 0 < total.sql <= total.accepted <= total.mql
+    hot = report.sla["first_contact"]["hot"]
+    assert hot.met + hot.missed > 100 and 0 < hot.attainment < 1
+    assert report.ttfc_hours.n > 100 and report.ttfc_hours.p50 < report.ttfc_hours.p90
+    assert all(week.committed == 50 for week in report.commitments.mql_per_week.values())
