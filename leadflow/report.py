@@ -144,6 +144,7 @@ class WeekCommitment(BaseModel):
 class Commitments(BaseModel):
     mql_per_week: dict[str, WeekCommitment] = Field(default_factory=dict)
     mql_per_week_by_source: dict[str, dict[str, WeekCommitment]] = Field(default_factory=dict)
+    mql_per_week_by_segment: dict[str, dict[str, WeekCommitment]] = Field(default_factory=dict)
     acceptance_rate: Attainment = Field(default_factory=Attainment, description="accepted / MQLs handed to sales")
     min_acceptance_rate: float | None = None
 
@@ -418,9 +419,12 @@ def sla_report(decisions: Iterable[LoggedDecision], settlements: Iterable[Logged
     weeks = _weeks(since, until)
     delivered: dict[str, int] = defaultdict(int)
     delivered_by_source: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    delivered_by_segment: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for episode in episodes:
-        delivered[iso_week(episode.mql_at)] += 1
-        delivered_by_source[episode.source][iso_week(episode.mql_at)] += 1
+        week = iso_week(episode.mql_at)
+        delivered[week] += 1
+        delivered_by_source[episode.source][week] += 1
+        delivered_by_segment[episode.segment][week] += 1
     accepted = sum(episode.accepted for episode in episodes)
     rejected = sum(episode.rejected and not episode.accepted for episode in episodes)
     report_commitments = Commitments(
@@ -429,6 +433,10 @@ def sla_report(decisions: Iterable[LoggedDecision], settlements: Iterable[Logged
             str(source): {week: WeekCommitment(committed=count, delivered=delivered_by_source[str(source)][week])
                           for week in weeks}
             for source, count in commitments.mql_per_week_by_source.items()
+        },
+        mql_per_week_by_segment={
+            segment: {week: WeekCommitment(committed=count, delivered=delivered_by_segment[segment][week]) for week in weeks}
+            for segment, count in commitments.mql_per_week_by_segment.items()
         },
         acceptance_rate=Attainment(met=accepted, missed=rejected, attainment=attainment(accepted, rejected)),
         min_acceptance_rate=commitments.min_acceptance_rate,

@@ -7,18 +7,14 @@ Nothing is mocked.
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import func, select
 
 from activities.contracts import AssignmentRequest, Claim, LeadProjection, LedgerBatch
 from activities.ledger import Ledger
@@ -26,8 +22,7 @@ from activities.ledger_schema import journey_events, routing_lock
 from leadflow.journey import DecisionEntry, DecisionKind, Stage
 from leadflow.policy import Policy
 from runtime.settings import DEFAULT_POLICY, load_policy_file
-
-POSTGRES_URL = os.environ.get("LEADFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from tests.conftest import POSTGRES_URL  # noqa: E402,F401  (test_faults imports it from here)
 
 # Tuesday 2026-11-24 18:00 UTC: 13:00 New York, 12:00 Chicago, 10:00 Los Angeles, so every
 # NA rep (rep-cara works from Los Angeles) is on shift and on-shift preference changes nothing.
@@ -49,36 +44,6 @@ def default_policy() -> Policy:
 
 def _with_capacity(policy: Policy, capacity: int) -> Policy:
     return policy.model_copy(update={"routing": policy.routing.model_copy(update={"default_capacity": capacity})})
-
-
-@pytest.fixture(scope="module")
-def postgres_admin():
-    engine = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("select 1"))
-    except OperationalError as error:  # pragma: no cover - depends on the machine
-        engine.dispose()
-        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {error.orig}")
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL of an empty ledger database: a SQLite file, or a fresh PostgreSQL schema."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'ledger.db'}"
-        return
-    admin = request.getfixturevalue("postgres_admin")
-    schema = f"ledger_test_{uuid.uuid4().hex[:12]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 @pytest.fixture

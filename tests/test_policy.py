@@ -243,3 +243,22 @@ def test_directory_instead_of_file(tmp_path):
 def test_empty_file(tmp_path):
     with pytest.raises(PolicyError, match="expected a mapping of policy fields, got NoneType"):
         load_policy_file(write(tmp_path, ""))
+
+
+@pytest.mark.parametrize("change, problem", [
+    (lambda d: d["commitments"].update(mql_per_week_by_source={"webinar": 60}), "adds up to 60, more than mql_per_week (50)"),
+    (lambda d: d["commitments"].update(mql_per_week_by_segment={"giant": 5}), "unknown segments ['giant']"),
+    (lambda d: d["commitments"].update(min_acceptance_rate=1.5), "commitments.min_acceptance_rate"),
+    (lambda d: d["commitments"].update(mql_per_week_by_source={"carrier_pigeon": 5}), "mql_per_week_by_source"),
+    (lambda d: d["commitments"].update(mql_per_week=0), "commitments.mql_per_week"),
+    (lambda d: d.update(sal_gate={"auto_accept_after_hours": 0}), "sal_gate.auto_accept_after_hours"),
+    (lambda d: d["reason_codes"].update(reject=[]), "reason_codes.reject"),
+])
+def test_commitments_and_the_sal_gate_are_validated(change, problem):
+    assert any(problem in line for line in problems_after(change)), problems_after(change)
+
+
+def test_the_default_policy_carries_marketings_commitments():
+    policy = load_policy_file(DEFAULT_POLICY)
+    assert policy.commitments.mql_per_week == 50 and policy.commitments.min_acceptance_rate == 0.8
+    assert policy.sal_gate.auto_accept_after_hours is None and "not_icp" in policy.reason_codes.reject

@@ -140,10 +140,10 @@ def test_an_empty_period_and_bad_input(demo_ledger):
         assert len(bad.stderr.strip().splitlines()) == 1
 
 
-def test_a_period_with_one_lead(tmp_path):
-    """A hand-made ledger row set of one lead (the fold itself, without a server)."""
+def test_a_period_with_one_lead(ledger_url):
+    """A hand-made ledger row set of one lead (the fold itself, without a server), on SQLite and PostgreSQL."""
     policy = load_policy_file(DEMO_POLICY)
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger = Ledger(ledger_url)
     ledger.create_schema()
     at = datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
     rows = [
@@ -238,10 +238,10 @@ def test_the_api_serves_the_same_report(demo_ledger):
     assert json.loads(cli.stdout)["funnel"] == body["funnel"]
 
 
-def test_rejections_and_the_acceptance_rate_marketing_committed_to(tmp_path):
-    """Two MQLs: sales accepts one and rejects the other back to marketing."""
+def test_rejections_and_the_acceptance_rate_marketing_committed_to(ledger_url):
+    """Two MQLs: sales accepts one and rejects the other back to marketing (SQLite and PostgreSQL)."""
     policy = load_policy_file(DEMO_POLICY)
-    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+    ledger = Ledger(ledger_url)
     ledger.create_schema()
     at = datetime(2026, 12, 1, 10, tzinfo=timezone.utc)
     created = {"source": "webinar", "fit": 40.0, "territory": "NA", "segment": "smb", "policy_version": "demo-1"}
