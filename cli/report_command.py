@@ -113,7 +113,8 @@ def show(report: SlaReport) -> None:
     for column in ("week", "committed", "delivered"):
         commitments.add_column(column, justify="left" if column == "week" else "right")
     for week, weekly in report.commitments.mql_per_week.items():
-        commitments.add_row(week, "–" if weekly.committed is None else str(weekly.committed), str(weekly.delivered))
+        label = week if weekly.days == 7 else f"{week} ({weekly.days} of 7 days)"
+        commitments.add_row(label, "–" if weekly.committed is None else str(weekly.committed), str(weekly.delivered))
     out.print(commitments)
     rate = report.commitments.acceptance_rate
     target = report.commitments.min_acceptance_rate

@@ -125,7 +125,8 @@ def report_page(report: SlaReport) -> str:
 
     body.append("<h2>Marketing: MQLs delivered against the commitment</h2>")
     body.append(table(["ISO week", "committed", "delivered"],
-                      [([escape(week), "–" if item.committed is None else str(item.committed), str(item.delivered)], "")
+                      [([escape(week if item.days == 7 else f"{week} ({item.days} of 7 days)"),
+                         "–" if item.committed is None else str(item.committed), str(item.delivered)], "")
                        for week, item in report.commitments.mql_per_week.items()], numeric={1, 2}))
     rate = report.commitments.acceptance_rate
     target = report.commitments.min_acceptance_rate

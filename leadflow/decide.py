@@ -25,6 +25,7 @@ from leadflow.actions import (
 )
 from leadflow.business_calendar import add_business_hours, business_time_between, end_of_business_day
 from leadflow.decision_details import (
+    AcceptedDetail,
     AttemptDetail,
     BreachDetail,
     ConvertedDetail,
@@ -563,10 +564,7 @@ class _Transition:
         s.accepted_at = self.at
         self.set_stage(Stage.ACCEPTED)
         self.disarm(Clock.ACCEPTANCE, Clock.AUTO_ACCEPT)
-        if automatically:  # the SAL gate's auto-accept, on the owner's behalf
-            self.record(DecisionKind.ACCEPTED, by=action.by, auto=True)
-        else:
-            self.record(DecisionKind.ACCEPTED, by=action.by)
+        self.record_typed(AcceptedDetail(by=action.by, auto=automatically))  # auto: the SAL gate's, on the owner's behalf
 
     def _attempt(self, action: LogAttempt) -> None:
         s, cadence = self.state, self.policy.cadence

@@ -166,6 +166,21 @@ class DisqualifiedDetail(TypedDetail):
 
 
 @dataclass(frozen=True)
+class AcceptedDetail(TypedDetail):
+    kind: ClassVar[DecisionKind] = DecisionKind.ACCEPTED
+    by: str
+    auto: bool = False  # accepted by the SAL gate's auto-accept, not by the rep
+
+    def to_detail(self) -> Detail:
+        # As recorded before the SAL gate: ``auto`` only when it is true.
+        return {"by": self.by, "auto": True} if self.auto else {"by": self.by}
+
+    @classmethod
+    def _read(cls, detail: Detail) -> AcceptedDetail:
+        return cls(by=str(detail.get("by") or ""), auto=bool(detail.get("auto")))
+
+
+@dataclass(frozen=True)
 class RejectedDetail(TypedDetail):
     kind: ClassVar[DecisionKind] = DecisionKind.REJECTED
     by: str

@@ -14,7 +14,7 @@ SLA is *settled* once per MQL episode, when the journey first knows the answer:
 is armed, the window is *met* if the rep's action (accepting the lead; a contact attempt)
 comes while it runs, *missed* if it runs out (a breach; the clock is then re-armed and the
 new window counts on its own). A window closed by anything else (reassignment, recycle,
-close) is not counted. All three clocks are counted by one metric,
+close, or the SAL gate's auto-accept) is not counted. All three clocks are counted by one metric,
 ``leadflow_sla_settled_total{clock,tier,outcome}`` (``sla_settled``).
 
 For the first contact, a lead that leaves before its due time without an attempt never came due and is not
@@ -47,7 +47,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from leadflow.decision_details import BreachDetail, FirstContactDetail
+from leadflow.decision_details import AcceptedDetail, BreachDetail, FirstContactDetail
 from leadflow.journey import SLA_CLOCKS, Clock, DecisionEntry, DecisionKind, EscalationLevel, JourneyState, Stage
 from leadflow.lead import LeadSource
 from leadflow.policy import Policy
@@ -217,7 +217,8 @@ def sla_settled(before: JourneyState, after: JourneyState, entries: list[Decisio
                 settled.append(SlaSettled(clock, tier, ContactSla.MISSED))
         elif entry.kind is DecisionKind.ACCEPTED and Clock.ACCEPTANCE in running:
             running.discard(Clock.ACCEPTANCE)
-            settled.append(SlaSettled(Clock.ACCEPTANCE, tier, ContactSla.MET))
+            if not AcceptedDetail.of(entry).auto:  # the policy's auto-accept is not the rep meeting the window
+                settled.append(SlaSettled(Clock.ACCEPTANCE, tier, ContactSla.MET))
         elif entry.kind is DecisionKind.ATTEMPT and Clock.FOLLOW_UP in running:
             running.discard(Clock.FOLLOW_UP)
             settled.append(SlaSettled(Clock.FOLLOW_UP, tier, ContactSla.MET))

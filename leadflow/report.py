@@ -20,6 +20,8 @@ measure is the one ``leadflow.kpis`` defines:
 * **Attempts before disposition**: contact attempts in an episode a rep closed
   (disqualified, or recycled by hand), against the cadence's minimum; *below minimum*
   counts such episodes closed with fewer attempts and no connect.
+* **Commitments** per ISO week; a week the period cuts is held to its share of the weekly
+  commitment (days inside / 7, rounded).
 * **Losses**: disqualify and recycle reasons by source; escalations and reassignments by
   team and rep; **open now**: open leads past their SLA due time, by owner.
 """
@@ -137,8 +139,9 @@ class Attempts(BaseModel):
 
 
 class WeekCommitment(BaseModel):
-    committed: int | None = None
+    committed: int | None = Field(default=None, description="the weekly commitment, pro rata for a week the period cuts")
     delivered: int = 0
+    days: int = Field(default=7, description="days of this ISO week inside the period")
 
 
 class Commitments(BaseModel):
@@ -182,8 +185,8 @@ class _Episode:
     tier: str
     source: str
     segment: str
-    accepted: bool = False
-    rejected: bool = False
+    accepted: bool = False  # sales' last word on it was an accept (the rep's, or the policy's auto-accept)
+    rejected: str | None = None  # ... or a rejection, with this reason
     sql: bool = False
     converted: bool = False
     owner: str | None = None
@@ -194,6 +197,7 @@ class _Episode:
 
 
 DEFAULT_WEEKS = 4
+MAX_DAYS = 10 * 366  # a report covers at most about ten years (520 weeks)
 
 
 class PeriodError(ValueError):
@@ -204,9 +208,13 @@ def report_period(since: date | None, until: date | None, today: date) -> tuple[
     """``[since, until]`` (both days included, UTC) as instants ``[start, end)``; by default
     the four weeks up to ``today``."""
     last = until or today
-    first = since or last - timedelta(days=7 * DEFAULT_WEEKS - 1)
+    if last >= date.max:
+        raise PeriodError(f"until {last} is past the last day a report can cover")
+    first = since or (last - timedelta(days=7 * DEFAULT_WEEKS - 1) if last.toordinal() > 7 * DEFAULT_WEEKS else date.min)
     if first > last:
         raise PeriodError(f"since {first} is after until {last}: the period would be empty")
+    if (last - first).days >= MAX_DAYS:
+        raise PeriodError(f"{first} to {last} is more than {MAX_DAYS // 366} years: report a shorter period")
     return (datetime.combine(first, time(0), tzinfo=timezone.utc),
             datetime.combine(last + timedelta(days=1), time(0), tzinfo=timezone.utc))
 
@@ -245,14 +253,15 @@ def _rates(counts: FunnelCounts) -> FunnelCounts:
     return counts
 
 
-def _weeks(since: datetime, until: datetime) -> list[str]:
-    weeks, day = [], since
-    while day < until:
-        week = iso_week(day)
-        if week not in weeks:
-            weeks.append(week)
-        day += timedelta(days=1)
-    return weeks
+def _weeks(since: datetime, until: datetime) -> dict[str, int]:
+    """Each ISO week the period touches, with how many of its days fall inside the period."""
+    days: dict[str, int] = {}
+    monday = since - timedelta(days=since.weekday())
+    while monday < until:
+        inside = (min(monday + timedelta(days=7), until) - max(monday, since)).days
+        days[iso_week(max(monday, since))] = inside
+        monday += timedelta(days=7)
+    return days
 
 
 def sla_report(decisions: Iterable[LoggedDecision], settlements: Iterable[LoggedSettlement], open_leads: Iterable[OpenLead],
@@ -291,6 +300,7 @@ def sla_report(decisions: Iterable[LoggedDecision], settlements: Iterable[Logged
         journey.sort(key=lambda logged: logged.entry.seq)
         source, segment = NO_SOURCE, UNKNOWN
         episode: _Episode | None = None
+        last_owner: str | None = None  # who held the lead last (escalations are logged after it is taken away)
         for logged in journey:
             entry = logged.entry
             kind, at = entry.kind, entry.at
@@ -307,14 +317,12 @@ def sla_report(decisions: Iterable[LoggedDecision], settlements: Iterable[Logged
                 continue
             elif kind is DecisionKind.ASSIGNED and entry.owner_id:
                 episode.assigned_at[entry.owner_id] = at
-                if episode.owner is None:
-                    episode.owner, episode.team = entry.owner_id, team_of.get(entry.owner_id)
+                episode.owner, episode.team = entry.owner_id, team_of.get(entry.owner_id)
+                last_owner = entry.owner_id
             elif kind is DecisionKind.ACCEPTED:
-                episode.accepted = True
+                episode.accepted, episode.rejected = True, None
             elif kind is DecisionKind.REJECTED:
-                episode.rejected = True
-                if in_period(at):
-                    rejections[RejectedDetail.of(entry).reason or UNKNOWN] += 1
+                episode.accepted, episode.rejected = False, RejectedDetail.of(entry).reason or UNKNOWN
                 episode = None
             elif kind is DecisionKind.ATTEMPT:
                 episode.attempts += 1
@@ -345,11 +353,11 @@ def sla_report(decisions: Iterable[LoggedDecision], settlements: Iterable[Logged
                 if kind is DecisionKind.RECYCLED:
                     episode = None
             if kind is DecisionKind.REASSIGNED and in_period(at):
-                rep = ReassignedDetail.of(entry).previous_owner
+                rep = ReassignedDetail.of(entry).previous_owner or last_owner
                 by_team[team_of.get(rep or "", NO_TEAM)].reassignments += 1
                 by_rep[rep or NO_TEAM].reassignments += 1
             elif kind is DecisionKind.ESCALATED and in_period(at):
-                rep = entry.owner_id or (episode.owner if episode else None)
+                rep = entry.owner_id or last_owner
                 team = team_of.get(rep or "") or EscalatedDetail.of(entry).team or NO_TEAM
                 by_team[team].escalations += 1
                 by_rep[rep or NO_TEAM].escalations += 1
@@ -417,6 +425,10 @@ def sla_report(decisions: Iterable[LoggedDecision], settlements: Iterable[Logged
 
     commitments = policy.commitments
     weeks = _weeks(since, until)
+
+    def weekly(per_week: int | None, delivered_count: int, days: int) -> WeekCommitment:
+        committed = None if per_week is None else round(per_week * days / 7)
+        return WeekCommitment(committed=committed, delivered=delivered_count, days=days)
     delivered: dict[str, int] = defaultdict(int)
     delivered_by_source: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     delivered_by_segment: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
@@ -426,16 +438,18 @@ def sla_report(decisions: Iterable[LoggedDecision], settlements: Iterable[Logged
         delivered_by_source[episode.source][week] += 1
         delivered_by_segment[episode.segment][week] += 1
     accepted = sum(episode.accepted for episode in episodes)
-    rejected = sum(episode.rejected and not episode.accepted for episode in episodes)
+    rejected = sum(episode.rejected is not None for episode in episodes)
+    for episode in episodes:
+        if episode.rejected is not None:
+            rejections[episode.rejected] += 1
     report_commitments = Commitments(
-        mql_per_week={week: WeekCommitment(committed=commitments.mql_per_week, delivered=delivered[week]) for week in weeks},
+        mql_per_week={week: weekly(commitments.mql_per_week, delivered[week], days) for week, days in weeks.items()},
         mql_per_week_by_source={
-            str(source): {week: WeekCommitment(committed=count, delivered=delivered_by_source[str(source)][week])
-                          for week in weeks}
+            str(source): {week: weekly(count, delivered_by_source[str(source)][week], days) for week, days in weeks.items()}
             for source, count in commitments.mql_per_week_by_source.items()
         },
         mql_per_week_by_segment={
-            segment: {week: WeekCommitment(committed=count, delivered=delivered_by_segment[segment][week]) for week in weeks}
+            segment: {week: weekly(count, delivered_by_segment[segment][week], days) for week, days in weeks.items()}
             for segment, count in commitments.mql_per_week_by_segment.items()
         },
         acceptance_rate=Attainment(met=accepted, missed=rejected, attainment=attainment(accepted, rejected)),

@@ -149,7 +149,7 @@ class Settings(BaseSettings):
 
     task_queue: str = Field(DEFAULT_TASK_QUEUE, min_length=1, description="task queue of the workers and the CLI")
     policy_path: Path = Field(
-        DEFAULT_POLICY, validation_alias=AliasChoices("policy_path", "LEADFLOW_POLICY"), json_schema_extra={"shown": "bundled `policy`"},
+        DEFAULT_POLICY, validation_alias=AliasChoices("LEADFLOW_POLICY"), json_schema_extra={"shown": "bundled `policy`"},
         description="policy the worker serves: a file path or a bundled name (`policy`, `demo-policy`)")
     data_dir: Path = Field(
         Path(".leadflow"),
@@ -197,7 +197,7 @@ class Settings(BaseSettings):
         "", description="browser origins (comma separated) allowed to call the API's `/codec` endpoints, "
                         "e.g. the Temporal Web UI's")
     temporal_profile: str | None = Field(
-        None, validation_alias=AliasChoices("temporal_profile", "TEMPORAL_PROFILE"),
+        None, validation_alias=AliasChoices("TEMPORAL_PROFILE"),
         description="profile of Temporal's TOML client configuration")
 
     @field_validator("versioning_behavior", "env", mode="before")

@@ -351,12 +351,13 @@ class JourneyModel(SimShell):
             yield self.wait(rng, delay)
             if not journey.owned_by(rep_id, step):
                 return
-            if behaviour.reject_probability and rng.random() < behaviour.reject_probability:
-                journey.act(Reject(by=rep_id, reason=pick(behaviour.reject_reasons, rng.random())))
-                return
-            # Not yet accepted by the SAL gate's auto-accept meanwhile: the rep accepts now.
-            if journey.state.stage is Stage.ASSIGNED and not journey.act(Accept(by=rep_id)):
-                return
+            # The SAL gate: accept or reject, unless the policy's auto-accept took the lead meanwhile.
+            if journey.state.stage is Stage.ASSIGNED:
+                if behaviour.reject_probability and rng.random() < behaviour.reject_probability:
+                    journey.act(Reject(by=rep_id, reason=pick(behaviour.reject_reasons, rng.random())))
+                    return
+                if not journey.act(Accept(by=rep_id)):
+                    return
         while True:
             connected = yield from self._call(journey, desk, step)
             if connected is None:

@@ -43,14 +43,36 @@ def readme_example() -> list[list[str]]:
 
 
 @pytest.fixture(scope="module")
-def demo_ledger(tmp_path_factory) -> Path:
+def demo_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """A ledger written by real journeys: the README's ``leadflow demo --data-dir`` on its own dev server."""
     folder = tmp_path_factory.mktemp("demo")
     demo_command, _ = readme_example()
     assert demo_command == ["leadflow", "demo", "--data-dir", "demo-data"]
-    demo = _leadflow("demo", "--leads", str(DEMO_LEADS), "--json", "--data-dir", str(folder))
+    demo = _leadflow("demo", "--leads", str(DEMO_LEADS), "--json", "--verbose", "--data-dir", str(folder))
     assert demo.returncode == 0, demo.stderr[-2000:]
-    return folder
+    return folder, demo
+
+
+@pytest.fixture(scope="module")
+def demo_ledger(demo_run) -> Path:
+    return demo_run[0]
+
+
+def test_leadflow_demo_drives_every_lead_to_an_outcome(demo_run):
+    from cli.demo import synthetic_leads
+
+    _, demo = demo_run
+    # No PII in what the worker logged: not one email, name or phone of the people it submitted.
+    assert "routing lead=" in demo.stderr
+    for person in synthetic_leads(DEMO_LEADS, 7):
+        for value in (person.lead.email, person.lead.first_name, person.lead.last_name, person.lead.phone):
+            assert value and value not in demo.stderr + demo.stdout, "PII in the demo's output or logs"
+    summary = json.loads(demo.stdout)
+    assert summary["leads"] == DEMO_LEADS
+    assert sum(summary["outcomes"].values()) == DEMO_LEADS and "unfinished" not in summary["outcomes"]
+    # The scripted slow and absent reps make SLAs breach, escalate and reassign for real.
+    assert summary["escalations"] >= 1 and summary["reassignments"] >= 1
+    assert summary["sla_by_tier"]["hot"]["met"] >= 1
 
 
 def test_the_readme_report_example_runs(demo_ledger, tmp_path):
@@ -116,7 +138,7 @@ def test_the_report_of_a_demo_ledger_matches_counts_made_from_its_tables(demo_le
     assert escalations == kinds["escalated"] >= 1
     assert sum(team["reassignments"] for team in report["escalations"]["by_team"].values()) == kinds["reassigned"]
     week = next(iter(report["commitments"]["mql_per_week"].values()))
-    assert week["committed"] == 40 and week["delivered"] == kinds["mql"]
+    assert week["committed"] == round(40 * week["days"] / 7) and week["delivered"] == kinds["mql"]
 
     page = (tmp_path / "report.html").read_text()
     assert page.count("<svg") >= 3  # funnel by source, weekly attainment, delay split (text is drawn as paths)
@@ -231,6 +253,9 @@ def test_the_api_serves_the_same_report(demo_ledger):
         bad = http.get("/v1/reports/sla", params={"since": "2026-12-05", "until": "2026-12-01"},
                        headers={"Authorization": f"Bearer {token}"})
         assert bad.status_code == 422 and "is after until" in bad.text
+        for params in ({"until": "9999-12-31"}, {"since": "1900-01-01"}, {"until": "2026-02-30"}):
+            out_of_range = http.get("/v1/reports/sla", params=params, headers={"Authorization": f"Bearer {token}"})
+            assert out_of_range.status_code == 422, (params, out_of_range.text)
         refused = http.get("/v1/reports/sla")
         assert refused.status_code == 401
     cli = _leadflow("report", "--since", today, "--until", today, "--by", "tier", "--json",
@@ -281,3 +306,44 @@ def test_a_simulation_prints_the_same_report_shape():
     assert hot.met + hot.missed > 100 and 0 < hot.attainment < 1
     assert report.ttfc_hours.n > 100 and report.ttfc_hours.p50 < report.ttfc_hours.p90
     assert all(week.committed == 50 for week in report.commitments.mql_per_week.values())
+
+
+def test_escalations_go_to_the_rep_who_held_the_lead(policy):
+    """A hot lead nobody touches: breached, reassigned twice, then queued. Each rep had it in turn."""
+    from leadflow.report import LoggedDecision, sla_report
+    from simulation.scripted import ScriptedModel
+    from tests.journey_helpers import hot_lead
+
+    start = datetime(2026, 11, 17, 15, 0, tzinfo=timezone.utc)  # Tuesday 10:00 in New York
+    model = ScriptedModel(policy, start)
+    model.submit("ignored", hot_lead("ignored@report.io"), start)
+    traces = model.run_until(start + timedelta(days=2))
+    entries = traces["ignored"]
+    owners = [entry.owner_id for entry in entries if entry.kind is DecisionKind.ASSIGNED]
+    assert len(owners) == 3 and len(set(owners)) == 3
+    report = sla_report([LoggedDecision("L", "j", entry) for entry in entries], [], [], policy,
+                        start - timedelta(days=1), start + timedelta(days=3))
+    by_rep = report.escalations["by_rep"]
+    assert sum(item.escalations for item in by_rep.values()) == sum(e.kind is DecisionKind.ESCALATED for e in entries)
+    assert [by_rep[owner].reassignments for owner in owners] == [1, 1, 0]
+    assert len({by_rep[owner].escalations for owner in owners}) == 1  # the same script for each: the same count
+    assert set(by_rep) == set(owners)
+
+
+def test_weeks_the_period_cuts_are_held_to_a_pro_rata_commitment(policy):
+    from leadflow.report import sla_report
+
+    since, until = report_period(date(2026, 11, 8), date(2026, 12, 5), date(2026, 12, 5))
+    weeks = sla_report([], [], [], policy, since, until).commitments.mql_per_week
+    assert (weeks["2026-W45"].days, weeks["2026-W45"].committed) == (1, round(50 / 7))
+    assert (weeks["2026-W46"].days, weeks["2026-W46"].committed) == (7, 50)
+    assert weeks["2026-W49"].days == 6
+
+
+def test_a_report_period_out_of_range_is_a_clear_error():
+    from leadflow.report import PeriodError
+
+    for since, until, problem in ((None, date(9999, 12, 31), "past the last day"),
+                                  (date(1900, 1, 1), date(2026, 1, 1), "more than 10 years")):
+        with pytest.raises(PeriodError, match=problem):
+            report_period(since, until, date(2026, 12, 5))

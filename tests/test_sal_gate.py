@@ -118,3 +118,40 @@ def test_the_simulator_rejects_with_the_scenarios_reasons(policy):
     assert rejected and set(rejected) <= {"not_icp", "no_intent"}
     accepted = sum(entry.kind is DecisionKind.ACCEPTED for entry in entries)
     assert 0.15 < len(rejected) / (len(rejected) + accepted) < 0.45
+
+
+def test_an_auto_accept_is_not_the_rep_meeting_the_acceptance_window(policy):
+    from leadflow.kpis import sla_settled
+
+    gated = policy.model_copy(update={"sal_gate": policy.sal_gate.model_copy(update={"auto_accept_after_hours": 0.1})})
+    state, _ = assigned(gated)
+    due = state.deadlines[Clock.AUTO_ACCEPT]
+    after, _ = decide(state, DeadlineReached(clock=Clock.AUTO_ACCEPT, due_at=due), due, gated)
+    entries = [entry for entry in after.log if entry.seq > state.seq]
+    assert [item.clock for item in sla_settled(state, after, entries)] == []  # closed by the policy: not counted
+    by_rep, _ = decide(state, RepActed(action=Accept(by=state.owner_id)), due, gated)
+    entries = [entry for entry in by_rep.log if entry.seq > state.seq]
+    assert [(item.clock, str(item.outcome)) for item in sla_settled(state, by_rep, entries)] == [(Clock.ACCEPTANCE, "met")]
+
+
+def test_the_simulated_rep_works_a_lead_the_policy_accepted(policy):
+    from runtime.settings import SCENARIOS_DIR
+    from simulation.model import JourneyModel
+    from simulation.runner import replication_seeds
+    from simulation.scenario import load_scenario
+
+    loaded = load_scenario(SCENARIOS_DIR / "baseline.yaml", horizon_days=10, warmup_days=1)
+    gated = loaded.policy.model_copy(update={"sal_gate": loaded.policy.sal_gate.model_copy(update={"auto_accept_after_hours": 0.05})})
+    model = JourneyModel(loaded, replication_seeds(5, 0), keep_traces=True)
+    model.policy = gated
+    # Every rep rejects what is still theirs to decide, so only leads the policy accepted first get worked.
+    model.behaviour = loaded.scenario.behaviour.model_copy(update={"reject_probability": 1.0})
+    model.run()
+    worked = auto = 0
+    for entries in (model.traces or {}).values():
+        for index, entry in enumerate(entries):
+            if entry.kind is DecisionKind.ACCEPTED and entry.detail.get("auto"):
+                auto += 1
+                later = entries[index + 1:]
+                worked += any(e.kind is DecisionKind.ATTEMPT and e.owner_id == entry.owner_id for e in later)
+    assert auto > 20 and worked / auto > 0.6, (worked, auto)
