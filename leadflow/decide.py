@@ -56,9 +56,11 @@ from leadflow.journey import (
     EngagementReceived,
     EscalationLevel,
     Finish,
+    JoinWaitingLine,
     JourneyEvent,
     JourneyState,
     LeadSubmitted,
+    LeaveWaitingLine,
     NoRepAvailable,
     NotificationKind,
     Notify,
@@ -76,11 +78,16 @@ from leadflow.lead import EngagementEvent, EngagementKind
 from leadflow.policy import CadenceUnit, Policy
 from leadflow.routing import segment_of, territory_of
 from leadflow.scoring import add_engagement, bounded, decayed, fit_score, qualifies
+from leadflow.waiting_line import tier_priority
 
 
-def new_journey(lead_id: str, journey_id: str, policy_version: str) -> JourneyState:
-    """The state of a journey before its first event."""
-    return JourneyState(lead_id=lead_id, journey_id=journey_id, policy_version=policy_version)
+def new_journey(lead_id: str, journey_id: str, policy_version: str, waits_in_line: bool = False) -> JourneyState:
+    """The state of a journey before its first event.
+
+    ``waits_in_line``: a lead nobody can take joins the waiting line (``JoinWaitingLine``)
+    rather than asking routing again every ``routing.retry_minutes``.
+    """
+    return JourneyState(lead_id=lead_id, journey_id=journey_id, policy_version=policy_version, waits_in_line=waits_in_line)
 
 
 def decide(
@@ -96,6 +103,7 @@ def decide(
     step = _Transition(state, now, policy)
     step.apply(event)
     step.settle_overdue_first_contact()
+    step.leave_line_if_served_otherwise()
     return step.state, step.commands
 
 
@@ -238,6 +246,15 @@ class _Transition:
             return
         self.state.policy_version = event.version
         self.record(DecisionKind.POLICY_ADOPTED, previous_version=previous, version=event.version)
+
+    def leave_line_if_served_otherwise(self) -> None:
+        """A lead in the waiting line that stopped waiting for a rep (escalated to a team
+        queue, closed, recycled) is taken out of line. One served from the line was taken
+        out by the shell that served it."""
+        s = self.state
+        if s.in_line and not (s.stage is Stage.MQL and s.owner_id is None and s.queued_team is None):
+            s.in_line = False
+            self.commands.append(LeaveWaitingLine())
 
     def settle_overdue_first_contact(self) -> None:
         """Past its first-contact due time with no attempt, the SLA is missed, whatever clock
@@ -424,6 +441,7 @@ class _Transition:
     def _take_ownership(self, rep_id: str, team: str) -> None:
         s = self.state
         s.owner_id, s.owner_team, s.queued_team = rep_id, team, None
+        s.in_line = False  # served from the line (the shell took it out) or routed at once
         s.previous_owners.append(rep_id)
         s.assigned_at = self.at
         s.owner_breaches = 0
@@ -450,6 +468,18 @@ class _Transition:
         if s.routing_retries == 0:
             self.notify(NotificationKind.UNROUTED, sorted(self.policy.managers), why=event.why)
         s.routing_retries += 1
+        if s.waits_in_line:
+            s.in_line = True
+            self.commands.append(
+                JoinWaitingLine(
+                    step=s.assignment_step,
+                    priority=tier_priority(self.policy, s.tier),
+                    mql_at=s.mql_at or self.at,
+                    territory=s.territory,
+                    segment=s.segment,
+                )
+            )
+            return
         self.arm(Clock.ROUTING_RETRY, self.at + timedelta(minutes=self.policy.routing.retry_minutes))
 
     # -- deadlines ------------------------------------------------------------------------

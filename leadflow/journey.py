@@ -152,6 +152,10 @@ class JourneyState(BaseModel):
     previous_owners: list[str] = Field(default_factory=list)
     assignment_step: int = 0
     routing_retries: int = 0
+    # Routing's "nobody free" puts the lead in the waiting line (``leadflow.waiting_line``)
+    # instead of asking again on a timer; False for journeys started before the line existed.
+    waits_in_line: bool = False
+    in_line: bool = False
     reassignments: int = 0
     owner_breaches: int = 0
     breaches: int = 0
@@ -270,6 +274,24 @@ class AssignLead(BaseModel):
     release_rep_id: str | None = Field(default=None, description="previous owner to release in the same step")
 
 
+class JoinWaitingLine(BaseModel):
+    """Nobody can take the lead now: put it in the waiting line, to be answered with
+    ``RepAssigned`` for ``step`` when a slot it may take frees."""
+
+    type: Literal["join_line"] = "join_line"
+    step: int
+    priority: int = Field(description="0 = the hottest tier")
+    mql_at: datetime
+    territory: str | None = None
+    segment: str | None = None
+
+
+class LeaveWaitingLine(BaseModel):
+    """The lead no longer waits for a rep (escalated, closed, recycled): take it out of line."""
+
+    type: Literal["leave_line"] = "leave_line"
+
+
 class ClaimLead(BaseModel):
     """A team member took the lead from the team queue: record the assignment."""
 
@@ -303,6 +325,15 @@ class Finish(BaseModel):
 
 
 Command = Annotated[
-    StartDeadline | CancelDeadline | AssignLead | ClaimLead | ReleaseLead | Notify | Record | Finish,
+    StartDeadline
+    | CancelDeadline
+    | AssignLead
+    | JoinWaitingLine
+    | LeaveWaitingLine
+    | ClaimLead
+    | ReleaseLead
+    | Notify
+    | Record
+    | Finish,
     Field(discriminator="type"),
 ]

@@ -192,7 +192,12 @@ class Routing(_Strict):
             Segment(name="enterprise"),
         ]
     )
-    retry_minutes: float = Field(default=30, gt=0, description="wall minutes before routing again when nobody is free")
+    retry_minutes: float = Field(
+        default=30,
+        gt=0,
+        description="wall minutes before a live journey asks routing again when nobody is free; "
+        "the simulator serves a waiting line instead (leadflow.waiting_line), first come first served within tier",
+    )
     prefer_on_shift: bool = True
 
     @field_validator("territories")

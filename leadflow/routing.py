@@ -88,7 +88,8 @@ def capacity_of(rep: Rep, routing: Routing) -> int:
     return rep.capacity if rep.capacity is not None else routing.default_capacity
 
 
-def _covers(rep: Rep, territory: str | None, segment: str | None) -> bool:
+def covers(rep: Rep, territory: str | None, segment: str | None) -> bool:
+    """Whether the rep works this territory and segment (an empty list on the rep means every one)."""
     territory_ok = territory is None or not rep.territories or territory in rep.territories
     segment_ok = segment is None or not rep.segments or segment in rep.segments
     return territory_ok and segment_ok
@@ -114,7 +115,7 @@ def _next_in_turn(policy: Policy, request: RouteRequest, snapshot: RoutingSnapsh
     for rep in _in_turn(policy, snapshot.last_assigned):
         if (
             rep.id in exclude
-            or not _covers(rep, request.territory, request.segment)
+            or not covers(rep, request.territory, request.segment)
             or snapshot.open_leads.get(rep.id, 0) >= capacity_of(rep, routing)
             or is_out_of_office(rep, request.at)
         ):
@@ -138,7 +139,7 @@ def choose_rep(policy: Policy, request: RouteRequest, snapshot: RoutingSnapshot)
         if found is not None:
             rep, on_shift_now = found
             return RouteDecision(pool=pool, rep_id=rep.id, team=rep.team, on_shift=on_shift_now)
-    covering = [rep for rep in policy.reps if _covers(rep, request.territory, request.segment)]
+    covering = [rep for rep in policy.reps if covers(rep, request.territory, request.segment)]
     if not covering:
         return RouteDecision(pool=pool, why_none="no rep covers this territory and segment")
     fresh = [rep for rep in covering if rep.id not in request.exclude]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["erlang_c", "mean_wait", "utilisation"]
+__all__ = ["erlang_c", "mean_wait", "service_level", "utilisation"]
 
 
 def _check_inputs(servers: int, arrival_rate: float, service_rate: float) -> None:
@@ -54,3 +54,12 @@ def erlang_c(servers: int, arrival_rate: float, service_rate: float) -> float:
 def mean_wait(servers: int, arrival_rate: float, service_rate: float) -> float:
     """Mean time in queue before service, Wq = C / (c*mu - lambda). Raises like ``erlang_c``."""
     return erlang_c(servers, arrival_rate, service_rate) / (servers * service_rate - arrival_rate)
+
+
+def service_level(servers: int, arrival_rate: float, service_rate: float, within: float) -> float:
+    """P(W <= t): the share of customers served within ``within`` of arriving, under
+    first-come-first-served, 1 - C * exp(-(c*mu - lambda) * t). Raises like ``erlang_c``."""
+    if within < 0:
+        raise ValueError(f"within must be >= 0, got {within!r}")
+    waited = erlang_c(servers, arrival_rate, service_rate)
+    return 1.0 - waited * math.exp(-(servers * service_rate - arrival_rate) * within)

@@ -41,9 +41,11 @@ from leadflow.journey import (
     Clock,
     DecisionEntry,
     EngagementReceived,
+    JoinWaitingLine,
     JourneyEvent,
     JourneyState,
     LeadSubmitted,
+    LeaveWaitingLine,
     Record,
     ReleaseLead,
     RepActed,
@@ -82,7 +84,7 @@ class LeadJourney:
         self.owner_work: tuple[str, int] | None = None
         self.armed: dict[Clock, ArmedDeadline] = {}
         lead_id = f"S{person.index}"
-        self.state: JourneyState = new_journey(lead_id, lead_id, model.policy.version)
+        self.state: JourneyState = new_journey(lead_id, lead_id, model.policy.version, waits_in_line=model.waits_in_line)
 
     # -- feeding the core -----------------------------------------------------------------
 
@@ -95,6 +97,7 @@ class LeadJourney:
         for settled in sla_settled(before, self.state, entries):
             model.sla_settled(self, settled)
         assignment = None
+        freed: list[str] = []
         for command in commands:
             if isinstance(command, Record):
                 model.observe(self, command.entry)
@@ -107,17 +110,26 @@ class LeadJourney:
                 assignment = command
             elif isinstance(command, ReleaseLead):
                 model.routing.release(command.rep_id)
+                freed.append(command.rep_id)
             elif isinstance(command, ClaimLead):
                 model.routing.take(command.rep_id)
+            elif isinstance(command, JoinWaitingLine):
+                model.join_line(self, command)
+            elif isinstance(command, LeaveWaitingLine):
+                model.leave_line(self)
         if model.traces is None:
             forget_observed(self.state)
         if self.state.outcome is not None:
             for clock in list(self.armed):
                 self.disarm(clock)
         if assignment is not None:
+            if assignment.release_rep_id:
+                freed.append(assignment.release_rep_id)
             self.feed(model.routing.assign(assignment, now))
-            return
-        self._after_decision()
+        else:
+            self._after_decision()
+        for rep_id in freed:
+            model.offer_slots(rep_id)
 
     def arm(self, clock: Clock, due_at: datetime) -> None:
         self.disarm(clock)
@@ -175,11 +187,16 @@ class LeadJourney:
 class SimShell:
     """What every simulated journey needs around it: a clock, timers, routing, observers."""
 
+    # Leads nobody can take wait in line (``leadflow.waiting_line``); the scripted shell
+    # that mirrors the live workflow says whether it does.
+    waits_in_line = True
+
     def __init__(self, policy: Policy, start: datetime, keep_traces: bool = False):
         self.policy = policy
         self.env = simpy.Environment()
         self.start = start
         self.routing = RoutingBook(policy)
+        self.in_line: dict[str, LeadJourney] = {}
         self.traces: dict[str, list[DecisionEntry]] | None = {} if keep_traces else None
         self._exact: tuple[float, datetime] = (0.0, start)
 
@@ -203,6 +220,24 @@ class SimShell:
     def _fire(self, moment: datetime, callback, args) -> None:
         self._exact = (self.env.now, moment)
         callback(*args)
+
+    def join_line(self, journey: LeadJourney, command: JoinWaitingLine) -> None:
+        self.in_line[journey.state.lead_id] = journey
+        self.routing.join_line(journey.state.lead_id, command)
+
+    def leave_line(self, journey: LeadJourney) -> None:
+        self.in_line.pop(journey.state.lead_id, None)
+        self.routing.line.leave(journey.state.lead_id)
+
+    def offer_slots(self, rep_id: str) -> None:
+        """A slot of ``rep_id`` may have freed: serve the line from it, at this instant."""
+        while (served := self.routing.serve(rep_id, self.now_dt())) is not None:
+            lead_id, answer = served
+            journey = self.in_line.pop(lead_id)
+            journey.feed(answer)
+            if journey.state.owner_id != rep_id:  # the core refused it (cannot happen while in line)
+                self.routing.release(rep_id)
+                return
 
     def observe(self, journey: LeadJourney, entry: DecisionEntry) -> None:
         if self.traces is not None:
@@ -257,6 +292,7 @@ class JourneyModel(SimShell):
     def run(self) -> ReplicationStats:
         self.env.process(self.arrive())
         self._rep_capacity()
+        self._absences_end()
         self.env.run(until=self.horizon)
         self.stats.finish()
         return self.stats
@@ -285,6 +321,14 @@ class JourneyModel(SimShell):
             journey.person.index, journey.counted, entry, journey.state, self.env.now, self.hours(due) if due else None
         )
         super().observe(journey, entry)
+
+    def _absences_end(self) -> None:
+        """A rep back from an absence takes leads from the line at the start of that day."""
+        for rep in self.policy.reps:
+            for absence in rep.out_of_office:
+                back = datetime.combine(absence.end + timedelta(days=1), time(0, 0), tzinfo=rep.hours.zone)
+                if self.start < back < self.start + timedelta(hours=self.horizon):
+                    self.at(back, self.offer_slots, rep.id)
 
     def _rep_capacity(self) -> None:
         stats = self.stats

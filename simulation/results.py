@@ -33,12 +33,18 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "acceptance_rate": "hand-offs to a rep that the rep accepted",
     "attempts_per_lead": "contact attempts per MQL",
     "recycled": "leads recycled to nurturing",
+    "first_contact_within_5m": "service level: share of first contacts made within 5 minutes of MQL (wall clock)",
+    "first_contact_within_15m": "service level: share of first contacts made within 15 minutes of MQL (wall clock)",
+    "first_contact_within_30m": "service level: share of first contacts made within 30 minutes of MQL (wall clock)",
+    "first_contact_within_60m": "service level: share of first contacts made within 1 hour of MQL (wall clock)",
+    "first_contact_within_240m": "service level: share of first contacts made within 4 hours of MQL (wall clock)",
 }
 
 
 SHARE_METRICS = frozenset(
     {"sla_attainment", "sla_attainment_hot", "sla_attainment_warm", "sla_attainment_cold", "rep_utilisation", "mql_to_sql",
-     "acceptance_rate", "sla_attainment_acceptance", "sla_attainment_follow_up"}
+     "acceptance_rate", "sla_attainment_acceptance", "sla_attainment_follow_up", "first_contact_within_5m",
+     "first_contact_within_15m", "first_contact_within_30m", "first_contact_within_60m", "first_contact_within_240m"}
 )
 
 

@@ -1,16 +1,18 @@
 """Routing state in memory: the simulator's counterpart of the ledger's routing tables.
 
 Open leads per rep, assignments so far and a round-robin pointer per pool, kept as plain
-dicts; every decision is made by the core's ``choose_rep``, as in the live shell.
+dicts; every decision is made by the core's ``choose_rep``, as in the live shell. Leads
+nobody can take wait in the core's ``WaitingLine`` and are served when a slot frees.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from leadflow.journey import AssignLead, NoRepAvailable, RepAssigned
+from leadflow.journey import AssignLead, JoinWaitingLine, NoRepAvailable, RepAssigned
 from leadflow.policy import Policy
-from leadflow.routing import RouteRequest, RoutingSnapshot, choose_rep, pool_key
+from leadflow.routing import RouteRequest, RoutingSnapshot, capacity_of, choose_rep, is_out_of_office, on_shift, pool_key
+from leadflow.waiting_line import WaitingLead, WaitingLine
 
 
 class RoutingBook:
@@ -19,6 +21,7 @@ class RoutingBook:
         self.open_leads: dict[str, int] = {}
         self.assigned_total: dict[str, int] = {}
         self.pointers: dict[str, str] = {}
+        self.line = WaitingLine()
 
     def assign(self, command: AssignLead, at: datetime) -> RepAssigned | NoRepAvailable:
         if command.release_rep_id:
@@ -43,3 +46,21 @@ class RoutingBook:
     def release(self, rep_id: str) -> None:
         if self.open_leads.get(rep_id, 0) > 0:
             self.open_leads[rep_id] -= 1
+
+    def join_line(self, lead_id: str, command: JoinWaitingLine) -> None:
+        self.line.join(WaitingLead(lead_id=lead_id, step=command.step, priority=command.priority,
+                                   mql_at=command.mql_at, territory=command.territory, segment=command.segment))
+
+    def serve(self, rep_id: str, at: datetime) -> tuple[str, RepAssigned] | None:
+        """Give a free slot of ``rep_id`` to the first lead in line the rep may take: the
+        lead's id and the routing answer to feed it, or None (no slot, or nobody for it)."""
+        rep = self.policy.rep(rep_id)
+        if (rep is None or not len(self.line) or self.open_leads.get(rep_id, 0) >= capacity_of(rep, self.policy.routing)
+                or is_out_of_office(rep, at)):
+            return None
+        lead = self.line.serve(rep)
+        if lead is None:
+            return None
+        self.take(rep_id)
+        self.pointers[lead.pool] = rep_id
+        return lead.lead_id, RepAssigned(step=lead.step, rep_id=rep_id, team=rep.team, on_shift=on_shift(rep, at))

@@ -19,6 +19,8 @@ _COUNTED_KINDS = {
     DecisionKind.REASSIGNED: "reassignments",
     DecisionKind.RECYCLED: "recycled",
 }
+# Speed-to-lead thresholds reported as service levels, P(first contact <= t after MQL), wall time.
+SPEED_TO_LEAD_MINUTES = (5, 15, 30, 60, 240)
 _LEAVING = {DecisionKind.RECYCLED, DecisionKind.DISQUALIFIED, DecisionKind.CONVERTED, DecisionKind.NURTURE_EXPIRED}
 
 
@@ -183,6 +185,10 @@ class ReplicationStats:
                 for quantile in (50, 90, 99):
                     values[f"{name}_p{quantile}"] = float(np.percentile(data, quantile))
                 values[f"{name}_mean"] = float(data.mean())
+        if len(self.ttfc_wall):
+            wall = np.frombuffer(self.ttfc_wall, dtype=float)
+            for minutes in SPEED_TO_LEAD_MINUTES:  # the service level: share contacted within t of MQL
+                values[f"first_contact_within_{minutes}m"] = float((wall <= minutes / 60).mean())
         return values
 
     def timeline(self) -> tuple[list[float], list[float], list[float]]:

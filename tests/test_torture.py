@@ -179,6 +179,7 @@ async def _play(client, person: ScriptedLead, task_queue: str, deadline: float, 
         stage_name = indexed.get(sa.LEAD_STAGE)
         stage = Stage(stage_name) if stage_name else Stage.NEW
         owner = indexed.get(sa.OWNER_ID)
+        LAST_LOOK[lead_id] = f"look {looks}: visibility says {stage} owned by {owner}"
         if stage is Stage.NEW:
             continue
         if stage in (Stage.CONVERTED, Stage.DISQUALIFIED):
@@ -223,6 +224,7 @@ async def _play(client, person: ScriptedLead, task_queue: str, deadline: float, 
             owner_since = time.monotonic() - REP_DELAY_SECONDS[style] + 2.0
         try:
             if action is not None:
+                LAST_LOOK[lead_id] += f"; {type(action).__name__} by {owner} on {view.stage}"
                 sent = time.monotonic()
                 try:
                     await act(client, lead_id, action)
@@ -237,6 +239,7 @@ async def _play(client, person: ScriptedLead, task_queue: str, deadline: float, 
 
 ACT_SECONDS: list[float] = []  # how long each rep action took to be answered
 ACT_UNANSWERED = [0]  # rep actions not answered in time (JourneyBusy)
+LAST_LOOK: dict[str, str] = {}  # what the script last saw of each lead, for a journey off script
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -270,6 +273,30 @@ def _keep_failed_history(history, folder) -> None:
         messages = {event.workflow_task_failed_event_attributes.failure.message[:300] for event in history.events
                     if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED}
         print(f"kept {path}: {messages}")
+
+
+async def _report_off_script(client, lead_id: str, folder: Path) -> None:
+    """Print where a journey off script stands, as visibility and the journey itself say, and
+    keep every run's history, so a failure in CI can be read without running it again."""
+    workflow_id = f"lead-{lead_id}"
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+        indexed = {pair.key.name: pair.value for pair in description.typed_search_attributes}
+        print(f"off script {lead_id}: the script last saw {LAST_LOOK.get(lead_id)}")
+        print(f"off script {lead_id}: status {description.status}, run {description.run_id}, visibility {indexed}")
+        view = await show(client, lead_id)
+        print(f"  stage {view.stage}, owner {view.owner_id}, queued {view.queued_team}, attempts {view.attempts}, "
+              f"breaches {view.breaches}, reassignments {view.reassignments}, deadlines {view.deadlines}")
+        for entry in view.log[-12:]:
+            print(f"  log: {entry.at:%H:%M:%S} {entry.kind} {entry.stage} {entry.owner_id} {entry.detail}")
+    except (RPCError, JourneyError) as error:
+        print(f"off script {lead_id}: cannot look at it: {error}")
+    folder.mkdir(parents=True, exist_ok=True)
+    async for execution in client.list_workflows(f"WorkflowId = '{workflow_id}'"):
+        history = await client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
+        path = folder / f"off-script__{workflow_id}__{execution.run_id}.json"
+        path.write_text(history.to_json())
+        print(f"  kept {path} ({len(history.events)} events, {execution.status})")
 
 
 @contextmanager
@@ -359,6 +386,8 @@ async def test_journeys_survive_a_starved_worker_with_no_cache(dev_server, dev_c
     print(f"rep actions: {len(ACT_SECONDS)}, answer p50 {_quantile(ACT_SECONDS, 0.5):.2f} s, "
           f"p90 {_quantile(ACT_SECONDS, 0.9):.2f} s, max {max(ACT_SECONDS, default=0):.2f} s; "
           f"unanswered in time: {ACT_UNANSWERED[0]}")
+    for lead_id, _, _ in wrong:
+        await _report_off_script(dev_client, lead_id, KEPT_HISTORIES)
     assert not wrong, f"{len(wrong)} journeys off script (lead, expected, got): {wrong[:10]}; tasks: {dict(problems)}"
     # The run exercised what it claims to: breaches, escalations, reassignments.
     assert ledger_kinds["breach"] > 0 and ledger_kinds["escalated"] > 0 and ledger_kinds["reassigned"] > 0, ledger_kinds
