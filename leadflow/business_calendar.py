@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta, timezone
-from functools import cache, lru_cache
+from functools import cache, cached_property
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 _MAX_DAYS_SEARCHED = 3660
+_WINDOWS_KEPT = 65536  # days of business hours memoised per calendar (179 years)
 
 
 class BusinessCalendar(BaseModel):
@@ -67,9 +69,33 @@ class BusinessCalendar(BaseModel):
     def zone(self) -> ZoneInfo:
         return _zone(self.timezone)
 
+    @cached_property
+    def always_open(self) -> bool:
+        """Open around the clock every day with no holidays: business time is wall time."""
+        return (set(self.workdays) == set(WEEKDAYS) and self.opens == "00:00" and self.closes == "24:00"
+                and not self.holidays)
+
+    @cached_property
+    def windows(self) -> dict[date, tuple[datetime, datetime] | None]:
+        """Business hours of each day asked about so far (the calendar is frozen, so they never change)."""
+        return {}
+
+    # A copy (``model_copy(update=...)`` included) may have other hours: it starts with no memo.
+    def __copy__(self) -> BusinessCalendar:
+        return _forget_memos(super().__copy__())
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> BusinessCalendar:
+        return _forget_memos(super().__deepcopy__(memo))
+
     @property
     def hours_per_day(self) -> float:
         return (_seconds_of_day(self.closes) - _seconds_of_day(self.opens)) / 3600
+
+
+def _forget_memos(calendar: BusinessCalendar) -> BusinessCalendar:
+    calendar.__dict__.pop("always_open", None)
+    calendar.__dict__.pop("windows", None)
+    return calendar
 
 
 @cache
@@ -93,11 +119,18 @@ def is_business_day(calendar: BusinessCalendar, day: date) -> bool:
     return WEEKDAYS[day.weekday()] in calendar.workdays and day not in calendar.holidays
 
 
-@lru_cache(maxsize=65536)  # a pure function of its arguments; memoised because every SLA clock asks it
 def _business_window(calendar: BusinessCalendar, day: date) -> tuple[datetime, datetime] | None:
-    if not is_business_day(calendar, day):
-        return None
-    return _local_instant(calendar, day, calendar.opens), _local_instant(calendar, day, calendar.closes)
+    """Opening and closing instants of ``day`` (None on a closed day), memoised on the calendar
+    because every SLA clock asks."""
+    windows = calendar.windows
+    if day in windows:
+        return windows[day]
+    window = None
+    if is_business_day(calendar, day):
+        window = _local_instant(calendar, day, calendar.opens), _local_instant(calendar, day, calendar.closes)
+    if len(windows) < _WINDOWS_KEPT:
+        windows[day] = window
+    return window
 
 
 def _local_date(calendar: BusinessCalendar, instant: datetime) -> date:
@@ -126,6 +159,8 @@ def add_business_time(calendar: BusinessCalendar, start: datetime, amount: timed
     if amount < timedelta(0):
         raise ValueError("business time to add must not be negative")
     cursor = _require_aware(start)
+    if calendar.always_open:
+        return cursor + amount
     remaining = amount
     day = _local_date(calendar, cursor)
     for _ in range(_MAX_DAYS_SEARCHED):
@@ -153,6 +188,8 @@ def business_time_between(calendar: BusinessCalendar, start: datetime, end: date
     total = timedelta(0)
     if end <= start:
         return total
+    if calendar.always_open:
+        return end - start
     day = _local_date(calendar, start)
     last = _local_date(calendar, end)
     while day <= last:

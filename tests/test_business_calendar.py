@@ -183,6 +183,19 @@ def test_round_the_clock_business_time_is_wall_time():
     assert end_of_business_day(ALWAYS, start, 2) == datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 
 
+def test_a_copy_with_other_hours_is_not_answered_from_the_originals_memo():
+    """Days and the round-the-clock shortcut are memoised per calendar; a copy starts afresh."""
+    start = datetime(2026, 12, 31, 12, 0, tzinfo=UTC)
+    assert add_business_hours(ALWAYS, start, 24) == start + timedelta(hours=24)
+    with_holiday = ALWAYS.model_copy(update={"holidays": [date(2027, 1, 1)]})
+    assert not with_holiday.always_open and ALWAYS.always_open
+    assert add_business_hours(with_holiday, start, 24) == start + timedelta(hours=48)
+    office = OFFICE_NY.model_copy()
+    assert is_open(office, ny(2026, 11, 23, 10, 0))
+    closed = office.model_copy(update={"holidays": [date(2026, 11, 23)]}, deep=True)
+    assert not is_open(closed, ny(2026, 11, 23, 10, 0)) and is_open(office, ny(2026, 11, 23, 10, 0))
+
+
 # --- is_open and end_of_business_day ---------------------------------------------------------
 
 

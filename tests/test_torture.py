@@ -284,6 +284,14 @@ async def _report_off_script(client, lead_id: str, folder: Path) -> None:
         indexed = {pair.key.name: pair.value for pair in description.typed_search_attributes}
         print(f"off script {lead_id}: the script last saw {LAST_LOOK.get(lead_id)}")
         print(f"off script {lead_id}: status {description.status}, run {description.run_id}, visibility {indexed}")
+        raw = description.raw_description
+        if raw.HasField("pending_workflow_task"):  # a task retried again and again shows here, not in history
+            task = raw.pending_workflow_task
+            print(f"  pending workflow task: state {task.state}, attempt {task.attempt}, "
+                  f"scheduled {task.scheduled_time.ToDatetime():%H:%M:%S}")
+        for activity in raw.pending_activities:
+            print(f"  pending activity {activity.activity_type.name}: attempt {activity.attempt}, "
+                  f"last failure {activity.last_failure.message[:200]!r}")
         view = await show(client, lead_id)
         print(f"  stage {view.stage}, owner {view.owner_id}, queued {view.queued_team}, attempts {view.attempts}, "
               f"breaches {view.breaches}, reassignments {view.reassignments}, deadlines {view.deadlines}")
