@@ -144,15 +144,31 @@ def compare_command(
     as_json: bool = typer.Option(False, "--json"),
     html: Path = typer.Option(None, "--html", help="write a self-contained report with overlays"),
     on_temporal: bool = typer.Option(False, "--on-temporal", help=ON_TEMPORAL_HELP),
+    precision: float = typer.Option(
+        None, "--precision", min=0.0001, max=1.0,
+        help="add replications until the difference of --precision-metric is known to this share of A's value "
+             "(e.g. 0.05: the 95%% interval is at most +/-5%% of A's mean)",
+    ),
+    precision_metric: str = typer.Option("sla_attainment", "--precision-metric", help="the metric --precision is about"),
+    max_replications: int = typer.Option(200, "--max-replications", min=2, help="the most --precision may run"),
 ) -> None:
-    """Compare two scenarios on the same leads (common random numbers): B minus A with intervals."""
+    """Compare two scenarios on the same leads (common random numbers): B minus A with intervals.
+
+    "significant" holds the whole family of metrics at 5% (Holm's step-down over every metric compared).
+    """
     from simulation.compare import compare
     from simulation.report_html import comparison_report, write_report
+    from simulation.results import METRIC_DESCRIPTIONS
 
+    if precision is not None and precision_metric not in METRIC_DESCRIPTIONS:
+        raise typer.BadParameter(f"unknown metric {precision_metric!r}; try one of: {', '.join(sorted(METRIC_DESCRIPTIONS))}",
+                                 param_hint="--precision-metric")
     first, second = _load(a), _load(b)
-    total = 2 * (replications or max(first.scenario.replications, second.scenario.replications))
+    total = 2 * (max_replications if precision is not None else
+                 replications or max(first.scenario.replications, second.scenario.replications))
     with _progress(total, f"comparing {first.scenario.name} with {second.scenario.name}") as advance:
-        result = compare(first, second, replications, seed, workers, advance, _backend(on_temporal))
+        result = compare(first, second, replications, seed, workers, advance, _backend(on_temporal),
+                         precision=precision, precision_metric=precision_metric, max_replications=max_replications)
     if html:
         write_report(comparison_report(result), html)
     if as_json:
@@ -160,10 +176,14 @@ def compare_command(
             "a": result.a.json_summary(),
             "b": result.b.json_summary(),
             "differences": {name: diff.model_dump(mode="json") for name, diff in result.differences.items()},
+            "multiple_testing": f"Holm step-down over {len(result.differences)} metrics, family-wise 5%",
+            "precision": result.precision,
         }))
         return
     table = Table("metric", result.a.scenario, result.b.scenario, "B - A (95% interval)", "significant",
-                  title=f"{result.b.scenario} vs {result.a.scenario}: {result.a.replications} paired replications")
+                  title=f"{result.b.scenario} vs {result.a.scenario}: {result.a.replications} paired replications",
+                  caption=f"significant: family-wise 5% over {len(result.differences)} metrics (Holm)"
+                          + (f"; {result.precision}" if result.precision else ""))
     for name in SHOWN:
         if name in result.differences:
             diff = result.differences[name]

@@ -294,7 +294,11 @@ class JourneyModel(SimShell):
         self._rep_capacity()
         self._absences_end()
         self.env.run(until=self.horizon)
-        self.stats.finish()
+        end = self.start + timedelta(hours=self.horizon)
+        self.stats.finish(
+            lambda mql_hours: business_time_between(self.policy.calendar, self.start + timedelta(hours=mql_hours), end)
+            .total_seconds() / 3600
+        )
         return self.stats
 
     def arrive(self):

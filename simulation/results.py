@@ -93,13 +93,17 @@ class Difference(BaseModel):
     a: float
     b: float
     difference: Estimate
-    significant: bool = Field(description="the 95% interval of the difference excludes zero")
+    p_value: float = Field(default=1.0, description="paired t test of no difference, this metric alone")
+    significant: bool = Field(
+        description="a difference at the 5% family-wise level over every metric compared (Holm's step-down)"
+    )
 
 
 class ComparisonResult(BaseModel):
     a: SimulationResult
     b: SimulationResult
     differences: dict[str, Difference]
+    precision: str | None = Field(default=None, description="the stopping rule when replications ran to a precision")
 
 
 class CapacityPoint(BaseModel):

@@ -15,12 +15,11 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 from pydantic import BaseModel
 
+from simulation.life_table import LifeTable
 from simulation.model import JourneyModel
 from simulation.results import SHARE_METRICS, Estimate, SimulationResult, Timeline
 from simulation.scenario import LoadedScenario
-from simulation.statistics import estimate
-
-_SAMPLES_PER_REPLICATION = 5_000  # kept for plots; the percentiles use every sample
+from simulation.statistics import estimate, pooled_ttfc
 
 
 class ReplicationOutcome(BaseModel):
@@ -32,6 +31,13 @@ class ReplicationOutcome(BaseModel):
     ttfc_business: list[float]
     ttfc_wall: list[float]
     leads_simulated: int
+    # The replication's TTFC life tables (``simulation.life_table``), non-empty bins only:
+    # business-hours events, business-hours censored, wall events, wall censored.
+    ttfc_tables: tuple[dict[int, int], dict[int, int], dict[int, int], dict[int, int]] = ({}, {}, {}, {})
+
+    def life_tables(self) -> tuple[LifeTable, LifeTable]:
+        business_events, business_censored, wall_events, wall_censored = self.ttfc_tables
+        return LifeTable.from_sparse(business_events, business_censored), LifeTable.from_sparse(wall_events, wall_censored)
 
 
 def replication_seeds(seed: int, replication: int) -> tuple[int, int, int]:
@@ -46,9 +52,10 @@ def run_replication(loaded: LoadedScenario, seed: int, replication: int) -> Repl
         replication=replication,
         metrics=stats.metrics(),
         timeline=stats.timeline(),
-        ttfc_business=list(stats.ttfc_business[:_SAMPLES_PER_REPLICATION]),
-        ttfc_wall=list(stats.ttfc_wall[:_SAMPLES_PER_REPLICATION]),
+        ttfc_business=list(stats.ttfc_business),
+        ttfc_wall=list(stats.ttfc_wall),
         leads_simulated=model.leads_simulated,
+        ttfc_tables=(*stats.ttfc_business_table.sparse(), *stats.ttfc_wall_table.sparse()),
     )
 
 
@@ -58,17 +65,18 @@ def run_replications(
     seed: int,
     workers: int = 1,
     on_done: Callable[[ReplicationOutcome], None] | None = None,
+    first: int = 0,
 ) -> list[ReplicationOutcome]:
-    """Every replication's outcome, in replication order."""
+    """The outcomes of replications ``first`` .. ``replications - 1``, in replication order."""
     outcomes: list[ReplicationOutcome] = []
     if workers <= 1:
-        for replication in range(replications):
+        for replication in range(first, replications):
             outcomes.append(run_replication(loaded, seed, replication))
             if on_done:
                 on_done(outcomes[-1])
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(run_replication, loaded, seed, replication) for replication in range(replications)]
+            futures = [pool.submit(run_replication, loaded, seed, replication) for replication in range(first, replications)]
             for future in futures:
                 outcomes.append(future.result())
                 if on_done:
@@ -83,6 +91,8 @@ def summarise(loaded: LoadedScenario, outcomes: list[ReplicationOutcome], seed: 
         values = [outcome.metrics[name] for outcome in outcomes if name in outcome.metrics]
         if len(values) == len(outcomes):
             metrics[name] = estimate(values, bounds=(0.0, 1.0) if name in SHARE_METRICS else None)
+    # Time to first contact: pooled over replications, not averaged (``pooled_ttfc``).
+    metrics.update(pooled_ttfc([outcome.life_tables() for outcome in outcomes]))
     hours = outcomes[0].timeline[0]
     timeline = Timeline(
         hours=hours,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,6 +12,7 @@ from scipy import stats as scipy_stats
 
 from leadflow.journey import SLA_CLOCKS, Clock, DecisionEntry, DecisionKind, JourneyState
 from leadflow.kpis import ContactSla, FunnelRatio, FunnelStep, SlaSettled, first_contact_time, funnel_ratio, funnel_step
+from simulation.life_table import LifeTable
 from simulation.results import Difference, Estimate
 
 _COUNTED_KINDS = {
@@ -19,6 +21,7 @@ _COUNTED_KINDS = {
     DecisionKind.REASSIGNED: "reassignments",
     DecisionKind.RECYCLED: "recycled",
 }
+PLOTTED_SAMPLES = 5_000  # TTFC samples kept per replication for the report's histograms
 # Speed-to-lead thresholds reported as service levels, P(first contact <= t after MQL), wall time.
 SPEED_TO_LEAD_MINUTES = (5, 15, 30, 60, 240)
 _LEAVING = {DecisionKind.RECYCLED, DecisionKind.DISQUALIFIED, DecisionKind.CONVERTED, DecisionKind.NURTURE_EXPIRED}
@@ -36,9 +39,13 @@ class ReplicationStats:
     funnel: dict[FunnelStep, int] = field(default_factory=lambda: dict.fromkeys(FunnelStep, 0))
     leads: int = 0
     settled: dict[tuple[Clock, str, ContactSla], int] = field(default_factory=dict)  # (clock, tier, outcome)
+    # Every counted MQL's wait for its first contact, contacted or still waiting at the
+    # horizon (``simulation.life_table``); the arrays keep the first samples, for plots only.
+    ttfc_business_table: LifeTable = field(default_factory=LifeTable)
+    ttfc_wall_table: LifeTable = field(default_factory=LifeTable)
     ttfc_business: array = field(default_factory=lambda: array("d"))
     ttfc_wall: array = field(default_factory=lambda: array("d"))
-    awaiting_contact: dict[int, tuple[str, float, bool]] = field(default_factory=dict)
+    awaiting_contact: dict[int, tuple[str, float, bool, float]] = field(default_factory=dict)
     queue_depth: int = 0
     queue_depth_max: int = 0
     queue_area: float = 0.0
@@ -72,15 +79,19 @@ class ReplicationStats:
             if (step := funnel_step(entry)) is not None:
                 self.funnel[step] += 1
         if kind is DecisionKind.MQL:
-            self.awaiting_contact[index] = (state.tier or "none", due if due is not None else math.inf, counted)
+            self.awaiting_contact[index] = (state.tier or "none", due if due is not None else math.inf, counted, now)
             self._queue(now, +1)
         elif (sample := first_contact_time(entry)) is not None:
             pending = self.awaiting_contact.pop(index, None)
             if pending is not None:
                 self._queue(now, -1)
             if counted:
-                self.ttfc_business.append(sample.business_seconds / 3600)
-                self.ttfc_wall.append(sample.wall_seconds / 3600)
+                business, wall = sample.business_seconds / 3600, sample.wall_seconds / 3600
+                self.ttfc_business_table.contacted(business)
+                self.ttfc_wall_table.contacted(wall)
+                if len(self.ttfc_wall) < PLOTTED_SAMPLES:
+                    self.ttfc_business.append(business)
+                    self.ttfc_wall.append(wall)
         elif kind in _LEAVING:
             if self.awaiting_contact.pop(index, None) is not None:
                 self._queue(now, -1)
@@ -148,9 +159,17 @@ class ReplicationStats:
         if end > counted_from:
             self.working_hours += end - counted_from
 
-    def finish(self) -> None:
+    def finish(self, business_hours_since: Callable[[float], float] | None = None) -> None:
+        """Close the replication at the horizon. Counted MQLs still waiting for a first
+        contact are censored at their wait so far (``business_hours_since(mql_hours)`` gives
+        it in business hours; wall hours if not given); their SLA is unsettled (``leadflow.kpis``)."""
         self._accumulate_queue(self.horizon_hours)
-        self.awaiting_contact = {}  # still inside their window at the horizon: censored (``leadflow.kpis``)
+        for _, _, counted, mql_hours in self.awaiting_contact.values():
+            if counted:
+                waited = self.horizon_hours - mql_hours
+                self.ttfc_wall_table.still_waiting(waited)
+                self.ttfc_business_table.still_waiting(business_hours_since(mql_hours) if business_hours_since else waited)
+        self.awaiting_contact = {}
 
     def metrics(self) -> dict[str, float]:
         counts = self.counts
@@ -179,16 +198,7 @@ class ReplicationStats:
             tier_met, tier_missed = self.sla_met.get(tier, 0), self.sla_missed.get(tier, 0)
             if tier_met + tier_missed:
                 values[f"sla_attainment_{tier}"] = tier_met / (tier_met + tier_missed)
-        for name, samples in (("ttfc", self.ttfc_business), ("ttfc_wall", self.ttfc_wall)):
-            if len(samples):
-                data = np.frombuffer(samples, dtype=float)
-                for quantile in (50, 90, 99):
-                    values[f"{name}_p{quantile}"] = float(np.percentile(data, quantile))
-                values[f"{name}_mean"] = float(data.mean())
-        if len(self.ttfc_wall):
-            wall = np.frombuffer(self.ttfc_wall, dtype=float)
-            for minutes in SPEED_TO_LEAD_MINUTES:  # the service level: share contacted within t of MQL
-                values[f"first_contact_within_{minutes}m"] = float((wall <= minutes / 60).mean())
+        values.update(ttfc_metrics(self.ttfc_business_table, self.ttfc_wall_table))
         return values
 
     def timeline(self) -> tuple[list[float], list[float], list[float]]:
@@ -197,6 +207,61 @@ class ReplicationStats:
         depth = [area / size for area in self.bucket_queue_area]
         utilisation = [busy / cap if cap > 0 else 0.0 for busy, cap in zip(self.bucket_busy, self.bucket_capacity)]
         return hours, depth, utilisation
+
+
+def ttfc_metrics(business: LifeTable, wall: LifeTable) -> dict[str, float]:
+    """Time-to-first-contact figures of one replication or of several pooled: percentiles
+    and restricted mean from the life tables (censored leads counted), the service level
+    at each speed-to-lead threshold, and the share still waiting at the horizon."""
+    values: dict[str, float] = {}
+    for name, table in (("ttfc", business), ("ttfc_wall", wall)):
+        for quantile in (50, 90, 99):
+            found = table.quantile(quantile / 100)
+            if found is not None:
+                values[f"{name}_p{quantile}"] = found
+        mean = table.restricted_mean()
+        if mean is not None:
+            values[f"{name}_mean"] = mean
+    everyone = wall.contacts + wall.waiting
+    if everyone:
+        values["uncontacted_at_horizon"] = wall.waiting / everyone
+        for minutes in SPEED_TO_LEAD_MINUTES:  # the service level: share contacted within t of MQL
+            level = wall.within(minutes / 60)
+            if level is not None:
+                values[f"first_contact_within_{minutes}m"] = level
+    return values
+
+
+def pooled_ttfc(tables: list[tuple[LifeTable, LifeTable]]) -> dict[str, Estimate]:
+    """TTFC figures pooled over replications (their life tables summed), each with a 95%
+    interval from the delete-one-replication jackknife (Student t, n - 1 degrees of freedom).
+
+    Pooling, not averaging per-replication percentiles, keeps tail percentiles unbiased:
+    the mean of ten p99s of small samples sits below the p99 of the pooled sample."""
+    if not tables:
+        return {}
+    business = tables[0][0].merged(*(pair[0] for pair in tables[1:]))
+    wall = tables[0][1].merged(*(pair[1] for pair in tables[1:]))
+    pooled = ttfc_metrics(business, wall)
+    count = len(tables)
+    if count < 2:
+        return {name: Estimate(mean=value, ci95=(value, value)) for name, value in pooled.items()}
+    leave_outs = [ttfc_metrics(business.without(one_business), wall.without(one_wall)) for one_business, one_wall in tables]
+    result = {}
+    t_value = float(scipy_stats.t.ppf(0.975, count - 1))
+    for name, value in pooled.items():
+        replicates = [values[name] for values in leave_outs if name in values]
+        if len(replicates) < count:
+            continue  # undefined without some replication: too much censoring to say
+        centre = sum(replicates) / count
+        spread = math.sqrt((count - 1) / count * sum((replicate - centre) ** 2 for replicate in replicates))
+        low, high = value - t_value * spread, value + t_value * spread
+        if name == "uncontacted_at_horizon" or name.startswith("first_contact_within_"):
+            low, high = max(0.0, low), min(1.0, high)
+        else:
+            low = max(0.0, low)
+        result[name] = Estimate(mean=value, ci95=(low, high))
+    return result
 
 
 def _share(part: float, whole: float) -> float:
@@ -217,7 +282,35 @@ def estimate(values: list[float], bounds: tuple[float, float] | None = None) -> 
 
 
 def paired_difference(a: list[float], b: list[float]) -> Difference:
-    """B minus A, paired replication by replication (valid under common random numbers)."""
-    diff = estimate([y - x for x, y in zip(a, b)])
-    low, high = diff.ci95
-    return Difference(a=float(np.mean(a)), b=float(np.mean(b)), difference=diff, significant=low > 0 or high < 0)
+    """B minus A, paired replication by replication (valid under common random numbers),
+    with the paired t test's p-value; ``significant`` is this metric's test alone until
+    ``holm`` adjusts it for the family."""
+    differences = [y - x for x, y in zip(a, b)]
+    p_value = _paired_p(differences)
+    return Difference(a=float(np.mean(a)), b=float(np.mean(b)), difference=estimate(differences), p_value=p_value,
+                      significant=p_value < 0.05)
+
+
+def _paired_p(differences: list[float]) -> float:
+    data = np.asarray(differences, dtype=float)
+    if len(data) < 2:
+        return 1.0
+    spread = float(data.std(ddof=1))
+    if spread == 0:
+        return 1.0 if float(data.mean()) == 0 else 0.0
+    t = float(data.mean()) / (spread / math.sqrt(len(data)))
+    return float(2 * scipy_stats.t.sf(abs(t), len(data) - 1))
+
+
+def holm(differences: dict[str, Difference], alpha: float = 0.05) -> dict[str, Difference]:
+    """Holm's step-down over every metric compared: the family-wise error stays at ``alpha``
+    however many metrics are tested at once (about twenty per comparison)."""
+    # A metric identical in every pair (e.g. arrivals, under common random numbers) tests nothing.
+    tested = [name for name, diff in differences.items() if diff.difference.ci95 != (0.0, 0.0) or diff.difference.mean]
+    ordered = sorted(tested, key=lambda name: differences[name].p_value)
+    count, rejecting = len(ordered), True
+    adjusted = {name: diff.model_copy(update={"significant": False}) for name, diff in differences.items()}
+    for rank, name in enumerate(ordered):
+        rejecting = rejecting and differences[name].p_value <= alpha / (count - rank)
+        adjusted[name] = differences[name].model_copy(update={"significant": rejecting})
+    return adjusted

@@ -1,0 +1,132 @@
+"""The simulator's estimators (``simulation.life_table``, ``simulation.statistics``):
+censoring, pooling over replications, and tests of many metrics at once."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from simulation.compare import compare
+from simulation.life_table import RELATIVE_WIDTH, LifeTable
+from simulation.results import Difference, Estimate
+from simulation.runner import simulate
+from simulation.statistics import holm, pooled_ttfc
+
+
+def exponential_waits_with_a_horizon(seed: int, leads: int, horizon: float, mean: float = 1.0) -> tuple[LifeTable, list[float]]:
+    """Leads arriving evenly over ``horizon`` hours, each waiting Exp(mean) for a contact;
+    those not contacted by the horizon are still waiting. The table, and the waits that a
+    list of contacted leads would hold."""
+    rng, table, contacted = random.Random(seed), LifeTable(), []
+    for _ in range(leads):
+        arrived, wait = rng.uniform(0, horizon), rng.expovariate(1 / mean)
+        if arrived + wait <= horizon:
+            table.contacted(wait)
+            contacted.append(wait)
+        else:
+            table.still_waiting(horizon - arrived)
+    return table, contacted
+
+
+def test_leads_still_waiting_at_the_horizon_are_counted_not_dropped():
+    # A short horizon next to the waits, as in an overloaded week: 1 in 4 leads still waits.
+    table, contacted = exponential_waits_with_a_horizon(seed=1, leads=40_000, horizon=4.0)
+    assert 0.2 < table.waiting / (table.waiting + table.contacts) < 0.3
+    truth_median, truth_p90 = math.log(2), math.log(10)
+    dropped = sorted(contacted)
+    # Dropping them understates the median and the tail badly...
+    assert dropped[len(dropped) // 2] < 0.8 * truth_median and dropped[int(0.9 * len(dropped))] < 0.75 * truth_p90
+    # ...the life table does not (within its 1% bins and sampling error).
+    assert table.quantile(0.5) == pytest.approx(truth_median, rel=0.03)
+    assert table.quantile(0.9) == pytest.approx(truth_p90, rel=0.05)
+    # Its mean is restricted to the longest contact seen (< 4 h): the restricted mean of Exp(1).
+    longest = max(contacted)
+    assert table.restricted_mean() == pytest.approx(1 - math.exp(-longest), rel=0.02)
+    assert sum(contacted) / len(contacted) < 0.75 * table.restricted_mean()
+
+
+def test_percentiles_read_from_the_table_are_within_the_bin_width():
+    rng = random.Random(3)
+    waits = sorted(rng.lognormvariate(0, 1.5) for _ in range(20_001))
+    table = LifeTable()
+    for wait in waits:
+        table.contacted(wait)
+    for share in (0.5, 0.9, 0.99):
+        exact = waits[int(share * (len(waits) - 1))]
+        assert exact <= table.quantile(share) <= exact * (1 + RELATIVE_WIDTH) ** 2
+    assert table.restricted_mean() == pytest.approx(sum(waits) / len(waits), rel=RELATIVE_WIDTH)
+    assert table.within(1.0) == pytest.approx(sum(wait <= 1.0 for wait in waits) / len(waits), abs=0.005)
+
+
+def test_pooled_tail_percentiles_are_not_biased_like_averaged_ones():
+    """A hundred replications of 60 leads: a p99 of 60 waits is about their largest, so the mean
+    of a hundred such p99s is far from the true p99 however many replications run; the p99 of
+    the pooled 6,000 is close, and its jackknife interval holds the truth."""
+    replications, per_replication_p99 = [], []
+    for seed in range(100):
+        table, _ = exponential_waits_with_a_horizon(seed=seed, leads=60, horizon=1e6)
+        replications.append((table, table))
+        per_replication_p99.append(table.quantile(0.99))
+    truth = math.log(100)
+    averaged = sum(per_replication_p99) / len(per_replication_p99)
+    pooled = pooled_ttfc(replications)["ttfc_wall_p99"]
+    assert abs(averaged - truth) > 0.05 * truth
+    assert abs(pooled.mean - truth) < 0.5 * abs(averaged - truth)
+    assert pooled.ci95[0] <= truth <= pooled.ci95[1]
+
+
+def test_tables_add_and_subtract():
+    first, _ = exponential_waits_with_a_horizon(seed=5, leads=500, horizon=3.0)
+    second, _ = exponential_waits_with_a_horizon(seed=6, leads=700, horizon=3.0)
+    both = first.merged(second)
+    assert both.contacts == first.contacts + second.contacts and both.waiting == first.waiting + second.waiting
+    assert both.without(second) == first
+    assert LifeTable.from_sparse(*both.sparse()) == both
+
+
+def difference(p_value: float) -> Difference:
+    return Difference(a=1.0, b=1.1, difference=Estimate(mean=0.1, ci95=(0.0, 0.2)), p_value=p_value, significant=p_value < 0.05)
+
+
+def test_holm_holds_twenty_metrics_to_five_percent_together():
+    p_values = {"clear": 0.0005, "also clear": 0.002, "borderline": 0.004, **{f"noise {i}": 0.01 + 0.04 * i for i in range(17)}}
+    alone = {name: difference(p) for name, p in p_values.items()}
+    adjusted = holm(alone)
+    # Alone, four metrics look "significant" at 5%; as a family of twenty, only the two clear ones.
+    assert sum(diff.significant for diff in alone.values()) == 4
+    assert sorted(name for name, diff in adjusted.items() if diff.significant) == ["also clear", "clear"]
+    # A metric that is the same in every pair (identical arrivals under common random numbers) is no test.
+    same = Difference(a=5.0, b=5.0, difference=Estimate(mean=0.0, ci95=(0.0, 0.0)), p_value=1.0, significant=False)
+    assert holm({**alone, "leads": same})["borderline"].significant is adjusted["borderline"].significant
+
+
+# --- through the simulator ---------------------------------------------------------------------
+
+
+def test_an_overloaded_team_counts_the_leads_it_never_reached():
+    """rho = 1.2: the line grows all run. Leads still waiting at the horizon are reported, and
+    the time to first contact counts them instead of averaging only the lucky ones."""
+    from tests.test_simulation import mmc_scenario
+
+    result, outcomes = simulate(mmc_scenario(5, 6.0, horizon_days=8, replications=3), workers=1)
+    waiting = result.metrics["uncontacted_at_horizon"]
+    assert waiting.ci95[0] > 0.05
+    contacted_only = [wait for outcome in outcomes for wait in outcome.ttfc_wall]
+    assert result.metrics["ttfc_wall_mean"].mean > 1.1 * sum(contacted_only) / len(contacted_only)
+    assert result.metrics["ttfc_wall_p90"].mean > sorted(contacted_only)[int(0.9 * len(contacted_only))]
+
+
+def test_compare_adds_replications_until_the_difference_is_known_well_enough():
+    from tests.test_simulation import mmc_scenario
+
+    a, b = (mmc_scenario(servers, 2.1, horizon_days=2, replications=3, warmup_days=0.5) for servers in (3, 4))
+    result = compare(a, b, replications=3, precision=0.1, precision_metric="sla_attainment", max_replications=40)
+    assert result.precision is not None and "reached" in result.precision and "NOT" not in result.precision
+    low, high = result.differences["sla_attainment"].difference.ci95
+    assert (high - low) / 2 <= 0.1 * result.a.metrics["sla_attainment"].mean
+    assert 10 < result.a.replications <= 40 and result.a.replications == result.b.replications
+    # The replications added are the same streams a longer run would have drawn.
+    longer = compare(a, b, replications=result.a.replications)
+    assert longer.differences["sla_attainment"] == result.differences["sla_attainment"]
