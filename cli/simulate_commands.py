@@ -130,6 +130,8 @@ def simulate_command(
             low, high = estimate.ci95
             table.add_row(name, _format(name, estimate.mean), f"{_format(name, low)} .. {_format(name, high)}")
     out.print(table)
+    if result.steady_state is not None:
+        out.print(("" if result.steady_state.steady else "[bold yellow]warning:[/] ") + result.steady_state.note)
     if html:
         out.print(f"report: {html}")
 

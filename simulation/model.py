@@ -335,14 +335,15 @@ class JourneyModel(SimShell):
                     self.at(back, self.offer_slots, rep.id)
 
     def _rep_capacity(self) -> None:
+        """Each rep's working time per bucket, absences and holidays taken out: utilisation is
+        busy time over time a rep was actually there to work."""
         stats = self.stats
         size = stats.bucket_hours
         for bucket in range(stats.buckets):
-            lo, hi = bucket * size, (bucket + 1) * size
-            after_warmup = max(0.0, min(1.0, (hi - self.warmup) / size))
+            lo, hi = self.start + timedelta(hours=bucket * size), self.start + timedelta(hours=(bucket + 1) * size)
+            after_warmup = max(0.0, min(1.0, ((bucket + 1) * size - self.warmup) / size))
             for desk in self.desks.values():
-                hours = business_time_between(desk.rep.hours, self.start + timedelta(hours=lo), self.start + timedelta(hours=hi))
-                available = hours.total_seconds() / 3600
+                available = _available_hours(desk.rep, lo, hi)
                 stats.bucket_capacity[bucket] += available
                 stats.working_hours += available * after_warmup
 
@@ -481,3 +482,19 @@ class JourneyModel(SimShell):
 
     def business_delay(self, hours: float) -> float:
         return self.hours(add_business_time(self.policy.calendar, self.now_dt(), timedelta(hours=hours))) - self.env.now
+
+
+def _available_hours(rep: Rep, start: datetime, end: datetime) -> float:
+    """Hours of ``rep``'s working time between ``start`` and ``end``, less their absences."""
+    if rep.away:
+        return 0.0
+    hours = business_time_between(rep.hours, start, end)
+    covered = start  # absences may overlap: each stretch of time is taken out once
+    for absence in sorted(rep.out_of_office, key=lambda absence: absence.start):
+        away_from = datetime.combine(absence.start, time(0, 0), tzinfo=rep.hours.zone)
+        away_until = datetime.combine(absence.end + timedelta(days=1), time(0, 0), tzinfo=rep.hours.zone)
+        overlap_start, overlap_end = max(covered, away_from), min(end, away_until)
+        if overlap_end > overlap_start:
+            hours -= business_time_between(rep.hours, overlap_start, overlap_end)
+            covered = overlap_end
+    return hours.total_seconds() / 3600

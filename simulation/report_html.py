@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from simulation.results import (
     METRIC_DESCRIPTIONS,
+    SHARE_METRICS,
     CapacityResult,
     ComparisonResult,
     Estimate,
@@ -37,9 +38,10 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans
 h1 { font-size: 1.6rem; } h2 { font-size: 1.2rem; margin-top: 2rem; }
 table { border-collapse: collapse; margin: 0.5rem 0 1rem; font-size: 0.9rem; }
 th, td { border: 1px solid #ccc; padding: 0.3rem 0.6rem; text-align: left; }
-th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.significant td, tr.chosen td { background: #fff3c4; font-weight: 600; }
 .note { color: #666; font-style: italic; }
+.warning { background: #fff3c4; border-left: 4px solid #d49b00; padding: 6px 10px; }
 figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
 """
 
@@ -54,6 +56,7 @@ def simulation_report(result: SimulationResult) -> str:
     body = [
         f"<h1>Simulation: {_e(result.scenario)}</h1>",
         _run_facts([result]),
+        _steady_state(result),
         "<h2>Metrics</h2>",
         _metrics_table(result),
         "<h2>Time to first contact</h2>",
@@ -64,6 +67,14 @@ def simulation_report(result: SimulationResult) -> str:
         _plot_or_note(_timeline_figure(result.timeline), "No timeline in this run."),
     ]
     return _page(f"Simulation: {result.scenario}", body)
+
+
+def _steady_state(result: SimulationResult) -> str:
+    check = result.steady_state
+    if check is None:
+        return ""
+    css = "note" if check.steady else "warning"
+    return f'<p class="{css}">{_e(check.note)}</p>'
 
 
 def comparison_report(result: ComparisonResult) -> str:
@@ -112,7 +123,7 @@ def _e(text: object) -> str:
 
 
 def _is_share(metric: str) -> bool:
-    return metric.startswith("sla_attainment") or metric in {"rep_utilisation", "mql_to_sql"}
+    return metric.startswith("sla_attainment") or metric in SHARE_METRICS
 
 
 def _fmt(metric: str, value: float, signed: bool = False) -> str:
@@ -196,7 +207,8 @@ def _differences_table(result: ComparisonResult) -> str:
         diff = f"{_fmt(name, d.difference.mean, signed=True)} {_fmt_ci(name, d.difference, signed=True)}"
         cells = [_e(name), _fmt(name, d.a), _fmt(name, d.b), diff, "yes" if d.significant else "no"]
         rows.append((cells, "significant" if d.significant else ""))
-    note = '<p class="note">Highlighted rows: the 95% interval of B &minus; A excludes zero.</p>'
+    note = ('<p class="note">Highlighted rows: a difference at the 5% family-wise level over every metric '
+            'compared (Holm&rsquo;s step-down on paired t tests).</p>')
     return _table(["metric", "A", "B", "B − A (95% CI)", "significant"], rows, numeric={1, 2, 3}) + note
 
 

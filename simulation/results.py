@@ -13,12 +13,18 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "sla_attainment_hot": "SLA attainment of hot leads",
     "sla_attainment_warm": "SLA attainment of warm leads",
     "sla_attainment_cold": "SLA attainment of cold leads",
-    "ttfc_p50": "median time to first contact of leads contacted within the horizon (business hours)",
-    "ttfc_p90": "90th percentile time to first contact (business hours)",
-    "ttfc_p99": "99th percentile time to first contact (business hours)",
+    "ttfc_p50": "median time from MQL to first contact, MQLs still waiting at the horizon counted (business hours; "
+    "life table pooled over replications, jackknife interval)",
+    "ttfc_p90": "90th percentile time to first contact (business hours; absent when too many still wait to say)",
+    "ttfc_p99": "99th percentile time to first contact (business hours; absent when too many still wait to say)",
+    "ttfc_mean": "mean time to first contact up to the longest seen (restricted mean of the life table, business hours)",
     "ttfc_wall_p50": "median time to first contact (wall-clock hours)",
     "ttfc_wall_p90": "90th percentile time to first contact (wall-clock hours)",
     "ttfc_wall_p99": "99th percentile time to first contact (wall-clock hours)",
+    "ttfc_wall_mean": "mean time to first contact up to the longest seen (restricted mean, wall-clock hours)",
+    "uncontacted_at_horizon": "share of counted MQLs still waiting for a first contact when the horizon ends",
+    "converted": "leads converted",
+    "leads": "leads that arrived after the warm-up",
     "breaches": "SLA breaches",
     "escalations": "escalations (notify, reassign, team queue)",
     "reassignments": "reassignments to another rep",
@@ -33,18 +39,19 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "acceptance_rate": "hand-offs to a rep that the rep accepted",
     "attempts_per_lead": "contact attempts per MQL",
     "recycled": "leads recycled to nurturing",
-    "first_contact_within_5m": "service level: share of first contacts made within 5 minutes of MQL (wall clock)",
-    "first_contact_within_15m": "service level: share of first contacts made within 15 minutes of MQL (wall clock)",
-    "first_contact_within_30m": "service level: share of first contacts made within 30 minutes of MQL (wall clock)",
-    "first_contact_within_60m": "service level: share of first contacts made within 1 hour of MQL (wall clock)",
-    "first_contact_within_240m": "service level: share of first contacts made within 4 hours of MQL (wall clock)",
+    "first_contact_within_5m": "service level: MQLs first contacted within 5 minutes (wall clock; waiting MQLs count as not yet)",
+    "first_contact_within_15m": "service level: MQLs first contacted within 15 minutes (wall clock; waiting MQLs count as not yet)",
+    "first_contact_within_30m": "service level: MQLs first contacted within 30 minutes (wall clock; waiting MQLs count as not yet)",
+    "first_contact_within_60m": "service level: MQLs first contacted within 1 hour (wall clock; waiting MQLs count as not yet)",
+    "first_contact_within_240m": "service level: MQLs first contacted within 4 hours (wall clock; waiting MQLs count as not yet)",
 }
 
 
 SHARE_METRICS = frozenset(
     {"sla_attainment", "sla_attainment_hot", "sla_attainment_warm", "sla_attainment_cold", "rep_utilisation", "mql_to_sql",
      "acceptance_rate", "sla_attainment_acceptance", "sla_attainment_follow_up", "first_contact_within_5m",
-     "first_contact_within_15m", "first_contact_within_30m", "first_contact_within_60m", "first_contact_within_240m"}
+     "first_contact_within_15m", "first_contact_within_30m", "first_contact_within_60m", "first_contact_within_240m",
+     "uncontacted_at_horizon"}
 )
 
 
@@ -63,6 +70,16 @@ class Timeline(BaseModel):
     utilisation: list[float] = Field(description="share of rep working time busy in the bucket")
 
 
+class SteadyState(BaseModel):
+    """Whether the measured period looks like a steady state: the MQLs waiting for a first
+    touch neither grow nor shrink over it (least-squares slope per replication, Student t
+    interval over replications)."""
+
+    queue_growth_per_day: Estimate = Field(description="slope of the queue depth after warm-up, MQLs per day")
+    steady: bool = Field(description="the interval holds zero, or the drift is small next to the mean queue")
+    note: str
+
+
 class SimulationResult(BaseModel):
     scenario: str
     replications: int
@@ -74,6 +91,7 @@ class SimulationResult(BaseModel):
         default_factory=dict, description="pooled samples for plots, e.g. ttfc_business_hours, ttfc_wall_hours"
     )
     timeline: Timeline | None = None
+    steady_state: SteadyState | None = None
 
     def json_summary(self) -> dict[str, object]:
         """The documented ``--json`` shape (plot data left out)."""
@@ -84,6 +102,7 @@ class SimulationResult(BaseModel):
             "wall_seconds": round(self.wall_seconds, 3),
             "seed": self.seed,
             "metrics": {name: estimate.model_dump(mode="json") for name, estimate in self.metrics.items()},
+            "steady_state": self.steady_state.model_dump(mode="json") if self.steady_state else None,
         }
 
 

@@ -19,7 +19,7 @@ from simulation.life_table import LifeTable
 from simulation.model import JourneyModel
 from simulation.results import SHARE_METRICS, Estimate, SimulationResult, Timeline
 from simulation.scenario import LoadedScenario
-from simulation.statistics import estimate, pooled_ttfc
+from simulation.statistics import estimate, pooled_ttfc, steady_state
 
 
 class ReplicationOutcome(BaseModel):
@@ -111,6 +111,8 @@ def summarise(loaded: LoadedScenario, outcomes: list[ReplicationOutcome], seed: 
             "ttfc_wall_hours": [v for o in outcomes for v in o.ttfc_wall],
         },
         timeline=timeline,
+        steady_state=steady_state([(o.timeline[0], o.timeline[1]) for o in outcomes],
+                                  loaded.scenario.warmup_days * 24, loaded.scenario.horizon_days * 24),
     )
 
 

@@ -13,7 +13,7 @@ from scipy import stats as scipy_stats
 from leadflow.journey import SLA_CLOCKS, Clock, DecisionEntry, DecisionKind, JourneyState
 from leadflow.kpis import ContactSla, FunnelRatio, FunnelStep, SlaSettled, first_contact_time, funnel_ratio, funnel_step
 from simulation.life_table import LifeTable
-from simulation.results import Difference, Estimate
+from simulation.results import Difference, Estimate, SteadyState
 
 _COUNTED_KINDS = {
     DecisionKind.BREACH: "breaches",
@@ -262,6 +262,42 @@ def pooled_ttfc(tables: list[tuple[LifeTable, LifeTable]]) -> dict[str, Estimate
             low = max(0.0, low)
         result[name] = Estimate(mean=value, ci95=(low, high))
     return result
+
+
+# A drift of the queue over the measured period smaller than this share of its mean depth is
+# taken as steady: the figures describe the period, not a level the queue is settling at.
+STEADY_DRIFT_SHARE = 0.2
+
+
+def steady_state(timelines: list[tuple[list[float], list[float]]], warmup_hours: float, horizon_hours: float) -> SteadyState:
+    """Does the queue of MQLs waiting for a first touch drift after the warm-up? ``timelines``:
+    each replication's (bucket start hours, mean depth in the bucket)."""
+    slopes, means = [], []
+    for hours, depth in timelines:
+        kept = [(hour, value) for hour, value in zip(hours, depth) if hour >= warmup_hours]
+        if len(kept) < 3:
+            continue
+        x = np.array([hour / 24 for hour, _ in kept])
+        y = np.array([value for _, value in kept])
+        slopes.append(float(np.polyfit(x, y, 1)[0]))
+        means.append(float(y.mean()))
+    if len(slopes) < 2:
+        return SteadyState(queue_growth_per_day=Estimate(mean=0.0, ci95=(0.0, 0.0)), steady=True,
+                           note="too few buckets after the warm-up to check for a steady state")
+    growth = estimate(slopes)
+    days = (horizon_hours - warmup_hours) / 24
+    drift = abs(growth.mean) * days
+    mean_depth = sum(means) / len(means)
+    holds_zero = growth.ci95[0] <= 0 <= growth.ci95[1]
+    steady = holds_zero or drift <= STEADY_DRIFT_SHARE * max(mean_depth, 1.0)
+    if steady:
+        note = f"steady: the queue moves {growth.mean:+.2f} MQLs/day after the warm-up (mean depth {mean_depth:.1f})"
+    else:
+        trend, more = ("grows", "more") if growth.mean > 0 else ("shrinks", "fewer")
+        note = (f"NOT steady: the queue {trend} by {abs(growth.mean):.1f} MQLs/day (95% interval {growth.ci95[0]:+.1f} .. "
+                f"{growth.ci95[1]:+.1f}): {drift:.0f} {more} over the {days:.0f} measured days, against a mean depth of "
+                f"{mean_depth:.1f}; the figures describe this period, not a long-run level; lengthen the warm-up or add capacity")
+    return SteadyState(queue_growth_per_day=growth, steady=steady, note=note)
 
 
 def _share(part: float, whole: float) -> float:

@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from leadflow.policy import Absence
 from simulation.compare import compare
 from simulation.life_table import RELATIVE_WIDTH, LifeTable
 from simulation.results import Difference, Estimate
@@ -130,3 +131,33 @@ def test_compare_adds_replications_until_the_difference_is_known_well_enough():
     # The replications added are the same streams a longer run would have drawn.
     longer = compare(a, b, replications=result.a.replications)
     assert longer.differences["sla_attainment"] == result.differences["sla_attainment"]
+
+
+@pytest.mark.parametrize("absent", ["away", "out_of_office"])
+def test_utilisation_is_busy_time_over_time_reps_were_there(absent):
+    """Three servers, one of them absent all run (marked away, or out of office for the whole
+    horizon): an M/M/2 queue, utilisation lambda / (2 mu) = 0.5, not 1/3 of a roster of three."""
+    from datetime import timedelta
+
+    from tests.test_simulation import mmc_scenario
+
+    loaded = mmc_scenario(3, 1.0, horizon_days=12, replications=4, warmup_days=2)
+    start = loaded.scenario.start
+    absence = ({"away": True} if absent == "away" else
+               {"out_of_office": [Absence(start=start - timedelta(days=1), end=start + timedelta(days=30))]})
+    reps = [*loaded.policy.reps[:2], loaded.policy.reps[2].model_copy(update=absence)]
+    loaded = loaded.model_copy(update={"policy": loaded.policy.model_copy(update={"reps": reps})})
+    result, _ = simulate(loaded, workers=1)
+    assert result.metrics["rep_utilisation"].mean == pytest.approx(0.5, abs=0.04)
+
+
+def test_a_run_whose_queue_keeps_growing_says_it_has_no_steady_state():
+    from tests.test_simulation import mmc_scenario
+
+    stable, _ = simulate(mmc_scenario(2, 1.0, horizon_days=20, replications=4), workers=1)
+    assert stable.steady_state is not None and stable.steady_state.steady, stable.steady_state
+    overloaded, _ = simulate(mmc_scenario(5, 6.0, horizon_days=8, replications=3), workers=1)
+    assert overloaded.steady_state is not None and not overloaded.steady_state.steady
+    assert overloaded.steady_state.queue_growth_per_day.ci95[0] > 0
+    assert "NOT steady" in overloaded.steady_state.note and "grows" in overloaded.steady_state.note
+    assert overloaded.json_summary()["steady_state"]["steady"] is False
