@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import cProfile
 import gc
 import platform
+import pstats
 import resource
 import time
 from datetime import date
 from pathlib import Path
 
+from runtime.settings import resolve_scenario_path
 from simulation.capacity import with_headcount
 from simulation.mmc_reference import ciw_mmc, simpy_mmc
-from simulation.runner import run_replication
-from simulation.scenario import load_scenario
+from simulation.model import JourneyModel
+from simulation.population import HOURS_PER_WEEK
+from simulation.runner import replication_seeds, run_replication
+from simulation.scenario import LoadedScenario, load_scenario
+
+MONTH_HOURS = 30 * 24  # RSS is noted every 30 simulated days
+MMC_DAYS = 60  # the same-queue comparison: 60 days of the bundled M/M/c (about 6,500 customers)
+PROFILED_DAYS = 14  # the profiled replication: long enough for journeys to reach reps
 
 
 def bench_sim(
@@ -22,6 +31,8 @@ def bench_sim(
     horizon_days: float | None = None,
     leads_per_week: float | None = None,
     headcount: int | None = None,
+    mmc_days: float = MMC_DAYS,
+    profiled_days: float = PROFILED_DAYS,
 ) -> dict[str, object]:
     """Simulate the scenario, then an M/M/c queue with as many customers, in raw SimPy and in Ciw.
 
@@ -35,7 +46,9 @@ def bench_sim(
     if headcount is not None:
         loaded = loaded.model_copy(update={"policy": with_headcount(loaded.policy, headcount)})
     started = time.perf_counter()
-    leads = sum(run_replication(loaded, seed, replication).leads_simulated for replication in range(replications))
+    rss_by_month: list[float] = []
+    leads = _monitored_replication(loaded, seed, rss_by_month)
+    leads += sum(run_replication(loaded, seed, replication).leads_simulated for replication in range(1, replications))
     sim_seconds = time.perf_counter() - started
     leads_per_s = leads / sim_seconds
     sim_peak_rss_mb = _peak_rss_mb()  # before the references, which keep every customer they move
@@ -43,6 +56,8 @@ def bench_sim(
     # Matched load: the same number of customers through a 5-server queue at utilisation 0.9.
     raw = simpy_mmc(arrival_rate=4.5, service_rate=1.0, servers=5, customers=leads, seed=seed)
     ciw = ciw_mmc(arrival_rate=4.5, service_rate=1.0, servers=5, customers=leads, seed=seed)
+    same_queue = _same_queue(seed, mmc_days)
+    calls_per_lead, where = _profile(loaded, seed, profiled_days)
     return {
         "scenario": loaded.scenario.name,
         "replications": replications,
@@ -53,12 +68,88 @@ def bench_sim(
         "ciw_customers_per_s": round(ciw.customers_per_s, 1),
         "ratio_vs_simpy": round(leads_per_s / raw.customers_per_s, 4),
         "ratio_vs_ciw": round(leads_per_s / ciw.customers_per_s, 4),
+        **same_queue,
+        "python_calls_per_lead": calls_per_lead,
+        "time_by_function": where,
         "sim_peak_rss_mb": sim_peak_rss_mb,
+        "rss_mb_by_month": rss_by_month,
         "peak_rss_mb": _peak_rss_mb(),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "python": platform.python_version(),
         "date": date.today().isoformat(),
     }
+
+
+def _monitored_replication(loaded: LoadedScenario, seed: int, rss_by_month: list[float]) -> int:
+    """Replication 0, with the process's resident memory noted every 30 simulated days."""
+    model = JourneyModel(loaded, replication_seeds(seed, 0))
+
+    def monitor():
+        while True:
+            yield model.env.timeout(MONTH_HOURS)
+            rss_by_month.append(_current_rss_mb())
+
+    model.env.process(monitor())
+    model.run()
+    return model.leads_simulated
+
+
+def _same_queue(seed: int, days: float) -> dict[str, float]:
+    """The bundled M/M/c scenario through the whole stack (journeys, ``decide``, routing, the
+    waiting line) against raw SimPy on the same lambda, mu, c and number of customers."""
+    loaded = load_scenario(resolve_scenario_path("mmc-erlang"), horizon_days=days)
+    started = time.perf_counter()
+    customers = run_replication(loaded, seed, 0).leads_simulated
+    stack_per_s = customers / (time.perf_counter() - started)
+    rate = loaded.scenario.population.leads_per_week / HOURS_PER_WEEK
+    service_rate = 60 / loaded.scenario.behaviour.attempt_minutes.mean
+    raw = simpy_mmc(arrival_rate=rate, service_rate=service_rate, servers=len(loaded.policy.reps), customers=customers, seed=seed)
+    return {
+        "mmc_customers": customers,
+        "mmc_stack_customers_per_s": round(stack_per_s, 1),
+        "mmc_simpy_customers_per_s": round(raw.customers_per_s, 1),
+        "mmc_same_queue_ratio": round(stack_per_s / raw.customers_per_s, 4),
+    }
+
+
+def _profile(loaded: LoadedScenario, seed: int, days: float) -> tuple[float, list[dict[str, object]]]:
+    """Python calls per lead over a short profiled replication, and where its time goes."""
+    horizon = min(days, loaded.scenario.horizon_days)
+    warmup = min(loaded.scenario.warmup_days, horizon / 2)
+    short = loaded.model_copy(update={"scenario": loaded.scenario.model_copy(update={"horizon_days": horizon, "warmup_days": warmup})})
+    profiler = cProfile.Profile()
+    profiler.enable()
+    leads = run_replication(short, seed, 0).leads_simulated
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    entries = stats.stats  # type: ignore[attr-defined]
+    calls = sum(primitive for primitive, _, _, _, _ in entries.values())
+    total = sum(own for _, _, own, _, _ in entries.values()) or 1.0
+    by_area: dict[str, float] = {}
+    for (filename, _, _), (_, _, own, _, _) in entries.items():
+        by_area[_area(filename)] = by_area.get(_area(filename), 0.0) + own
+    where = [{"area": area, "share": round(own / total, 3)} for area, own in sorted(by_area.items(), key=lambda item: -item[1])]
+    return round(calls / max(leads, 1), 1), where[:8]
+
+
+def _area(filename: str) -> str:
+    """Which part of the code a profiled function belongs to."""
+    path = filename.replace("\\", "/")
+    for marker, name in (("/leadflow/", "core: leadflow/"), ("/simulation/", "shell: simulation/"), ("/pydantic", "pydantic"),
+                         ("/simpy/", "simpy"), ("/faker/", "faker"), ("/random.py", "random"), ("/zoneinfo", "zoneinfo")):
+        if marker in path:
+            if marker in ("/leadflow/", "/simulation/"):
+                return name + path.rsplit("/", 1)[-1]
+            return name
+    return "python builtins and other" if path.startswith("~") or "<" in path else "other: " + path.rsplit("/", 1)[-1]
+
+
+def _current_rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as statm:
+            return round(int(statm.read().split()[1]) * resource.getpagesize() / 2**20, 1)
+    except OSError:
+        return _peak_rss_mb()
 
 
 def _peak_rss_mb() -> float:

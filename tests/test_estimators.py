@@ -161,3 +161,18 @@ def test_a_run_whose_queue_keeps_growing_says_it_has_no_steady_state():
     assert overloaded.steady_state.queue_growth_per_day.ci95[0] > 0
     assert "NOT steady" in overloaded.steady_state.note and "grows" in overloaded.steady_state.note
     assert overloaded.json_summary()["steady_state"]["steady"] is False
+
+
+def test_bench_sim_reports_its_ratios_and_where_the_time_goes():
+    from runtime.settings import resolve_scenario_path
+    from simulation.benchmark import bench_sim
+
+    figures = bench_sim(resolve_scenario_path("baseline"), horizon_days=40, mmc_days=10, profiled_days=7)
+    for key in ("leads_per_s", "simpy_mmc_customers_per_s", "ratio_vs_simpy", "mmc_same_queue_ratio", "python_calls_per_lead"):
+        assert isinstance(figures[key], float) and figures[key] > 0, key
+    assert figures["mmc_customers"] > 500
+    assert figures["mmc_same_queue_ratio"] == pytest.approx(
+        figures["mmc_stack_customers_per_s"] / figures["mmc_simpy_customers_per_s"], rel=0.01)
+    shares = figures["time_by_function"]
+    assert shares and abs(sum(area["share"] for area in shares) - 1) < 0.5 and any("core" in area["area"] for area in shares)
+    assert len(figures["rss_mb_by_month"]) == 1  # 40 days: one 30-day mark
