@@ -262,9 +262,9 @@ class JourneyModel(SimShell):
         self.behaviour = scenario.behaviour
         self.horizon = scenario.horizon_days * 24
         self.warmup = scenario.warmup_days * 24
-        arrival_seed, people_seed, faker_seed = seeds
+        arrival_seed, people_seed, _names_seed = seeds  # names come from one pool per process now
         self.arrivals = Arrivals(scenario.population, self.start, self.policy.calendar.timezone, random.Random(arrival_seed))
-        self.people = People(scenario.population, self.behaviour, random.Random(people_seed), faker_seed)
+        self.people = People(scenario.population, self.behaviour, random.Random(people_seed))
         self.desks = {rep.id: RepDesk(self.env, rep) for rep in self.policy.reps}
         self.contact = ContactCurve(self.behaviour.contact_probability, self.behaviour.speed_to_lead)
         self.tier_rank = {tier.name: rank for rank, tier in enumerate(sorted(self.policy.tiers, key=lambda t: -t.min_score))}

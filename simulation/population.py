@@ -81,16 +81,13 @@ class Person:
 
 
 class People:
-    def __init__(self, population: Population, behaviour: Behaviour, rng: random.Random, faker_seed: int):
+    def __init__(self, population: Population, behaviour: Behaviour, rng: random.Random):
         self.population = population
         self.behaviour = behaviour
         self.rng = rng
-        fake = _faker()
-        fake.seed_instance(faker_seed)
-        self.companies = [fake.company() for _ in range(_IDENTITY_POOL)]
-        self.first_names = [fake.first_name() for _ in range(_IDENTITY_POOL)]
-        self.last_names = [fake.last_name() for _ in range(_IDENTITY_POOL)]
-        self.domains = [fake.domain_name() for _ in range(_IDENTITY_POOL)]
+        # No rule reads a name, so one pool per process serves every replication; which
+        # entry a lead gets still comes from the replication's own stream.
+        self.companies, self.first_names, self.last_names, self.domains = _identity_pool()
 
     def person(self, index: int, created_at: datetime, arrived_hours: float) -> Person:
         rng, population = self.rng, self.population
@@ -118,6 +115,15 @@ class People:
             engagement_seed=rng.getrandbits(64),
             behaviour_seed=rng.getrandbits(64),
         )
+
+
+@lru_cache(maxsize=1)
+def _identity_pool() -> tuple[list[str], list[str], list[str], list[str]]:
+    """Synthetic companies, first names, last names and domains, built once per process."""
+    fake = _faker()
+    fake.seed_instance(0)
+    return ([fake.company() for _ in range(_IDENTITY_POOL)], [fake.first_name() for _ in range(_IDENTITY_POOL)],
+            [fake.last_name() for _ in range(_IDENTITY_POOL)], [fake.domain_name() for _ in range(_IDENTITY_POOL)])
 
 
 @lru_cache(maxsize=1)

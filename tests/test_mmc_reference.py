@@ -13,8 +13,8 @@ from simulation.erlang import erlang_c, mean_wait, utilisation
 from simulation.mmc_reference import MMCResult, ciw_mmc, simpy_mmc
 
 REPLICATIONS = 10
-CUSTOMERS = 20_000
-WARMUP = 2_000
+CUSTOMERS = 10_000
+WARMUP = 1_000
 CONFIDENCE = 0.99
 
 # (servers, arrival rate, service rate): moderate load rho = 0.7, heavy load rho = 0.9;
