@@ -22,8 +22,8 @@ progress_console = Console(stderr=True)
 
 SHOWN = [
     "sla_attainment", "sla_attainment_hot", "sla_attainment_warm", "sla_attainment_cold", "sla_attainment_acceptance",
-    "sla_attainment_follow_up", "ttfc_p50", "ttfc_p90",
-    "ttfc_p99", "ttfc_wall_p50", "ttfc_wall_p90", "ttfc_wall_p99", "breaches", "escalations", "reassignments",
+    "sla_attainment_follow_up", "first_contact_within_5m", "first_contact_within_60m", "ttfc_p50", "ttfc_p90",
+    "ttfc_p99", "ttfc_wall_p50", "ttfc_wall_p90", "ttfc_wall_p99", "uncontacted_at_horizon", "breaches", "escalations", "reassignments",
     "queue_depth_max", "queue_depth_mean", "rep_utilisation", "mql", "sql", "mql_to_sql", "acceptance_rate", "attempts_per_lead",
     "recycled",
 ]

@@ -264,6 +264,46 @@ def pooled_ttfc(tables: list[tuple[LifeTable, LifeTable]]) -> dict[str, Estimate
     return result
 
 
+def pooled_ttfc_differences(tables_a: list[tuple[LifeTable, LifeTable]],
+                            tables_b: list[tuple[LifeTable, LifeTable]]) -> dict[str, Difference]:
+    """B minus A for the pooled TTFC figures, paired by replication: the difference of the
+    pooled figures, its interval and p-value from the delete-one-pair jackknife (Student t,
+    n - 1 degrees of freedom), so A, B and B - A are the same numbers ``simulate`` shows."""
+    count = len(tables_a)
+    if count < 2 or len(tables_b) != count:
+        return {}
+
+    def pooled(tables: list[tuple[LifeTable, LifeTable]]) -> tuple[LifeTable, LifeTable]:
+        return (tables[0][0].merged(*(pair[0] for pair in tables[1:])), tables[0][1].merged(*(pair[1] for pair in tables[1:])))
+
+    (business_a, wall_a), (business_b, wall_b) = pooled(tables_a), pooled(tables_b)
+    values_a, values_b = ttfc_metrics(business_a, wall_a), ttfc_metrics(business_b, wall_b)
+    leave_outs = [
+        (ttfc_metrics(business_a.without(one_a[0]), wall_a.without(one_a[1])),
+         ttfc_metrics(business_b.without(one_b[0]), wall_b.without(one_b[1])))
+        for one_a, one_b in zip(tables_a, tables_b)
+    ]
+    t_value = float(scipy_stats.t.ppf(0.975, count - 1))
+    result = {}
+    for name in sorted(values_a.keys() & values_b.keys()):
+        replicates = [b[name] - a[name] for a, b in leave_outs if name in a and name in b]
+        if len(replicates) < count:
+            continue
+        difference = values_b[name] - values_a[name]
+        centre = sum(replicates) / count
+        spread = math.sqrt((count - 1) / count * sum((replicate - centre) ** 2 for replicate in replicates))
+        if spread == 0:
+            p_value = 1.0 if difference == 0 else 0.0
+        else:
+            p_value = float(2 * scipy_stats.t.sf(abs(difference) / spread, count - 1))
+        result[name] = Difference(
+            a=values_a[name], b=values_b[name],
+            difference=Estimate(mean=difference, ci95=(difference - t_value * spread, difference + t_value * spread)),
+            p_value=p_value, significant=p_value < 0.05,
+        )
+    return result
+
+
 # A drift of the queue over the measured period smaller than this share of its mean depth is
 # taken as steady: the figures describe the period, not a level the queue is settling at.
 STEADY_DRIFT_SHARE = 0.2

@@ -182,3 +182,19 @@ def test_replications_added_later_are_the_ones_a_longer_run_draws():
     loaded = mmc_scenario(3, 2.1, horizon_days=1, replications=3, warmup_days=0.2)
     whole = run_replications(loaded, 5, seed=7)
     assert run_replications(loaded, 5, seed=7, first=3) == whole[3:]
+
+
+def test_compare_shows_the_same_ttfc_figures_as_simulate():
+    """A and B columns are the pooled figures each run reports, and B - A is their difference."""
+    from tests.test_simulation import mmc_scenario
+
+    a, b = (mmc_scenario(servers, 2.1, horizon_days=4, replications=4, warmup_days=1) for servers in (3, 4))
+    result = compare(a, b)
+    for name in ("ttfc_wall_p50", "ttfc_wall_p90", "ttfc_wall_mean", "first_contact_within_15m"):
+        diff = result.differences[name]
+        assert diff.a == result.a.metrics[name].mean and diff.b == result.b.metrics[name].mean
+        assert diff.difference.mean == pytest.approx(diff.b - diff.a)
+        low, high = diff.difference.ci95
+        assert low <= diff.difference.mean <= high
+    # A fourth rep cuts the wait: more leads are reached within 15 minutes.
+    assert result.differences["first_contact_within_15m"].difference.mean > 0
