@@ -412,3 +412,19 @@ def roster_positions(policy: Policy) -> dict[str, int]:
             positions.setdefault(rep.id, index)
         entry = _ROSTER_POSITIONS[id(policy)] = (policy, positions)
     return entry[1]
+
+
+_ROSTER_CALENDARS: dict[int, tuple[Policy, list[BusinessCalendar]]] = {}
+
+
+def roster_calendars(policy: Policy) -> list[BusinessCalendar]:
+    """The distinct working-hours calendars of the roster (reps usually share a few)."""
+    entry = _ROSTER_CALENDARS.get(id(policy))
+    if entry is None or entry[0] is not policy:
+        if len(_ROSTER_CALENDARS) >= _ROSTER_POSITIONS_KEPT:
+            _ROSTER_CALENDARS.clear()
+        distinct: dict[int, BusinessCalendar] = {}
+        for rep in policy.reps:
+            distinct.setdefault(id(rep.hours), rep.hours)
+        entry = _ROSTER_CALENDARS[id(policy)] = (policy, list(distinct.values()))
+    return entry[1]

@@ -14,7 +14,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadflow.business_calendar import is_open
-from leadflow.policy import Policy, Rep, Routing, RoutingMethod, roster_positions
+from leadflow.policy import Policy, Rep, Routing, RoutingMethod, roster_calendars, roster_positions
 
 
 class RoutingSnapshot(BaseModel):
@@ -112,6 +112,9 @@ def _next_in_turn(policy: Policy, request: RouteRequest, snapshot: RoutingSnapsh
     routing, exclude = policy.routing, set(request.exclude)
     first_free: Rep | None = None
     open_now: dict[int, bool] = {}  # by calendar object: reps often share one
+    # Outside every rep's hours (nights, weekends) nobody can be on shift: the first free rep
+    # in turn is the answer, found without walking the rest of the roster in search of one.
+    prefer_on_shift = routing.prefer_on_shift and any(is_open(hours, request.at) for hours in roster_calendars(policy))
     for rep in _in_turn(policy, snapshot.last_assigned):
         if (
             rep.id in exclude
@@ -123,7 +126,7 @@ def _next_in_turn(policy: Policy, request: RouteRequest, snapshot: RoutingSnapsh
         shift = open_now.get(id(rep.hours))
         if shift is None:
             shift = open_now[id(rep.hours)] = is_open(rep.hours, request.at)
-        if shift or not routing.prefer_on_shift:
+        if shift or not prefer_on_shift:
             return rep, shift
         if first_free is None:
             first_free = rep

@@ -7,6 +7,7 @@ import gc
 import platform
 import pstats
 import resource
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -81,13 +82,19 @@ def bench_sim(
 
 
 def _monitored_replication(loaded: LoadedScenario, seed: int, rss_by_month: list[float]) -> int:
-    """Replication 0, with the process's resident memory noted every 30 simulated days."""
+    """Replication 0, with the process's resident memory noted every 30 simulated days (and
+    a line on stderr, so a run stopped part-way still says how far it got)."""
     model = JourneyModel(loaded, replication_seeds(seed, 0))
+    started = time.perf_counter()
 
     def monitor():
         while True:
             yield model.env.timeout(MONTH_HOURS)
             rss_by_month.append(_current_rss_mb())
+            seconds = time.perf_counter() - started
+            print(f"bench sim: day {model.env.now / 24:.0f} of {loaded.scenario.horizon_days:g}, {model.leads_simulated:,} leads, "
+                  f"{seconds:.0f} s, {model.leads_simulated / seconds:,.0f} leads/s, RSS {rss_by_month[-1]:,.0f} MB",
+                  file=sys.stderr, flush=True)
 
     model.env.process(monitor())
     model.run()

@@ -395,3 +395,19 @@ def test_chosen_rep_is_always_eligible(data):
         preferred = [m for m in candidates if on_shift(m, request.at)] if policy.routing.prefer_on_shift else []
         turn = sorted(preferred or candidates, key=lambda m: (position[m.id] <= start, position[m.id]))
         assert decision.rep_id == turn[0].id
+
+
+def test_when_nobody_is_on_shift_the_first_free_rep_in_turn_is_chosen_as_without_a_shift_preference():
+    """At night nobody is on shift: preferring on-shift reps changes nothing, and the answer
+    comes without walking the roster (a large team routed at night was the simulator's
+    slowest path)."""
+    office = {"timezone": "America/New_York", "workdays": ["mon", "tue", "wed", "thu", "fri"], "opens": "09:00", "closes": "17:00"}
+    reps = [rep(f"r{n}", hours=office, territories=["NA"] if n % 3 else ["EMEA"]) for n in range(30)]
+    night = datetime(2026, 11, 18, 6, 0, tzinfo=timezone.utc)  # 01:00 in New York
+    preferring, indifferent = make_policy(reps), make_policy(reps, prefer_on_shift=False)
+    snapshot = RoutingSnapshot(open_leads={"r1": 25, "r2": 25}, last_assigned="r29")
+    for territory in ("NA", "EMEA", None):
+        chosen = ask(preferring, snapshot, territory=territory, at=night)
+        assert chosen == ask(indifferent, snapshot, territory=territory, at=night)
+        assert chosen.rep_id is not None and not chosen.on_shift
+    assert ask(preferring, snapshot, territory="NA", at=night).rep_id == "r4"  # r1, r2 full; r3 covers EMEA only
