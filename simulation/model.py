@@ -15,7 +15,6 @@ nurtures, trimmed logs, resting random streams, cut timers) lives in ``simulatio
 
 from __future__ import annotations
 
-import gc
 import random
 from datetime import datetime, time, timedelta, timezone
 
@@ -294,14 +293,7 @@ class JourneyModel(SimShell):
         self.env.process(self.arrive())
         self._rep_capacity()
         self._absences_end()
-        # What exists now (policy, calendars, name pools, the caller's objects) lives all run:
-        # frozen, the collector stops scanning it on every pass over the journeys.
-        gc.collect()
-        gc.freeze()
-        try:
-            self.env.run(until=self.horizon)
-        finally:
-            gc.unfreeze()
+        self.env.run(until=self.horizon)
         end = self.start + timedelta(hours=self.horizon)
         self.stats.finish(
             lambda mql_hours: business_time_between(self.policy.calendar, self.start + timedelta(hours=mql_hours), end)
