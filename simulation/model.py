@@ -56,6 +56,7 @@ from leadflow.kpis import SlaSettled, sla_settled
 from leadflow.lead import EngagementEvent
 from leadflow.policy import Policy, Rep
 from leadflow.scoring import decayed, fit_score, qualifying_event
+from leadflow.waiting_line import tier_priority
 from simulation.behaviour import ContactCurve, likelihood, pick, sample
 from simulation.memory import ArmedDeadline, BehaviourStream, DormantJourney, forget_observed, never_armed
 from simulation.population import Arrivals, People, Person, engagement_after
@@ -267,7 +268,7 @@ class JourneyModel(SimShell):
         self.people = People(scenario.population, self.behaviour, random.Random(people_seed))
         self.desks = {rep.id: RepDesk(self.env, rep) for rep in self.policy.reps}
         self.contact = ContactCurve(self.behaviour.contact_probability, self.behaviour.speed_to_lead)
-        self.tier_rank = {tier.name: rank for rank, tier in enumerate(sorted(self.policy.tiers, key=lambda t: -t.min_score))}
+        self.tier_rank = {tier.name: tier_priority(self.policy, tier.name) for tier in self.policy.tiers}
         self.stats = ReplicationStats(
             warmup_hours=self.warmup, horizon_hours=self.horizon, tiers=tuple(tier.name for tier in self.policy.tiers)
         )
