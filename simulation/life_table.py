@@ -6,8 +6,8 @@ Dropping such leads, as a plain list of contacted leads does, understates the me
 the tail exactly when the team is overloaded. Here every MQL counts: a contact is an
 event at its wait, a lead still waiting at the horizon is censored at its wait.
 
-Waits go into log-spaced bins (each 1% wider than the one before, from 0.36 s to over a
-century; waits under 0.36 s share the first bin), so a percentile read from the table is
+Waits go into log-spaced bins (each 1% wider than the one before, from 0.36 s to about 36
+years; waits under 0.36 s share the first bin), so a percentile read from the table is
 within 1% of the exact one over the same sample. Tables add: the table of several
 replications is the sum of their counts, so percentiles are pooled over replications
 rather than averaged.
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 SMALLEST_HOURS = 1e-4  # 0.36 s: shorter waits count as "at once"
 RELATIVE_WIDTH = 0.01  # each bin's upper edge is 1% above its lower edge
-BINS = 2200  # 1e-4 h * 1.01**2199 is about 3 million hours: no wait is longer
+BINS = 2200  # 1e-4 h * 1.01**2199 is about 320,000 hours (36 years): no wait is longer
 _LOG_STEP = math.log1p(RELATIVE_WIDTH)
 
 
