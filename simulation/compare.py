@@ -82,7 +82,7 @@ def _more(loaded: LoadedScenario, done: list[ReplicationOutcome], count: int, se
     start = len(done)
     if backend is None:
         fresh = run_replications(loaded, start + count, seed, workers, on_done, first=start)
-    else:
+    else:  # a sweep on Temporal runs replications 0..n-1: the earlier ones again (same results), then these
         fresh = backend(loaded, start + count, seed, workers, on_done)[start:]
     return fresh
 
