@@ -232,6 +232,11 @@ def ttfc_metrics(business: LifeTable, wall: LifeTable) -> dict[str, float]:
     return values
 
 
+def _pooled(tables: list[tuple[LifeTable, LifeTable]]) -> tuple[LifeTable, LifeTable]:
+    """The business-hours and wall-clock tables of several replications, summed."""
+    return (tables[0][0].merged(*(pair[0] for pair in tables[1:])), tables[0][1].merged(*(pair[1] for pair in tables[1:])))
+
+
 def pooled_ttfc(tables: list[tuple[LifeTable, LifeTable]]) -> dict[str, Estimate]:
     """TTFC figures pooled over replications (their life tables summed), each with a 95%
     interval from the delete-one-replication jackknife (Student t, n - 1 degrees of freedom).
@@ -240,8 +245,7 @@ def pooled_ttfc(tables: list[tuple[LifeTable, LifeTable]]) -> dict[str, Estimate
     the mean of ten p99s of small samples sits below the p99 of the pooled sample."""
     if not tables:
         return {}
-    business = tables[0][0].merged(*(pair[0] for pair in tables[1:]))
-    wall = tables[0][1].merged(*(pair[1] for pair in tables[1:]))
+    business, wall = _pooled(tables)
     pooled = ttfc_metrics(business, wall)
     count = len(tables)
     if count < 2:
@@ -273,10 +277,7 @@ def pooled_ttfc_differences(tables_a: list[tuple[LifeTable, LifeTable]],
     if count < 2 or len(tables_b) != count:
         return {}
 
-    def pooled(tables: list[tuple[LifeTable, LifeTable]]) -> tuple[LifeTable, LifeTable]:
-        return (tables[0][0].merged(*(pair[0] for pair in tables[1:])), tables[0][1].merged(*(pair[1] for pair in tables[1:])))
-
-    (business_a, wall_a), (business_b, wall_b) = pooled(tables_a), pooled(tables_b)
+    (business_a, wall_a), (business_b, wall_b) = _pooled(tables_a), _pooled(tables_b)
     values_a, values_b = ttfc_metrics(business_a, wall_a), ttfc_metrics(business_b, wall_b)
     leave_outs = [
         (ttfc_metrics(business_a.without(one_a[0]), wall_a.without(one_a[1])),
