@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from leadflow.journey import Clock, DecisionEntry, NotificationKind, Stage
+from leadflow.journey import Clock, DecisionEntry, JoinWaitingLine, NotificationKind, RepAssigned, Stage
 from leadflow.kpis import ContactSla
 
 
@@ -58,6 +58,47 @@ class LedgerBatch(BaseModel):
     settled: list[SettledSla] = Field(default_factory=list, description="SLAs settled by this step, at its last seq")
     projection: LeadProjection
     at: datetime
+    left_line: bool = Field(default=False, description="the journey stopped waiting in line: give back any slot served to it")
+
+
+class LineServed(BaseModel):
+    """A lead given a freed slot from the waiting line: the journey to tell, and what to tell it."""
+
+    workflow_id: str
+    journey_id: str
+    assigned: RepAssigned
+
+
+class StepRecorded(BaseModel):
+    """What a journey step wrote, and the leads in line its released slots went to.
+
+    ``record_journey_step`` returns a bare count when nobody was served, as it always did,
+    so histories of steps that freed no slot keep their shape.
+    """
+
+    written: int
+    served: list[LineServed] = Field(default_factory=list)
+
+
+class JoinLineRequest(BaseModel):
+    """Put a journey in the waiting line (or take a slot that freed since routing said no)."""
+
+    journey_id: str
+    lead_id: str
+    workflow_id: str
+    policy_version: str
+    entry: JoinWaitingLine
+    at: datetime
+
+
+class SlotReturn(BaseModel):
+    """A slot served to a journey that could not be told (its workflow is gone): free it."""
+
+    journey_id: str
+    step: int
+    rep_id: str
+    policy_version: str
+    at: datetime
 
 
 class AssignmentRequest(BaseModel):
@@ -79,6 +120,7 @@ class AssignmentResult(BaseModel):
     team: str | None = None
     on_shift: bool = False
     why_none: str | None = None
+    served: list[LineServed] = Field(default_factory=list, description="leads in line given the released rep's slot")
 
 
 class Notification(BaseModel):

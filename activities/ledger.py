@@ -18,11 +18,20 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, create_engine, delete, event, func, make_url, select, update
+from sqlalchemy import Engine, and_, bindparam, create_engine, delete, event, func, make_url, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from activities.contracts import AssignmentRequest, AssignmentResult, LeadProjection, LedgerBatch
+from activities.contracts import (
+    AssignmentRequest,
+    AssignmentResult,
+    JoinLineRequest,
+    LeadProjection,
+    LedgerBatch,
+    LineServed,
+    SlotReturn,
+    StepRecorded,
+)
 from activities.ledger_schema import (
     assignments,
     idempotency_reservations,
@@ -35,9 +44,12 @@ from activities.ledger_schema import (
     routing_lock,
     routing_pointers,
     sla_settlements,
+    waiting_line,
 )
-from leadflow.policy import Policy, parse_policy
-from leadflow.routing import RouteRequest, RoutingSnapshot, choose_rep, pool_key
+from leadflow.journey import RepAssigned
+from leadflow.policy import Policy, Rep, parse_policy
+from leadflow.routing import RouteRequest, RoutingSnapshot, choose_rep, on_shift, pool_key
+from leadflow.waiting_line import may_serve
 
 # Statements the hot paths run, built once: each call then only binds its values.
 # SQLite: every transaction already began IMMEDIATE (one writer at a time).
@@ -63,6 +75,15 @@ _RELEASE = (
     )
     .values(released_at=bindparam("at"))
 )
+
+
+_OPEN_LEADS_OF_REP = select(func.count()).where(
+    and_(assignments.c.rep_id == bindparam("rep_id"), assignments.c.released_at.is_(None))
+)
+_UNRELEASED_OF_JOURNEY = select(assignments.c.rep_id, assignments.c.step).where(
+    and_(assignments.c.journey_id == bindparam("journey_id"), assignments.c.released_at.is_(None))
+)
+_LEAVE_LINE = delete(waiting_line).where(waiting_line.c.journey_id == bindparam("of_journey"))
 
 
 def normalise_database_url(url: str) -> str:
@@ -161,8 +182,9 @@ class Ledger:
 
     # -- journey events and projection ------------------------------------------------
 
-    def apply(self, batch: LedgerBatch) -> int:
-        """Write one journey step; returns how many new events were stored."""
+    def apply(self, batch: LedgerBatch, policy: Policy | None = None) -> StepRecorded:
+        """Write one journey step: how many new events were stored, and the leads in line
+        that the slots it released went to (served with ``policy``'s roster; none without)."""
         rows = [
             {
                 "event_key": f"{batch.journey_id}:{entry.seq}",
@@ -182,7 +204,11 @@ class Ledger:
         ]
         projection = batch.projection.model_dump(mode="python")
         projection["stage"] = str(projection["stage"])
+        served: list[LineServed] = []
         with self.transaction() as conn:
+            freed = bool(batch.releases or batch.left_line)
+            if freed:  # a slot may free: the line is served under the routing lock
+                conn.execute(_TAKE_ROUTING_LOCK)
             written = self._insert_ignore(conn, journey_events, rows, ["event_key"])
             if batch.settled:
                 last_seq = max(entry.seq for entry in batch.entries) if batch.entries else batch.projection.seq
@@ -209,10 +235,14 @@ class Ledger:
                     ],
                     ["journey_id", "step"],
                 )
-            for rep_id in batch.releases:
-                self._release(conn, batch.journey_id, rep_id, batch.at)
+            released = [rep_id for rep_id in batch.releases if self._release(conn, batch.journey_id, rep_id, batch.at)]
+            if batch.left_line:
+                released += self._leave_line(conn, batch.journey_id, batch.projection.owner_id, batch.at)
             self._upsert_projection(conn, projection)
-        return written
+            if policy is not None:
+                for rep_id in released:
+                    served += self._serve_line(conn, policy, rep_id, batch.at)
+        return StepRecorded(written=written, served=served)
 
     def _upsert_projection(self, conn: Connection, row: dict[str, Any]) -> None:
         def build(dialect: Any) -> Any:
@@ -229,8 +259,18 @@ class Ledger:
         conn.execute(self._statement(("upsert_projection",), build), row)
 
     @staticmethod
-    def _release(conn: Connection, journey_id: str, rep_id: str, at: datetime) -> None:
-        conn.execute(_RELEASE, {"of_journey": journey_id, "of_rep": rep_id, "at": at})
+    def _release(conn: Connection, journey_id: str, rep_id: str, at: datetime) -> bool:
+        """Free the rep's slot held by the journey; whether one was held (a retry frees none)."""
+        return conn.execute(_RELEASE.execution_options(preserve_rowcount=True),
+                            {"of_journey": journey_id, "of_rep": rep_id, "at": at}).rowcount > 0
+
+    def _leave_line(self, conn: Connection, journey_id: str, owner_id: str | None, at: datetime) -> list[str]:
+        """Take the journey out of line and give back a slot served to it that it never took
+        (served just before it escalated or closed): the reps whose slot freed."""
+        conn.execute(_LEAVE_LINE, {"of_journey": journey_id})
+        served_unused = [row.rep_id for row in conn.execute(_UNRELEASED_OF_JOURNEY, {"journey_id": journey_id})
+                         if row.rep_id != owner_id]
+        return [rep_id for rep_id in served_unused if self._release(conn, journey_id, rep_id, at)]
 
     # -- routing -----------------------------------------------------------------------
 
@@ -241,38 +281,132 @@ class Ledger:
             done = conn.execute(_ASSIGNMENT_OF_STEP, {"journey_id": request.journey_id, "step": request.step}).first()
             if done is not None:
                 return AssignmentResult(step=request.step, rep_id=done.rep_id, team=done.team, on_shift=bool(done.on_shift))
-            if request.release_rep_id:
-                self._release(conn, request.journey_id, request.release_rep_id, request.at)
-            pool = pool_key(request.territory, request.segment)
-            snapshot = RoutingSnapshot(
-                open_leads=dict(conn.execute(_OPEN_LEADS_BY_REP).all()),
-                assigned_total=dict(conn.execute(_ASSIGNMENTS_BY_REP).all()),
-                last_assigned=conn.execute(_LAST_ASSIGNED_IN_POOL, {"pool": pool}).scalar(),
-            )
-            decision = choose_rep(
-                policy,
-                RouteRequest(territory=request.territory, segment=request.segment, exclude=request.exclude, at=request.at),
-                snapshot,
-            )
-            if decision.rep_id is None:
-                return AssignmentResult(step=request.step, why_none=decision.why_none)
-            conn.execute(
-                _RECORD_ASSIGNMENT,
-                {
-                    "journey_id": request.journey_id,
-                    "step": request.step,
-                    "lead_id": request.lead_id,
-                    "rep_id": decision.rep_id,
-                    "team": decision.team,
-                    "pool": pool,
-                    "on_shift": int(decision.on_shift),
-                    "assigned_at": request.at,
-                },
-            )
-            self._set_pointer(conn, pool, decision.rep_id)
-            return AssignmentResult(
-                step=request.step, rep_id=decision.rep_id, team=decision.team, on_shift=decision.on_shift
-            )
+            freed = bool(request.release_rep_id) and self._release(conn, request.journey_id, request.release_rep_id or "", request.at)
+            conn.execute(_LEAVE_LINE, {"of_journey": request.journey_id})  # a new routing step supersedes any place in line
+            result = self._route(conn, request, policy)
+            if freed and request.release_rep_id:
+                result.served = self._serve_line(conn, policy, request.release_rep_id, request.at)
+            return result
+
+    def _route(self, conn: Connection, request: AssignmentRequest, policy: Policy) -> AssignmentResult:
+        """Ask the core for a rep and record the answer (the routing lock is held)."""
+        pool = pool_key(request.territory, request.segment)
+        snapshot = RoutingSnapshot(
+            open_leads=dict(conn.execute(_OPEN_LEADS_BY_REP).all()),
+            assigned_total=dict(conn.execute(_ASSIGNMENTS_BY_REP).all()),
+            last_assigned=conn.execute(_LAST_ASSIGNED_IN_POOL, {"pool": pool}).scalar(),
+        )
+        decision = choose_rep(
+            policy,
+            RouteRequest(territory=request.territory, segment=request.segment, exclude=request.exclude, at=request.at),
+            snapshot,
+        )
+        if decision.rep_id is None:
+            return AssignmentResult(step=request.step, why_none=decision.why_none)
+        conn.execute(
+            _RECORD_ASSIGNMENT,
+            {
+                "journey_id": request.journey_id,
+                "step": request.step,
+                "lead_id": request.lead_id,
+                "rep_id": decision.rep_id,
+                "team": decision.team,
+                "pool": pool,
+                "on_shift": int(decision.on_shift),
+                "assigned_at": request.at,
+            },
+        )
+        self._set_pointer(conn, pool, decision.rep_id)
+        return AssignmentResult(
+            step=request.step, rep_id=decision.rep_id, team=decision.team, on_shift=decision.on_shift
+        )
+
+    # -- the waiting line (``leadflow.waiting_line``) ----------------------------------------
+
+    def join_line(self, request: JoinLineRequest, policy: Policy) -> AssignmentResult:
+        """Put the journey in line, unless a slot it may take freed since routing said nobody
+        (or was served to it already, for a retried or repeated join): then that slot.
+
+        Once per step, however often retried. The journey's safety net calls it again while
+        it waits, so a served slot whose signal was lost still reaches it.
+        """
+        entry = request.entry
+        with self.transaction() as conn:
+            conn.execute(_TAKE_ROUTING_LOCK)
+            done = conn.execute(_ASSIGNMENT_OF_STEP, {"journey_id": request.journey_id, "step": entry.step}).first()
+            if done is not None:
+                conn.execute(_LEAVE_LINE, {"of_journey": request.journey_id})
+                return AssignmentResult(step=entry.step, rep_id=done.rep_id, team=done.team, on_shift=bool(done.on_shift))
+            routed = self._route(conn, AssignmentRequest(
+                journey_id=request.journey_id, lead_id=request.lead_id, step=entry.step, policy_version=request.policy_version,
+                tier="", territory=entry.territory, segment=entry.segment, at=request.at), policy)
+            if routed.rep_id is not None:
+                conn.execute(_LEAVE_LINE, {"of_journey": request.journey_id})
+                return routed
+            row = {"journey_id": request.journey_id, "step": entry.step, "lead_id": request.lead_id,
+                   "workflow_id": request.workflow_id, "policy_version": request.policy_version,
+                   "priority": entry.priority, "mql_at": entry.mql_at, "territory": entry.territory,
+                   "segment": entry.segment, "pool": pool_key(entry.territory, entry.segment), "joined_at": request.at}
+            if not self._insert_ignore(conn, waiting_line, [row], ["journey_id"]):
+                held = conn.execute(select(waiting_line.c.step).where(waiting_line.c.journey_id == request.journey_id)).scalar()
+                if held != entry.step:  # a place kept from an earlier step: this step's replaces it
+                    conn.execute(_LEAVE_LINE, {"of_journey": request.journey_id})
+                    self._insert_ignore(conn, waiting_line, [row], ["journey_id"])
+            return routed
+
+    def return_slot(self, returned: SlotReturn, policy: Policy) -> list[LineServed]:
+        """Free a slot served to a journey that could not be told, and serve the line from it."""
+        with self.transaction() as conn:
+            conn.execute(_TAKE_ROUTING_LOCK)
+            conn.execute(_LEAVE_LINE, {"of_journey": returned.journey_id})
+            freed = conn.execute(
+                update(assignments)
+                .where(and_(assignments.c.journey_id == returned.journey_id, assignments.c.step == returned.step,
+                            assignments.c.rep_id == returned.rep_id, assignments.c.released_at.is_(None)))
+                .values(released_at=returned.at)
+                .execution_options(preserve_rowcount=True)
+            ).rowcount
+            return self._serve_line(conn, policy, returned.rep_id, returned.at) if freed else []
+
+    def _serve_line(self, conn: Connection, policy: Policy, rep_id: str, at: datetime) -> list[LineServed]:
+        """Give the rep's free slots to the first leads in line the rep may take, in line
+        order (the routing lock is held): who was served, to be told."""
+        rep = policy.rep(rep_id)
+        served: list[LineServed] = []
+        while rep is not None and may_serve(rep, conn.execute(_OPEN_LEADS_OF_REP, {"rep_id": rep_id}).scalar() or 0,
+                                            at, policy.routing):
+            head = conn.execute(self._first_in_line_for(rep)).first()
+            if head is None:
+                break
+            on_shift_now = on_shift(rep, at)
+            conn.execute(_LEAVE_LINE, {"of_journey": head.journey_id})
+            self._insert_ignore(conn, assignments, [{
+                "journey_id": head.journey_id, "step": head.step, "lead_id": head.lead_id, "rep_id": rep.id,
+                "team": rep.team, "pool": head.pool, "on_shift": int(on_shift_now), "assigned_at": at,
+            }], ["journey_id", "step"])
+            self._set_pointer(conn, head.pool, rep.id)
+            served.append(LineServed(
+                workflow_id=head.workflow_id, journey_id=head.journey_id,
+                assigned=RepAssigned(step=head.step, rep_id=rep.id, team=rep.team, on_shift=on_shift_now, from_line=True),
+            ))
+        return served
+
+    @staticmethod
+    def _first_in_line_for(rep: Rep) -> Any:
+        """The first waiting lead ``rep`` may take (``leadflow.waiting_line.may_take``, in SQL)."""
+        query = select(waiting_line)
+        if rep.territories:
+            query = query.where(or_(waiting_line.c.territory.is_(None), waiting_line.c.territory.in_(rep.territories)))
+        if rep.segments:
+            query = query.where(or_(waiting_line.c.segment.is_(None), waiting_line.c.segment.in_(rep.segments)))
+        return query.order_by(waiting_line.c.priority, waiting_line.c.mql_at, waiting_line.c.lead_id).limit(1)
+
+    def waiting(self) -> list[dict[str, Any]]:
+        """The waiting line, first served first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(waiting_line).order_by(waiting_line.c.priority, waiting_line.c.mql_at,
+                                                              waiting_line.c.lead_id)).mappings()
+            return [dict(row) for row in rows]
 
     def _set_pointer(self, conn: Connection, pool: str, rep_id: str) -> None:
         def build(dialect: Any) -> Any:

@@ -129,6 +129,25 @@ assignments = Table(
     Index("ix_assignments_open", "rep_id", "released_at"),
 )
 
+# Leads nobody could take, in the order slots go to them (``leadflow.waiting_line``): read
+# and changed only under the routing lock, one row per journey.
+waiting_line = Table(
+    "waiting_line",
+    metadata,
+    Column("journey_id", String(100), primary_key=True),
+    Column("step", Integer, nullable=False),
+    Column("lead_id", String(64), nullable=False),
+    Column("workflow_id", String(200), nullable=False),
+    Column("policy_version", String(64), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("mql_at", DateTime(), nullable=False),
+    Column("territory", String(64)),
+    Column("segment", String(64)),
+    Column("pool", String(100), nullable=False),
+    Column("joined_at", DateTime(), nullable=False),
+    Index("ix_waiting_line_order", "priority", "mql_at", "lead_id"),
+)
+
 routing_pointers = Table(
     "routing_pointers",
     metadata,

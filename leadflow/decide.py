@@ -81,6 +81,18 @@ from leadflow.scoring import add_engagement, bounded, decayed, fit_score, qualif
 from leadflow.waiting_line import tier_priority
 
 
+def line_entry(state: JourneyState, policy: Policy, at: datetime) -> JoinWaitingLine:
+    """The lead's place in the waiting line: the command that puts it there (``at``: the
+    decision that found nobody, used only for a lead with no MQL time)."""
+    return JoinWaitingLine(
+        step=state.assignment_step,
+        priority=tier_priority(policy, state.tier),
+        mql_at=state.mql_at or at,
+        territory=state.territory,
+        segment=state.segment,
+    )
+
+
 def new_journey(lead_id: str, journey_id: str, policy_version: str, waits_in_line: bool = False) -> JourneyState:
     """The state of a journey before its first event.
 
@@ -427,6 +439,8 @@ class _Transition:
         s = self.state
         if event.step != s.assignment_step or s.stage is not Stage.MQL or s.owner_id is not None:
             return  # a stale answer to an earlier routing request
+        if event.from_line and not s.in_line:
+            return  # served after it left the line (escalated meanwhile): the shell gave the slot back
         reassigned = bool(s.previous_owners)
         self._take_ownership(event.rep_id, event.team)
         self.record(
@@ -470,15 +484,7 @@ class _Transition:
         s.routing_retries += 1
         if s.waits_in_line:
             s.in_line = True
-            self.commands.append(
-                JoinWaitingLine(
-                    step=s.assignment_step,
-                    priority=tier_priority(self.policy, s.tier),
-                    mql_at=s.mql_at or self.at,
-                    territory=s.territory,
-                    segment=s.segment,
-                )
-            )
+            self.commands.append(line_entry(s, self.policy, self.at))
             return
         self.arm(Clock.ROUTING_RETRY, self.at + timedelta(minutes=self.policy.routing.retry_minutes))
 

@@ -225,6 +225,7 @@ class RepAssigned(BaseModel):
     rep_id: str
     team: str
     on_shift: bool = True
+    from_line: bool = Field(default=False, description="a slot freed for the lead while it waited in line")
 
 
 class NoRepAvailable(BaseModel):

@@ -16,8 +16,8 @@ import heapq
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from leadflow.policy import Policy, Rep
-from leadflow.routing import covers, pool_key
+from leadflow.policy import Policy, Rep, Routing
+from leadflow.routing import capacity_of, covers, is_out_of_office, pool_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +53,11 @@ def line_position(lead: WaitingLead) -> tuple[int, datetime, str]:
 def may_take(rep: Rep, lead: WaitingLead) -> bool:
     """Whether ``rep`` covers the lead's territory and segment."""
     return covers(rep, lead.territory, lead.segment)
+
+
+def may_serve(rep: Rep, open_leads: int, at: datetime, routing: Routing) -> bool:
+    """Whether ``rep`` has a slot for a lead from the line at ``at``: below capacity and not away."""
+    return open_leads < capacity_of(rep, routing) and not is_out_of_office(rep, at)
 
 
 def first_for(rep: Rep, waiting: list[WaitingLead]) -> WaitingLead | None:

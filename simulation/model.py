@@ -188,8 +188,8 @@ class LeadJourney:
 class SimShell:
     """What every simulated journey needs around it: a clock, timers, routing, observers."""
 
-    # Leads nobody can take wait in line (``leadflow.waiting_line``); the scripted shell
-    # that mirrors the live workflow says whether it does.
+    # Leads nobody can take wait in line (``leadflow.waiting_line``), as in live journeys
+    # started with the workflow's ``waiting-line`` patch.
     waits_in_line = True
 
     def __init__(self, policy: Policy, start: datetime, keep_traces: bool = False):

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from leadflow.journey import AssignLead, JoinWaitingLine, NoRepAvailable, RepAssigned
 from leadflow.policy import Policy
-from leadflow.routing import RouteRequest, RoutingSnapshot, capacity_of, choose_rep, is_out_of_office, on_shift, pool_key
-from leadflow.waiting_line import WaitingLead, WaitingLine
+from leadflow.routing import RouteRequest, RoutingSnapshot, choose_rep, on_shift, pool_key
+from leadflow.waiting_line import WaitingLead, WaitingLine, may_serve
 
 
 class RoutingBook:
@@ -55,12 +55,11 @@ class RoutingBook:
         """Give a free slot of ``rep_id`` to the first lead in line the rep may take: the
         lead's id and the routing answer to feed it, or None (no slot, or nobody for it)."""
         rep = self.policy.rep(rep_id)
-        if (rep is None or not len(self.line) or self.open_leads.get(rep_id, 0) >= capacity_of(rep, self.policy.routing)
-                or is_out_of_office(rep, at)):
+        if rep is None or not len(self.line) or not may_serve(rep, self.open_leads.get(rep_id, 0), at, self.policy.routing):
             return None
         lead = self.line.serve(rep)
         if lead is None:
             return None
         self.take(rep_id)
         self.pointers[lead.pool] = rep_id
-        return lead.lead_id, RepAssigned(step=lead.step, rep_id=rep_id, team=rep.team, on_shift=on_shift(rep, at))
+        return lead.lead_id, RepAssigned(step=lead.step, rep_id=rep_id, team=rep.team, on_shift=on_shift(rep, at), from_line=True)

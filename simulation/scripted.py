@@ -20,9 +20,6 @@ from simulation.population import Person
 
 
 class ScriptedModel(SimShell):
-    # As the live workflow: a lead nobody can take asks routing again every retry_minutes.
-    waits_in_line = False
-
     def __init__(self, policy: Policy, start: datetime):
         super().__init__(policy, start, keep_traces=True)
         self.journeys: dict[str, LeadJourney] = {}

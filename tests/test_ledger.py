@@ -199,13 +199,13 @@ def test_apply_is_idempotent_and_events_come_back_in_order(ledger: Ledger) -> No
 
 def test_apply_returns_the_number_of_new_events(ledger: Ledger) -> None:
     batch = _batch("L-1", "j-1", [_entry(1), _entry(2, DecisionKind.MQL, Stage.MQL), _entry(3, DecisionKind.QUEUED, Stage.MQL)])
-    assert ledger.apply(batch) == 3
-    assert ledger.apply(batch) == 0
+    assert ledger.apply(batch).written == 3
+    assert ledger.apply(batch).written == 0
     overlapping = _batch(
         "L-1", "j-1", [_entry(3, DecisionKind.QUEUED, Stage.MQL), _entry(4, DecisionKind.ASSIGNED, Stage.ASSIGNED)]
     )
-    assert ledger.apply(overlapping) == 1
-    assert ledger.apply(_batch("L-1", "j-1", [], _projection("L-1", "j-1", 4, Stage.ASSIGNED))) == 0
+    assert ledger.apply(overlapping).written == 1
+    assert ledger.apply(_batch("L-1", "j-1", [], _projection("L-1", "j-1", 4, Stage.ASSIGNED))).written == 0
 
 
 def test_batch_without_entries_still_updates_the_projection(ledger: Ledger) -> None:

@@ -9,7 +9,11 @@ and are applied one at a time; the commands that come back are carried out here:
   cancel it instead; no polling either way);
 * routing, ledger writes and policy loads are activities (idempotent; local activities in
   journeys started before ``REPLAY_STABLE_CLOCK``);
-* notifications are ordinary activities, run in the background with their own retries.
+* notifications are ordinary activities, run in the background with their own retries;
+* a lead nobody can take waits in the ledger's waiting line (journeys started with
+  ``WAITING_LINE``): the journey whose release frees a slot tells the lead served from
+  the line with the ``line_served`` signal; a timer every ``routing.retry_minutes`` asks
+  the line again, only as a safety net for a signal that never came.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -31,16 +35,20 @@ with workflow.unsafe.imports_passed_through():
     from activities.contracts import (
         AssignmentRequest,
         Claim,
+        JoinLineRequest,
         LeadProjection,
         LedgerBatch,
+        LineServed,
         Notification,
         NotificationBatch,
         PolicyRequest,
         SettledSla,
+        SlotReturn,
+        StepRecorded,
     )
     from activities.journey_activities import JourneyActivities
     from leadflow.actions import ActionRequest, InvalidAction
-    from leadflow.decide import check_action, decide, due_deadlines, may_adopt, new_journey, view_score
+    from leadflow.decide import check_action, decide, due_deadlines, line_entry, may_adopt, new_journey, view_score
     from leadflow.journey import (
         AssignLead,
         CancelDeadline,
@@ -49,9 +57,11 @@ with workflow.unsafe.imports_passed_through():
         Command,
         DeadlineReached,
         EngagementReceived,
+        JoinWaitingLine,
         JourneyEvent,
         JourneyState,
         LeadSubmitted,
+        LeaveWaitingLine,
         NoRepAvailable,
         Notify,
         PolicyAdopted,
@@ -107,6 +117,10 @@ BOUNDED_ENGAGEMENT = "bounded-engagement"
 # recorded before read the server's suggestion when an event arrived, which a replay can read
 # otherwise (README, "Why a journey replays the same on a busy worker", point 6).
 CONTINUE_AS_NEW_BY_COUNT = "continue-as-new-by-count"
+# Journeys started with this patch wait in the ledger's waiting line when nobody can take
+# them, and are told by signal when a slot frees; journeys started before ask routing again
+# on a ``ROUTING_RETRY`` deadline every ``routing.retry_minutes``, and keep doing so.
+WAITING_LINE = "waiting-line"
 
 
 class Arrival(NamedTuple):
@@ -122,6 +136,7 @@ class Arrival(NamedTuple):
     at: datetime | None = None  # when it arrived (a deadline: when it was due)
     new_run_suggested: bool = False  # the server suggested continue-as-new by then
     offered_policy: str | None = None
+    line_check: int | None = None  # the safety net asks the waiting line again for this routing step
 
 
 A = TypeVar("A")
@@ -144,6 +159,7 @@ class LeadJourneyWorkflow:
         self._stable_clock = False  # set in ``run``: whether this run has the replay-stable clock
         self._due_first = False  # set in ``run``: whether overdue deadlines go before a later event
         self._by_count = False  # set in ``run``: whether this run continues as new after ``events_per_run`` events
+        self._waiting_line = False  # set in ``run``: whether a lead nobody can take waits in the ledger's line
         self._handled_in_run = 0  # events this run has taken from its inbox
         self._new_run_wanted = False  # time to continue as new; done at the next safe point
         self._clock: datetime | None = None  # the latest time a decision was taken at
@@ -191,6 +207,11 @@ class LeadJourneyWorkflow:
             self._inbox.append(self._arrival(None, offered_policy=version))
         else:
             self._offered = version
+
+    @workflow.signal
+    def line_served(self, assigned: RepAssigned) -> None:
+        """A slot freed for this lead while it waited in line (sent by the journey that freed it)."""
+        self._receive(assigned.model_copy(update={"from_line": True}))
 
     @workflow.signal
     def rep_action(self, request: RepActionSignal) -> None:
@@ -266,8 +287,9 @@ class LeadJourneyWorkflow:
 
     @staticmethod
     def _arrival(event: JourneyEvent | None, ticket: int | str | None = None, at: datetime | None = None,
-                 offered_policy: str | None = None) -> Arrival:
-        return Arrival(event, ticket, at or workflow.now(), workflow.info().is_continue_as_new_suggested(), offered_policy)
+                 offered_policy: str | None = None, line_check: int | None = None) -> Arrival:
+        return Arrival(event, ticket, at or workflow.now(), workflow.info().is_continue_as_new_suggested(), offered_policy,
+                       line_check)
 
     # -- main loop -----------------------------------------------------------------------
 
@@ -276,6 +298,7 @@ class LeadJourneyWorkflow:
         self._stable_clock = workflow.patched(REPLAY_STABLE_CLOCK)
         self._due_first = self._stable_clock and workflow.patched(DUE_DEADLINES_FIRST)
         self._by_count = self._stable_clock and workflow.patched(CONTINUE_AS_NEW_BY_COUNT)
+        self._waiting_line = self._stable_clock and workflow.patched(WAITING_LINE)
         if self._stable_clock:  # signals carried over from the previous run arrive now
             self._inbox = deque(self._arrival(arrival.event, arrival.ticket, arrival.at) for arrival in self._inbox)
         if self._policy is None:
@@ -284,9 +307,12 @@ class LeadJourneyWorkflow:
             started_with = workflow.info().typed_search_attributes
             self._indexed = {key.name: started_with.get(key) for key in sa.ALL}
         if self._state is None:
-            self._state = new_journey(input.lead_id, workflow.info().first_execution_run_id, self._policy.version)
+            self._state = new_journey(input.lead_id, workflow.info().first_execution_run_id, self._policy.version,
+                                      waits_in_line=self._waiting_line)
         for clock, due_at in self._state.deadlines.items():
             self._start_timer(clock, due_at)
+        if self._state.in_line:  # carried over waiting in line: the safety net goes on
+            self._watch_line(self._state.assignment_step)
 
         if self._stable_clock:
             await self._one_event_at_a_time(input)
@@ -330,7 +356,9 @@ class LeadJourneyWorkflow:
                 self._inbox.extendleft(reversed(overdue))
                 continue
             self._handled_in_run += 1
-            if arrival.event is None:
+            if arrival.line_check is not None:
+                await self._check_line(arrival.line_check, arrival.at)
+            elif arrival.event is None:
                 self._offered = arrival.offered_policy
             else:
                 await self._handle(arrival.event, arrival.ticket, arrival.at)
@@ -366,9 +394,9 @@ class LeadJourneyWorkflow:
         while not self._journey.finished:
             await workflow.wait_condition(lambda: bool(self._inbox) or self._adoption_ready())
             while self._inbox and not self._journey.finished:
-                event, ticket, _, _, _ = self._inbox.popleft()
-                assert event is not None  # offers arrive through the inbox only in patched runs
-                await self._handle(event, ticket, None)
+                arrival = self._inbox.popleft()
+                assert arrival.event is not None  # offers arrive through the inbox only in patched runs
+                await self._handle(arrival.event, arrival.ticket, None)
             await self._adopt_offered_policy()
             self._sync_visibility()
             if not self._journey.finished and workflow.info().is_continue_as_new_suggested():
@@ -400,6 +428,7 @@ class LeadJourneyWorkflow:
                     policy=self._policy,
                     indexed=self._indexed,
                     offered_policy=offers[-1] if offers else self._offered,
+                    # (a safety-net check of the line is not carried: the next run starts its own)
                     pending=[arrival.event for arrival in self._inbox if arrival.event is not None],
                     answers={key: value for key, value in self._verdicts.items() if isinstance(key, str)},
                 ),
@@ -507,6 +536,8 @@ class LeadJourneyWorkflow:
     async def _carry_out(self, commands: list[Command], decided_at: datetime, settled: list[SlaSettled] | None = None) -> None:
         state = self._journey
         entries, releases, claims, assignment = [], [], [], None
+        joining: JoinWaitingLine | None = None
+        left_line = False
         notes: list[Notification] = []
         for command in commands:
             if isinstance(command, StartDeadline):
@@ -524,17 +555,23 @@ class LeadJourneyWorkflow:
                 notes.append(Notification(key=key, kind=command.kind, recipients=command.recipients, detail=command.detail))
             elif isinstance(command, AssignLead):
                 assignment = command
-        if entries or releases or claims:  # an SLA is only ever settled by a step that records a decision
-            await self._record(entries, releases, claims, decided_at, settled or [])
+            elif isinstance(command, JoinWaitingLine):
+                joining = command
+            elif isinstance(command, LeaveWaitingLine):
+                left_line = True
+        if entries or releases or claims or left_line:  # an SLA is only ever settled by a step that records a decision
+            await self._record(entries, releases, claims, decided_at, settled or [], left_line)
         if notes:
             self._notify_in_background(notes)
         if assignment is not None:
             # Routing answers for the instant of the decision that asked for it, not for
             # whenever the ledger write and the routing call happened to return.
             await self._handle(await self._assign(assignment, decided_at), at=decided_at)
+        if joining is not None:
+            await self._join_line(joining, decided_at)
 
     async def _record(self, entries: list, releases: list[str], claims: list[Claim], decided_at: datetime,
-                      settled: list[SlaSettled]) -> None:
+                      settled: list[SlaSettled], left_line: bool = False) -> None:
         state = self._journey
         # Ledger times are decision times; the old path kept the clock reading it always had.
         at = decided_at if self._stable_clock else workflow.now()
@@ -549,6 +586,7 @@ class LeadJourneyWorkflow:
             claims=claims,
             settled=[SettledSla(clock=item.clock, tier=item.tier, outcome=item.outcome) for item in settled],
             at=at,
+            left_line=left_line,
             projection=LeadProjection(
                 lead_id=state.lead_id,
                 journey_id=state.journey_id,
@@ -565,7 +603,9 @@ class LeadJourneyWorkflow:
                 updated_at=at,
             ),
         )
-        await self._effect(JourneyActivities.record_journey_step, batch)
+        recorded = await self._effect(JourneyActivities.record_journey_step, batch)
+        if isinstance(recorded, StepRecorded):
+            await self._tell_served(recorded.served, at)
 
     async def _assign(self, command: AssignLead, at: datetime) -> RepAssigned | NoRepAvailable:
         state = self._journey
@@ -584,9 +624,73 @@ class LeadJourneyWorkflow:
                 at=at,
             ),
         )
+        await self._tell_served(result.served, at)
         if result.rep_id is None:
             return NoRepAvailable(step=command.step, why=result.why_none or "no rep available")
         return RepAssigned(step=command.step, rep_id=result.rep_id, team=result.team or "", on_shift=result.on_shift)
+
+    # -- the waiting line --------------------------------------------------------------------
+
+    async def _join_line(self, entry: JoinWaitingLine, at: datetime) -> None:
+        """Take a place in the ledger's line, or the slot that freed since routing said nobody."""
+        state = self._journey
+        result = await self._effect(
+            JourneyActivities.join_waiting_line,
+            JoinLineRequest(journey_id=state.journey_id, lead_id=state.lead_id, workflow_id=workflow.info().workflow_id,
+                            policy_version=state.policy_version, entry=entry, at=at),
+        )
+        if result.rep_id is not None:
+            served = RepAssigned(step=entry.step, rep_id=result.rep_id, team=result.team or "", on_shift=result.on_shift,
+                                 from_line=True)
+            await self._handle(served, at=at)
+        else:
+            self._watch_line(entry.step)
+
+    def _watch_line(self, step: int) -> None:
+        """The safety net: after ``routing.retry_minutes`` still in line for ``step``, ask again.
+
+        The journey that frees a slot tells the lead by signal; this only catches a signal
+        that never came (its sender failed between the ledger write and the signal). Like a
+        deadline's, the timer always starts and is never cancelled.
+        """
+        task = asyncio.create_task(self._line_safety_net(step))
+        self._timers.add(task)
+        task.add_done_callback(self._timers.discard)
+
+    async def _line_safety_net(self, step: int) -> None:
+        await workflow.sleep(timedelta(minutes=self._rules.routing.retry_minutes), summary="waiting line check")
+        if self._in_line_for(step):
+            self._inbox.append(self._arrival(None, line_check=step))
+
+    def _in_line_for(self, step: int) -> bool:
+        state = self._journey
+        return state.in_line and state.assignment_step == step and not state.finished
+
+    async def _check_line(self, step: int, at: datetime | None) -> None:
+        if self._in_line_for(step):
+            now = self._decision_time(at)
+            await self._join_line(line_entry(self._journey, self._rules, now), now)
+
+    async def _tell_served(self, served: list[LineServed], at: datetime) -> None:
+        """Tell each lead served from the line by this step's freed slots.
+
+        A journey that cannot be told (its workflow is gone) gives its slot back, and the
+        line is served again from it.
+        """
+        waiting = list(served)
+        while waiting:
+            item = waiting.pop(0)
+            try:
+                await workflow.get_external_workflow_handle(item.workflow_id).signal(
+                    LeadJourneyWorkflow.line_served, item.assigned)
+            except FailureError as problem:
+                workflow.logger.warning("journey %s served from the line could not be told (%s): slot given back",
+                                        item.journey_id, type(problem).__name__)
+                waiting += await self._effect(
+                    JourneyActivities.return_line_slot,
+                    SlotReturn(journey_id=item.journey_id, step=item.assigned.step, rep_id=item.assigned.rep_id,
+                               policy_version=self._journey.policy_version, at=at),
+                )
 
     async def _effect(self, method: Callable[[Any, A], R], argument: A) -> R:
         """A ledger write, a routing call or a policy load: an activity, or in journeys started
