@@ -76,6 +76,7 @@ class LeadView(BaseModel):
     tier: str | None
     owner_id: str | None
     queued_team: str | None
+    in_line: bool = Field(default=False, description="waiting in line for a rep's free slot")
     score: float
     fit_score: float
     deadlines: dict[Clock, datetime]
@@ -100,6 +101,7 @@ class LeadView(BaseModel):
             tier=state.tier,
             owner_id=state.owner_id,
             queued_team=state.queued_team,
+            in_line=state.in_line,
             score=score,
             fit_score=state.fit_score,
             deadlines=dict(state.deadlines),
