@@ -195,8 +195,9 @@ class Routing(_Strict):
     retry_minutes: float = Field(
         default=30,
         gt=0,
-        description="wall minutes before a live journey asks routing again when nobody is free; "
-        "the simulator serves a waiting line instead (leadflow.waiting_line), first come first served within tier",
+        description="a safety net only: a lead waiting in line (leadflow.waiting_line) is given a rep's slot the "
+        "instant one frees; a live journey also asks the line again every retry_minutes, in case the signal "
+        "that should have told it was lost (journeys started before the waiting line ask routing again instead)",
     )
     prefer_on_shift: bool = True
 

@@ -17,7 +17,13 @@ from tests import journey_variants as variants
 from tests.journey_helpers import hot_lead, next_local, skip_to, wait_for
 from tests.test_journey_workflow import journey_worker, settings_for, submit_lead
 from workflows.journey_client import journey_handle
-from workflows.lead_journey import BOUNDED_ENGAGEMENT, CONTINUE_AS_NEW_BY_COUNT, DUE_DEADLINES_FIRST, REPLAY_STABLE_CLOCK
+from workflows.lead_journey import (
+    BOUNDED_ENGAGEMENT,
+    CONTINUE_AS_NEW_BY_COUNT,
+    DUE_DEADLINES_FIRST,
+    REPLAY_STABLE_CLOCK,
+    WAITING_LINE,
+)
 from workflows.replay import HistoryError, history_files, journey_replayer, read_history_file, replay_histories
 
 GOLDEN = REPO_ROOT / "tests" / "histories"
@@ -164,7 +170,7 @@ async def test_patch_lifecycle_worked_example(time_env, task_queue, sqlite_url, 
 def test_golden_folder_holds_only_histories_and_the_recorder():
     unexpected = [path.name for path in GOLDEN.iterdir()
                   if path.suffix not in (".json", ".py") and path.name not in ("__pycache__", "previous", "updates", "unbounded_engagement",
-                                                                            "suggested_continue_as_new")]
+                                                                            "suggested_continue_as_new", "before_waiting_line")]
     assert unexpected == []
     assert (GOLDEN / "record.py").is_file()
 
@@ -184,9 +190,22 @@ def _rep_actions(path: Path) -> tuple[int, int]:
     return updates, signals
 
 
+def test_the_waiting_line_has_golden_histories_of_both_sides():
+    """The journey whose close freed the slot signalled the one waiting, which took it."""
+    def events(prefix: str) -> list:
+        (path,) = [path for path in GOLDEN.glob("*.json") if path.name.startswith(prefix)]
+        return list(read_history_file(path).events)
+
+    assert any(event.HasField("signal_external_workflow_execution_initiated_event_attributes")
+               for event in events("waiting_line_freed_slot"))
+    assert any(event.workflow_execution_signaled_event_attributes.signal_name == "line_served"
+               for event in events("waiting_line_served"))
+
+
 def test_golden_histories_of_every_shape_are_kept():
-    """Today's shape at the top (patched ``replay-stable-clock``, ``due-deadlines-first`` and
-    ``continue-as-new-by-count``, rep actions as signals); in ``suggested_continue_as_new/``
+    """Today's shape at the top (patched ``replay-stable-clock``, ``due-deadlines-first``,
+    ``continue-as-new-by-count`` and ``waiting-line``, rep actions as signals); in
+    ``before_waiting_line/`` the shape before ``waiting-line``; in ``suggested_continue_as_new/``
     the shape before ``continue-as-new-by-count`` (continue-as-new when the server suggested
     it); in ``updates/`` ``replay-stable-clock`` with rep actions as updates; in
     ``previous/`` journeys started before it; in ``unbounded_engagement/`` a future-dated
@@ -199,10 +218,17 @@ def test_golden_histories_of_every_shape_are_kept():
     assert current and with_updates and previous
     unbounded = sorted((GOLDEN / "unbounded_engagement").glob("*.json"))
     assert unbounded and not any(BOUNDED_ENGAGEMENT in _patch_ids(path) for path in unbounded)
+    before_line = sorted((GOLDEN / "before_waiting_line").glob("*.json"))
     for path in current:  # ``bounded-engagement`` only where an event needed bounds
+        needed = path.name.startswith("future_dated_engagement")
+        assert _patch_ids(path) == ({REPLAY_STABLE_CLOCK, DUE_DEADLINES_FIRST, CONTINUE_AS_NEW_BY_COUNT, WAITING_LINE}
+                                    | ({BOUNDED_ENGAGEMENT} if needed else set()))
+    for path in before_line:
         needed = path.name.startswith("future_dated_engagement")
         assert _patch_ids(path) == ({REPLAY_STABLE_CLOCK, DUE_DEADLINES_FIRST, CONTINUE_AS_NEW_BY_COUNT}
                                     | ({BOUNDED_ENGAGEMENT} if needed else set()))
+    for journey_path in PATHS:
+        assert any(path.name.startswith(journey_path) for path in before_line), f"no pre-line history for {journey_path}"
     for path in suggested:
         needed = path.name.startswith("future_dated_engagement")
         assert _patch_ids(path) == {REPLAY_STABLE_CLOCK, DUE_DEADLINES_FIRST} | ({BOUNDED_ENGAGEMENT} if needed else set())

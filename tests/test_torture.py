@@ -79,6 +79,9 @@ CPU_HOGS = int(os.environ.get("LEADFLOW_TORTURE_HOGS", "1"))
 TIME_LIMIT_SECONDS = float(os.environ.get("LEADFLOW_TORTURE_TIME_LIMIT", "480"))
 CONCURRENT_JOURNEYS = int(os.environ.get("LEADFLOW_TORTURE_CONCURRENCY", "75"))
 STRETCH = float(os.environ.get("LEADFLOW_TORTURE_STRETCH", "1.5"))
+# Open leads a rep may hold; lower than the demo policy's 50, most leads wait in the waiting
+# line and are served by signal as slots free (unset: the policy's own).
+CAPACITY = os.environ.get("LEADFLOW_TORTURE_CAPACITY")
 # Every so often the worker is stopped (SIGSTOP) for longer than a task may take, so tasks in
 # flight time out whatever the load.
 FREEZE_EVERY_SECONDS = float(os.environ.get("LEADFLOW_TORTURE_FREEZE_EVERY", "30"))
@@ -118,6 +121,9 @@ def stretched(policy: Policy, factor: float) -> Policy:
     data["cadence"]["schedule"] = [step * factor for step in data["cadence"]["schedule"]]
     data["cadence"]["disposition_within_hours"] *= factor
     data["version"] = f"{policy.version}-x{factor:g}"
+    if CAPACITY is not None:
+        data["routing"]["default_capacity"] = int(CAPACITY)
+        data["version"] += f"-cap{CAPACITY}"
     return parse_policy(data)
 
 

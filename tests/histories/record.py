@@ -9,7 +9,8 @@ each run's history as ``PATH__RUN.json``. Review the diff before committing: the
 must still replay (``leadflow replay --history tests/histories``), and the old ones should
 stay in a folder of their own for as long as journeys recorded with them can be open:
 ``previous/`` (started before the ``replay-stable-clock`` patch), ``updates/`` (rep actions
-sent as updates, before the ``rep_action`` signal).
+sent as updates, before the ``rep_action`` signal), ``before_waiting_line/`` (started before
+the ``waiting-line`` patch).
 """
 
 from __future__ import annotations
@@ -136,6 +137,40 @@ async def _future_dated_engagement(client: Client, out: Path) -> list[Path]:
     return await _write(client, "future_dated_engagement", lead.lead_id, out)
 
 
+async def _waiting_line_path(policy: Policy, out: Path) -> list[Path]:
+    """One rep with one slot: the second lead waits in line and is served by signal when the
+    first one closes (``waiting_line_served``); the first one's history holds the signal it
+    sent (``waiting_line_freed_slot``)."""
+    ana = next(rep for rep in policy.reps if rep.id == "rep-ana").model_copy(update={"capacity": 1})
+    one_rep = policy.model_copy(update={"reps": [ana]})
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(test_server_path()), data_converter=journey_data_converter()
+    )
+    try:
+        client = env.client
+        with tempfile.TemporaryDirectory() as folder:
+            settings = Settings(task_queue="golden", database_url=f"sqlite:///{folder}/ledger.db")
+            await skip_to(env, next_local(await env.get_current_time(), TUESDAY, time(9, 30)))
+            async with running_worker(client, settings, policy=one_rep):
+                first = await submit_lead(client, hot_lead("golden.first@example.com"), "golden", visibility=False)
+                await wait_for(client, first.lead_id, lambda v: v.stage is Stage.ASSIGNED)
+                waiting = await submit_lead(client, hot_lead("golden.waiting@example.com"), "golden", visibility=False)
+                await wait_for(client, waiting.lead_id, lambda v: v.in_line)
+                await env.sleep(timedelta(minutes=40))  # one safety-net check finds nobody free
+                await act(client, first.lead_id, Accept(by=ana.id))
+                await act(client, first.lead_id, LogAttempt(by=ana.id, outcome=AttemptOutcome.CONNECTED))
+                await act(client, first.lead_id, Disqualify(by=ana.id, reason="no_budget"))
+                await journey_handle(client, first.lead_id).result()
+                await wait_for(client, waiting.lead_id, lambda v: v.stage is Stage.ASSIGNED)
+                await act(client, waiting.lead_id, Accept(by=ana.id))
+                written = await _write(client, "waiting_line_freed_slot", first.lead_id, out)
+                written += await _write(client, "waiting_line_served", waiting.lead_id, out)
+                await journey_handle(client, waiting.lead_id).terminate("recorded")
+    finally:
+        await env.shutdown()
+    return written
+
+
 async def _continue_as_new_path(policy: Policy, out: Path) -> list[Path]:
     with tempfile.TemporaryDirectory() as folder:
         server = DevServer(Path(folder), port=free_port(), ui_port=None, log_path=Path(folder) / "temporal.log",
@@ -164,6 +199,7 @@ async def record(out: Path = HERE) -> list[Path]:
     for old in out.glob("*.json"):
         old.unlink()
     written = await _time_skipping_paths(load_policy_file(DEFAULT_POLICY), out)
+    written += await _waiting_line_path(load_policy_file(DEFAULT_POLICY), out)
     written += await _continue_as_new_path(load_policy_file(DEMO_POLICY), out)
     return written
 
