@@ -401,6 +401,12 @@ class Ledger:
             query = query.where(or_(waiting_line.c.segment.is_(None), waiting_line.c.segment.in_(rep.segments)))
         return query.order_by(waiting_line.c.priority, waiting_line.c.mql_at, waiting_line.c.lead_id).limit(1)
 
+    def line_summary(self) -> tuple[int, datetime | None]:
+        """How many leads wait in line, and since when the longest-waiting one has."""
+        with self.engine.connect() as conn:
+            count, since = conn.execute(select(func.count(), func.min(waiting_line.c.joined_at))).one()
+        return int(count), since
+
     def waiting(self) -> list[dict[str, Any]]:
         """The waiting line, first served first."""
         with self.engine.connect() as conn:

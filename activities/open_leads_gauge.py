@@ -1,4 +1,5 @@
-"""The worker's gauges that are not journey events: open leads (from the ledger) and the policy in use.
+"""The worker's gauges that are not journey events: open leads and the waiting line (from the
+ledger), and the policy in use.
 
 Every worker sets the same values from the shared ledger, so dashboards take ``max`` over
 workers. A stage/team pair that empties is set to 0 rather than left at its last value.
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timezone
 
 from activities.ledger import Ledger
 from activities.policy_store import PolicyStore
-from leadflow.kpis import NO_TEAM, OPEN_LEADS, POLICY_INFO
+from leadflow.kpis import NO_TEAM, OPEN_LEADS, POLICY_INFO, WAITING_LINE, WAITING_LINE_OLDEST
 
 log = logging.getLogger("leadflow.metrics")
 
@@ -22,6 +24,8 @@ class OpenLeadsGauge:
         self._policies = policies
         self._open = meter.create_gauge(OPEN_LEADS.name, OPEN_LEADS.help)
         self._policy = meter.create_gauge(POLICY_INFO.name, POLICY_INFO.help)
+        self._waiting = meter.create_gauge(WAITING_LINE.name, WAITING_LINE.help)
+        self._oldest = meter.create_gauge(WAITING_LINE_OLDEST.name, WAITING_LINE_OLDEST.help)
         self._reported: set[tuple[str, str]] = set()
         self._policy_reported: str | None = None
 
@@ -38,6 +42,9 @@ class OpenLeadsGauge:
         for (stage, team), count in counts.items():
             self._open.set(count, {"stage": stage, "team": team})
         self._reported |= counts.keys()
+        waiting, since = self._ledger.line_summary()
+        self._waiting.set(waiting)
+        self._oldest.set(int((datetime.now(timezone.utc) - since).total_seconds()) if since is not None else 0)
         if self._policy_reported != policy.version:
             if self._policy_reported is not None:
                 self._policy.set(0, {"version": self._policy_reported})

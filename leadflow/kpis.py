@@ -135,6 +135,10 @@ FUNNEL = MetricSpec(
     "Funnel steps: MQLs, hand-offs to a rep, acceptances, contact attempts, SQLs, conversions (leadflow.kpis).",
 )
 OPEN_LEADS = MetricSpec("leadflow_open_leads", Kind.GAUGE, ("stage", "team"), "Open leads by stage and owner team (from the ledger).")
+WAITING_LINE = MetricSpec("leadflow_waiting_line_leads", Kind.GAUGE, (), "Leads waiting in line for a rep's free slot (from the ledger).")
+WAITING_LINE_OLDEST = MetricSpec(
+    "leadflow_waiting_line_oldest_seconds", Kind.GAUGE, (), "How long the lead longest in the waiting line has waited (0: nobody waits)."
+)
 POLICY_INFO = MetricSpec("leadflow_policy_info", Kind.GAUGE, ("version",), "The policy version new journeys start with (value 1).")
 
 BUSINESS_METRICS = (
@@ -151,6 +155,8 @@ BUSINESS_METRICS = (
     TTFC_WALL,
     ATTEMPTS_PER_JOURNEY,
     OPEN_LEADS,
+    WAITING_LINE,
+    WAITING_LINE_OLDEST,
     POLICY_INFO,
 )
 

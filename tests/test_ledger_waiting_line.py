@@ -52,6 +52,7 @@ def test_a_lead_nobody_can_take_joins_the_line_once(ledger: Ledger, small_team: 
     assert ledger.join_line(_join("L-1", COLD, 0), small_team).rep_id is None
     assert ledger.join_line(_join("L-1", COLD, 0), small_team).rep_id is None  # a retried join keeps its place
     assert [(row["lead_id"], row["step"]) for row in ledger.waiting()] == [("L-1", 1)]
+    assert ledger.line_summary() == (1, ON_SHIFT)  # what the worker's waiting-line gauges show
 
 
 def test_a_freed_slot_goes_to_the_hottest_then_earliest_lead_its_rep_may_take(ledger: Ledger, small_team: Policy) -> None:  # noqa: F811

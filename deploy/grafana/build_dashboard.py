@@ -84,6 +84,10 @@ ROWS: list[tuple[str, list[tuple[str, str, str, list[tuple[str, str]]]]]] = [
         [
             ("Open leads per team", "timeseries", "short", [("{{team}}", f"sum by (team) ({OPEN})")]),
             ("Open leads by stage", "bargauge", "short", [("{{stage}}", f"sum by (stage) ({OPEN})")]),
+            ("Leads waiting in line for a rep", "timeseries", "short", [
+                ("waiting", "max(leadflow_waiting_line_leads)"),
+            ]),
+            ("Longest wait in line", "stat", "s", [("oldest", "max(leadflow_waiting_line_oldest_seconds)")]),
             ("Journeys closed by outcome", "timeseries", "short", [
                 ("{{stage}}", "sum by (stage) (increase(leadflow_journeys_closed_total[1h]))"),
             ]),
