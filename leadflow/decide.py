@@ -474,7 +474,7 @@ class _Transition:
         if s.previous_owners:
             # A reassignment nobody can take (everyone covering the lead already had it, or
             # is away or full): the team queue, not an endless retry.
-            s.owner_team = self._team_of(s.previous_owners[-1])
+            s.owner_team = self._team_of(s.previous_owners[-1]) or s.owner_team
             self.record(DecisionKind.QUEUED, why=event.why, retry=s.routing_retries)
             self._escalate_to_queue()
             return
@@ -554,8 +554,11 @@ class _Transition:
         self._request_assignment(release=previous)
 
     def _team_of(self, rep_id: str) -> str | None:
+        """The team of a rep, or of the manager who claimed the lead from their team queue."""
         rep = self.policy.rep(rep_id)
-        return rep.team if rep else None
+        if rep is not None:
+            return rep.team
+        return next((team.id for team in self.policy.teams if team.manager == rep_id), None)
 
     def _escalate_to_queue(self) -> None:
         s = self.state

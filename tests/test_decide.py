@@ -613,6 +613,30 @@ def test_lead_claimed_from_the_team_queue_keeps_a_clock(policy):
     assert journey.state.deadlines != {}
 
 
+def test_a_lead_a_manager_claimed_goes_back_to_their_team_queue_when_nobody_can_take_it(policy):
+    """Found by the torture test with reps at capacity: a manager who claimed a lead from the
+    queue is no rep, so the lead's reassignment found no team and left it owned by nobody, in
+    no queue and in no line, with no deadline: stuck for good."""
+    journey = assigned_hot(policy)
+    journey.fire(Clock.ACCEPTANCE)
+    journey.fire(Clock.ACCEPTANCE)
+    [assign] = of(journey.commands, AssignLead)
+    journey.feed(NoRepAvailable(step=assign.step, why="every eligible rep is at capacity"), journey.now)
+    assert journey.state.queued_team == "na-sales"
+    journey.act(Accept(by="mgr-na"), journey.now + timedelta(minutes=5))
+    assert journey.state.owner_id == "mgr-na"
+    for _ in range(6):  # the manager never calls: breaches until the lead is reassigned
+        clock = min(journey.state.deadlines, key=journey.state.deadlines.get)
+        journey.fire(clock)
+        if of(journey.commands, AssignLead):
+            break
+    [assign] = of(journey.commands, AssignLead)
+    journey.feed(NoRepAvailable(step=assign.step, why="every eligible rep is at capacity"), journey.now)
+    state = journey.state
+    assert state.stage is Stage.MQL and state.owner_id is None
+    assert state.queued_team == "na-sales", "a lead owned by nobody must wait somewhere"
+
+
 def test_closing_a_queued_lead_leaves_the_queue(policy):
     journey = assigned_hot(policy)
     for following in ("rep-ben", "rep-dev", None):
