@@ -36,8 +36,10 @@ from leadflow.journey import (
     DecisionKind,
     EngagementReceived,
     Finish,
+    JoinWaitingLine,
     JourneyState,
     LeadSubmitted,
+    LeaveWaitingLine,
     NoRepAvailable,
     NotificationKind,
     Notify,
@@ -738,12 +740,17 @@ class Shell:
     - "an unfinished lead always has a running clock (or sits in the team queue)" and
       "queued_team is only set in MQL" are covered by the targeted tests above
       (``..._keeps_a_clock``, ``test_closing_a_queued_lead_leaves_the_queue``).
+
+    Checked too: an open MQL nobody owns waits somewhere (a team queue, the waiting line,
+    or a routing retry), and the shell's waiting line agrees with the state's.
     """
 
     def __init__(self, policy: Policy, data: st.DataObject):
         self.policy = policy
         self.data = data
-        self.state = new_journey("L1", "j1", policy.version)
+        waits_in_line = data.draw(st.booleans(), label="waits in line")
+        self.state = new_journey("L1", "j1", policy.version, waits_in_line=waits_in_line)
+        self.in_line = False  # the shell's waiting line holds the lead
         self.now = datetime(2026, 11, 16, 14, 0, tzinfo=UTC)
         self.timers: dict[Clock, datetime] = {}
         self.holders: set[str] = set()  # reps the ledger counts as holding this lead
@@ -817,8 +824,25 @@ class Shell:
                     event("reassigned")
             elif isinstance(command, Record) and command.entry.kind is DecisionKind.UNRESPONSIVE:
                 event("unresponsive")
+            elif isinstance(command, JoinWaitingLine):
+                assert command.step == self.state.assignment_step
+                event("joined the waiting line")
+                self.in_line = True
+            elif isinstance(command, LeaveWaitingLine):
+                assert self.in_line
+                event("left the waiting line")
+                self.in_line = False
         if assignment is not None:
             self.answer(assignment, now)
+
+    def serve_from_line(self) -> None:
+        """A rep's slot frees while the lead waits in line: the shell takes it out and assigns it."""
+        rep_id = self.data.draw(st.sampled_from(self.roster), label="rep whose slot freed")
+        self.in_line = False
+        self.take(rep_id)
+        event("served from the waiting line")
+        self.feed(RepAssigned(step=self.state.assignment_step, rep_id=rep_id, team=self.policy.rep(rep_id).team,
+                              from_line=True), self.now)
 
     def take(self, rep_id: str) -> None:
         assert not self.holders, f"{rep_id} takes a lead still held by {self.holders}"
@@ -897,6 +921,10 @@ class Shell:
         assert (s.owner_id is not None) == (s.stage in OWNED)
         if s.queued_team and not s.finished:  # finished: see test_closing_a_queued_lead_leaves_the_queue
             assert s.stage is Stage.MQL and s.owner_id is None
+        if s.stage is Stage.MQL and s.owner_id is None and not s.finished:
+            assert s.queued_team or s.in_line or Clock.ROUTING_RETRY in s.deadlines, "an unowned MQL waits nowhere"
+        assert self.in_line == s.in_line
+        assert not s.in_line or s.waits_in_line
         if s.stage in (Stage.MQL, *OWNED):
             assert s.tier is not None
         # the shell's timers are exactly the state's deadlines
@@ -934,7 +962,7 @@ def test_random_journeys_keep_the_invariants(data):
         op = data.draw(
             st.sampled_from(
                 ["act", "act", "act", "owner", "owner", "owner", "progress", "progress", "progress"]
-                + ["fire", "fire", "engage", "submit", "stale"]
+                + ["fire", "fire", "engage", "submit", "stale", "serve"]
             ),
             label="op",
         )
@@ -945,6 +973,9 @@ def test_random_journeys_keep_the_invariants(data):
         if op == "fire":
             if shell.timers:
                 shell.fire_next()
+        elif op == "serve":
+            if shell.in_line:
+                shell.serve_from_line()
         elif op == "submit":
             shell.feed(LeadSubmitted(lead=data.draw(st.sampled_from(LEADS), label="lead")), shell.now)
         elif op == "engage":
