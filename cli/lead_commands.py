@@ -104,7 +104,8 @@ def show(
     for label, value in [
         ("stage", view.stage),
         ("tier", view.tier),
-        ("owner", view.owner_id or (f"team queue {view.queued_team}" if view.queued_team else None)),
+        ("owner", view.owner_id or (f"team queue {view.queued_team}" if view.queued_team else None)
+         or ("waiting in line for a rep's free slot" if view.in_line else None)),
         ("score", f"{view.score} (fit {view.fit_score})"),
         ("attempts", view.attempts),
         ("breaches", view.breaches),
