@@ -386,16 +386,18 @@ async def test_journeys_survive_a_starved_worker_with_no_cache(dev_server, dev_c
     wrong = [(lead_id_of(person.lead), expected_outcome(person, policy), person.outcome) for person in people
              if person.outcome != expected_outcome(person, policy)]
     problems: Counter = Counter()
-    continued = 0
+    continued = served_from_line = 0
     query = f"WorkflowType = 'LeadJourney' AND TaskQueue = '{queue}'"
     async for execution in dev_client.list_workflows(query):
         continued += execution.status is not None and execution.status.name == "CONTINUED_AS_NEW"
         history = await dev_client.get_workflow_handle(execution.id, run_id=execution.run_id).fetch_history()
         problems += _task_problems(history)
+        served_from_line += sum(event.workflow_execution_signaled_event_attributes.signal_name == "line_served"
+                                for event in history.events)
         _keep_failed_history(history, KEPT_HISTORIES)
     core_lines = [line for line in (tmp_path / "worker.err").read_text().splitlines() if "temporalio_sdk_core" in line]
     print(f"outcomes: {dict(Counter(person.outcome for person in people))}; workflow tasks: {dict(problems)}; "
-          f"runs continued as new: {continued}; "
+          f"runs continued as new: {continued}; leads served from the waiting line by signal: {served_from_line}; "
           f"ledger: {dict(ledger_kinds)}; SDK core log lines on the worker's stderr: {len(core_lines)}")
     print(f"rep actions: {len(ACT_SECONDS)}, answer p50 {_quantile(ACT_SECONDS, 0.5):.2f} s, "
           f"p90 {_quantile(ACT_SECONDS, 0.9):.2f} s, max {max(ACT_SECONDS, default=0):.2f} s; "
@@ -406,6 +408,8 @@ async def test_journeys_survive_a_starved_worker_with_no_cache(dev_server, dev_c
     # The run exercised what it claims to: breaches, escalations, reassignments.
     assert ledger_kinds["breach"] > 0 and ledger_kinds["escalated"] > 0 and ledger_kinds["reassigned"] > 0, ledger_kinds
     assert continued >= JOURNEYS // 2, f"only {continued} runs continued as new"
+    if CAPACITY is not None and int(CAPACITY) * 6 < CONCURRENT_JOURNEYS:  # reps full: the line did the routing
+        assert served_from_line > 0, "no lead was served from the waiting line"
     # Whatever the SDK core logged went through Python logging to stderr, none of it to stdout.
     assert "temporalio_sdk_core" not in (tmp_path / "worker.out").read_text()
     assert problems["timed_out"] > 0, "no workflow task timed out: the run did not starve the worker"
