@@ -191,9 +191,9 @@ async def test_happy_path_history_events_and_billable_actions(plain_dev_client, 
     # Policy load, routing, one ledger write per decision step and the assignment notification
     # are activities; none is local, so their results replay in the task that recorded them.
     assert count.local_activity_tasks == 0 and count.activities <= 9
-    assert count.search_attribute_upserts <= 8  # the journey's own, and one per patch marker (3)
-    assert count.total <= 36
-    assert count.history_events <= 97
+    assert count.search_attribute_upserts <= 9  # the journey's own, and one per patch marker (4)
+    assert count.total <= 37
+    assert count.history_events <= 99
 
 
 def _run_cli(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
