@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 
@@ -56,66 +58,73 @@ async def _write(client: Client, name: str, lead_id: str, out: Path) -> list[Pat
     return written
 
 
-async def _time_skipping_paths(policy: Policy, out: Path) -> list[Path]:
+@asynccontextmanager
+async def _golden_worker(policy: Policy) -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server at a Tuesday 9:30 in New York, with a worker on ``policy``."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(test_server_path()), data_converter=journey_data_converter()
     )
-    written: list[Path] = []
     try:
-        client = env.client
         with tempfile.TemporaryDirectory() as folder:
             settings = Settings(task_queue="golden", database_url=f"sqlite:///{folder}/ledger.db")
             await skip_to(env, next_local(await env.get_current_time(), TUESDAY, time(9, 30)))
-            async with running_worker(client, settings, policy=policy):
-                # hot lead, contacted inside the SLA
-                hot = await submit_lead(client, hot_lead("golden.hot@example.com"), "golden", visibility=False)
-                owner = (await wait_for(client, hot.lead_id, lambda v: v.stage is Stage.ASSIGNED)).owner_id
-                await env.sleep(timedelta(minutes=20))
-                await act(client, hot.lead_id, Accept(by=owner))
-                await act(client, hot.lead_id, LogAttempt(by=owner, outcome=AttemptOutcome.CONNECTED))
-                written += await _write(client, "hot_contacted_in_sla", hot.lead_id, out)
-
-                # SQL, then converted
-                won = await submit_lead(client, hot_lead("golden.won@example.com"), "golden", visibility=False)
-                owner = (await wait_for(client, won.lead_id, lambda v: v.stage is Stage.ASSIGNED)).owner_id
-                await act(client, won.lead_id, Accept(by=owner))
-                await act(client, won.lead_id, LogAttempt(by=owner, outcome=AttemptOutcome.CONNECTED))
-                await act(client, won.lead_id, Qualify(by=owner, budget=True, authority=True, need="forecasting"))
-                await act(client, won.lead_id, Convert(by=owner, opportunity_id="OPP-1"))
-                await journey_handle(client, won.lead_id).result()
-                written += await _write(client, "sql_converted", won.lead_id, out)
-
-                # disqualified
-                lost = await submit_lead(client, hot_lead("golden.lost@example.com"), "golden", visibility=False)
-                owner = (await wait_for(client, lost.lead_id, lambda v: v.stage is Stage.ASSIGNED)).owner_id
-                await act(client, lost.lead_id, Accept(by=owner))
-                await act(client, lost.lead_id, LogAttempt(by=owner, outcome=AttemptOutcome.CONNECTED))
-                await act(client, lost.lead_id, Disqualify(by=owner, reason="no_budget"))
-                await journey_handle(client, lost.lead_id).result()
-                written += await _write(client, "disqualified", lost.lead_id, out)
-
-                # breach, escalation, reassignment
-                warm = await submit_lead(client, warm_lead("golden.warm@example.com"), "golden", visibility=False)
-                await wait_for(client, warm.lead_id, lambda v: v.stage is Stage.NURTURING)
-                view = await warm_up_until_reassigned(env, client, warm.lead_id)
-                await act(client, warm.lead_id, Accept(by=view.owner_id))
-                written += await _write(client, "breach_escalation_reassignment", warm.lead_id, out)
-
-                # unresponsive, recycled to nurture
-                silent = await submit_lead(client, hot_lead("golden.silent@example.com"), "golden", visibility=False)
-                owner = (await wait_for(client, silent.lead_id, lambda v: v.stage is Stage.ASSIGNED)).owner_id
-                for attempt in range(policy.cadence.max_attempts):
-                    await act(client, silent.lead_id, LogAttempt(by=owner, outcome=AttemptOutcome.NO_ANSWER))
-                    if attempt < policy.cadence.max_attempts - 1:
-                        await env.sleep(timedelta(hours=20))
-                await wait_for(client, silent.lead_id, lambda v: v.stage is Stage.NURTURING)
-                written += await _write(client, "unresponsive_recycled", silent.lead_id, out)
-                # an engagement event dated in the future, then one of today (bounded-engagement)
-                written += await _future_dated_engagement(client, out)
-                for lead_id in (hot.lead_id, warm.lead_id, silent.lead_id):
-                    await journey_handle(client, lead_id).terminate("recorded")
+            async with running_worker(env.client, settings, policy=policy):
+                yield env
     finally:
         await env.shutdown()
+
+
+async def _time_skipping_paths(policy: Policy, out: Path) -> list[Path]:
+    written: list[Path] = []
+    async with _golden_worker(policy) as env:
+        client = env.client
+        # hot lead, contacted inside the SLA
+        hot = await submit_lead(client, hot_lead("golden.hot@example.com"), "golden", visibility=False)
+        owner = (await wait_for(client, hot.lead_id, lambda v: v.stage is Stage.ASSIGNED)).owner_id
+        await env.sleep(timedelta(minutes=20))
+        await act(client, hot.lead_id, Accept(by=owner))
+        await act(client, hot.lead_id, LogAttempt(by=owner, outcome=AttemptOutcome.CONNECTED))
+        written += await _write(client, "hot_contacted_in_sla", hot.lead_id, out)
+
+        # SQL, then converted
+        won = await submit_lead(client, hot_lead("golden.won@example.com"), "golden", visibility=False)
+        owner = (await wait_for(client, won.lead_id, lambda v: v.stage is Stage.ASSIGNED)).owner_id
+        await act(client, won.lead_id, Accept(by=owner))
+        await act(client, won.lead_id, LogAttempt(by=owner, outcome=AttemptOutcome.CONNECTED))
+        await act(client, won.lead_id, Qualify(by=owner, budget=True, authority=True, need="forecasting"))
+        await act(client, won.lead_id, Convert(by=owner, opportunity_id="OPP-1"))
+        await journey_handle(client, won.lead_id).result()
+        written += await _write(client, "sql_converted", won.lead_id, out)
+
+        # disqualified
+        lost = await submit_lead(client, hot_lead("golden.lost@example.com"), "golden", visibility=False)
+        owner = (await wait_for(client, lost.lead_id, lambda v: v.stage is Stage.ASSIGNED)).owner_id
+        await act(client, lost.lead_id, Accept(by=owner))
+        await act(client, lost.lead_id, LogAttempt(by=owner, outcome=AttemptOutcome.CONNECTED))
+        await act(client, lost.lead_id, Disqualify(by=owner, reason="no_budget"))
+        await journey_handle(client, lost.lead_id).result()
+        written += await _write(client, "disqualified", lost.lead_id, out)
+
+        # breach, escalation, reassignment
+        warm = await submit_lead(client, warm_lead("golden.warm@example.com"), "golden", visibility=False)
+        await wait_for(client, warm.lead_id, lambda v: v.stage is Stage.NURTURING)
+        view = await warm_up_until_reassigned(env, client, warm.lead_id)
+        await act(client, warm.lead_id, Accept(by=view.owner_id))
+        written += await _write(client, "breach_escalation_reassignment", warm.lead_id, out)
+
+        # unresponsive, recycled to nurture
+        silent = await submit_lead(client, hot_lead("golden.silent@example.com"), "golden", visibility=False)
+        owner = (await wait_for(client, silent.lead_id, lambda v: v.stage is Stage.ASSIGNED)).owner_id
+        for attempt in range(policy.cadence.max_attempts):
+            await act(client, silent.lead_id, LogAttempt(by=owner, outcome=AttemptOutcome.NO_ANSWER))
+            if attempt < policy.cadence.max_attempts - 1:
+                await env.sleep(timedelta(hours=20))
+        await wait_for(client, silent.lead_id, lambda v: v.stage is Stage.NURTURING)
+        written += await _write(client, "unresponsive_recycled", silent.lead_id, out)
+        # an engagement event dated in the future, then one of today (bounded-engagement)
+        written += await _future_dated_engagement(client, out)
+        for lead_id in (hot.lead_id, warm.lead_id, silent.lead_id):
+            await journey_handle(client, lead_id).terminate("recorded")
     return written
 
 
@@ -143,31 +152,22 @@ async def _waiting_line_path(policy: Policy, out: Path) -> list[Path]:
     sent (``waiting_line_freed_slot``)."""
     ana = next(rep for rep in policy.reps if rep.id == "rep-ana").model_copy(update={"capacity": 1})
     one_rep = policy.model_copy(update={"reps": [ana]})
-    env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(test_server_path()), data_converter=journey_data_converter()
-    )
-    try:
+    async with _golden_worker(one_rep) as env:
         client = env.client
-        with tempfile.TemporaryDirectory() as folder:
-            settings = Settings(task_queue="golden", database_url=f"sqlite:///{folder}/ledger.db")
-            await skip_to(env, next_local(await env.get_current_time(), TUESDAY, time(9, 30)))
-            async with running_worker(client, settings, policy=one_rep):
-                first = await submit_lead(client, hot_lead("golden.first@example.com"), "golden", visibility=False)
-                await wait_for(client, first.lead_id, lambda v: v.stage is Stage.ASSIGNED)
-                waiting = await submit_lead(client, hot_lead("golden.waiting@example.com"), "golden", visibility=False)
-                await wait_for(client, waiting.lead_id, lambda v: v.in_line)
-                await env.sleep(timedelta(minutes=40))  # one safety-net check finds nobody free
-                await act(client, first.lead_id, Accept(by=ana.id))
-                await act(client, first.lead_id, LogAttempt(by=ana.id, outcome=AttemptOutcome.CONNECTED))
-                await act(client, first.lead_id, Disqualify(by=ana.id, reason="no_budget"))
-                await journey_handle(client, first.lead_id).result()
-                await wait_for(client, waiting.lead_id, lambda v: v.stage is Stage.ASSIGNED)
-                await act(client, waiting.lead_id, Accept(by=ana.id))
-                written = await _write(client, "waiting_line_freed_slot", first.lead_id, out)
-                written += await _write(client, "waiting_line_served", waiting.lead_id, out)
-                await journey_handle(client, waiting.lead_id).terminate("recorded")
-    finally:
-        await env.shutdown()
+        first = await submit_lead(client, hot_lead("golden.first@example.com"), "golden", visibility=False)
+        await wait_for(client, first.lead_id, lambda v: v.stage is Stage.ASSIGNED)
+        waiting = await submit_lead(client, hot_lead("golden.waiting@example.com"), "golden", visibility=False)
+        await wait_for(client, waiting.lead_id, lambda v: v.in_line)
+        await env.sleep(timedelta(minutes=40))  # one safety-net check finds nobody free
+        await act(client, first.lead_id, Accept(by=ana.id))
+        await act(client, first.lead_id, LogAttempt(by=ana.id, outcome=AttemptOutcome.CONNECTED))
+        await act(client, first.lead_id, Disqualify(by=ana.id, reason="no_budget"))
+        await journey_handle(client, first.lead_id).result()
+        await wait_for(client, waiting.lead_id, lambda v: v.stage is Stage.ASSIGNED)
+        await act(client, waiting.lead_id, Accept(by=ana.id))
+        written = await _write(client, "waiting_line_freed_slot", first.lead_id, out)
+        written += await _write(client, "waiting_line_served", waiting.lead_id, out)
+        await journey_handle(client, waiting.lead_id).terminate("recorded")
     return written
 
 
