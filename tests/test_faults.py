@@ -186,14 +186,14 @@ class FlakyLedger(Ledger):
         self.failures = 0
         self.rng = random.Random(7)
 
-    def apply(self, batch):
+    def apply(self, batch, policy=None):
         if self.failing.is_set() and self.rng.random() < 0.5:
             self.failures += 1
             if self.rng.random() < 0.5:
                 raise ConnectionError("injected: ledger unavailable")
-            super().apply(batch)
+            super().apply(batch, policy)
             raise ConnectionError("injected: connection lost after commit")
-        return super().apply(batch)
+        return super().apply(batch, policy)
 
 
 class FlakyNotifier(Notifier):
