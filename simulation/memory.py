@@ -16,14 +16,19 @@ the statistics need and lets the rest go; none of them changes a decision or a n
 * ``DormantJourney``: a nurturing lead with nothing to do until its qualifying event is
   kept as compressed bytes, not as a live journey.
 * ``BehaviourStream``: a lead's random stream holds its 2.5 kB generator only while in use.
+* ``collector_tuned``: while a replication runs, what existed before it (policy, calendars,
+  name pool) is frozen out of the cyclic garbage collector, and full collections are rarer;
+  late in a long run they walked every live journey and took a fifth of the time.
 """
 
 from __future__ import annotations
 
+import gc
 import pickle
 import random
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
@@ -154,3 +159,23 @@ class BehaviourStream:
     def __setstate__(self, state: tuple[int, int]) -> None:
         self.seed, self.draws = state
         self._rng = None
+
+
+# Objects allocated between young collections, and young collections between older ones.
+# Python's defaults (700, 10, 10) run a full collection about every 70,000 allocations.
+_TUNED_THRESHOLDS = (50_000, 50, 100)
+
+
+@contextmanager
+def collector_tuned() -> Iterator[None]:
+    """Freeze what exists now out of the garbage collector and collect less often, for the
+    duration; the process's own settings come back afterwards."""
+    before = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*_TUNED_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.unfreeze()

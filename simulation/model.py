@@ -58,7 +58,7 @@ from leadflow.policy import Policy, Rep
 from leadflow.scoring import decayed, fit_score, qualifying_event
 from leadflow.waiting_line import tier_priority
 from simulation.behaviour import ContactCurve, likelihood, pick, sample
-from simulation.memory import ArmedDeadline, BehaviourStream, DormantJourney, forget_observed, never_armed
+from simulation.memory import ArmedDeadline, BehaviourStream, DormantJourney, collector_tuned, forget_observed, never_armed
 from simulation.population import Arrivals, People, Person, engagement_after
 from simulation.routing_book import RoutingBook
 from simulation.scenario import LoadedScenario
@@ -294,7 +294,8 @@ class JourneyModel(SimShell):
         self.env.process(self.arrive())
         self._rep_capacity()
         self._absences_end()
-        self.env.run(until=self.horizon)
+        with collector_tuned():
+            self.env.run(until=self.horizon)
         end = self.start + timedelta(hours=self.horizon)
         self.stats.finish(
             lambda mql_hours: business_time_between(self.policy.calendar, self.start + timedelta(hours=mql_hours), end)

@@ -18,7 +18,7 @@ from runtime.settings import REPO_ROOT, SCENARIOS_DIR
 from simulation.capacity import capacity, with_headcount
 from simulation.compare import compare
 from simulation.erlang import erlang_c, mean_wait, service_level
-from simulation.memory import BehaviourStream, DormantJourney
+from simulation.memory import BehaviourStream, DormantJourney, collector_tuned
 from simulation.mmc_reference import ciw_mmc
 from simulation.model import JourneyModel
 from simulation.runner import replication_seeds, simulate
@@ -295,3 +295,12 @@ def test_packing_nurturing_leads_and_resting_streams_change_no_result(monkeypatc
     without.run()
     assert with_savings.stats == without.stats
     assert with_savings.stats.counts["recycled"] > 0 and with_savings.stats.funnel[FunnelStep.MQL] > 0
+
+
+def test_a_replication_tunes_the_garbage_collector_only_while_it_runs():
+    import gc
+
+    before = gc.get_threshold()
+    with collector_tuned():
+        assert gc.get_threshold() != before and gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
