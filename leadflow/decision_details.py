@@ -29,7 +29,7 @@ class TypedDetail:
 
     def to_detail(self) -> Detail:
         """The flat mapping ``decide`` records (enums by value, as the ledger stores them)."""
-        return {item.name: _plain(getattr(self, item.name)) for item in fields(self)}
+        return {name: _plain(getattr(self, name)) for name in _field_names(type(self))}
 
     @classmethod
     def of(cls, entry: DecisionEntry) -> Self:
@@ -41,6 +41,17 @@ class TypedDetail:
     @classmethod
     def _read(cls, detail: Detail) -> Self:
         raise NotImplementedError
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    """A detail class's field names, read once (``dataclasses.fields`` rebuilds them each call)."""
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(item.name for item in fields(kind))
+    return names
 
 
 def _plain(value: Any) -> str | int | float | bool | None:

@@ -8,13 +8,15 @@ memory. Both call ``choose_rep``.
 
 from __future__ import annotations
 
+import heapq
+from bisect import bisect_left
 from collections.abc import Iterator
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadflow.business_calendar import is_open
-from leadflow.policy import Policy, Rep, Routing, RoutingMethod, roster_calendars, roster_positions
+from leadflow.policy import Policy, Rep, Routing, RoutingMethod, roster_calendars, roster_positions, roster_shifts
 
 
 class RoutingSnapshot(BaseModel):
@@ -98,39 +100,61 @@ def covers(rep: Rep, territory: str | None, segment: str | None) -> bool:
 def _in_turn(policy: Policy, pointer: str | None) -> Iterator[Rep]:
     """The roster in round-robin order: starting just after the pointer, wrapping around."""
     roster = policy.reps
-    position = roster_positions(policy).get(pointer) if pointer else None
-    start = position + 1 if position is not None else 0
+    start = _start_after(policy, pointer)
     for offset in range(len(roster)):
         yield roster[(start + offset) % len(roster)]
+
+
+def _start_after(policy: Policy, pointer: str | None) -> int:
+    """The roster position round robin starts from: just after the pointer's rep."""
+    position = roster_positions(policy).get(pointer) if pointer else None
+    return position + 1 if position is not None else 0
+
+
+def _on_shift_in_turn(policy: Policy, at: datetime, start: int) -> Iterator[Rep]:
+    """The reps whose calendar is open at ``at``, in round-robin order from ``start``: only
+    they are walked, however many are off shift in other time zones."""
+    open_positions = [positions for hours, positions in roster_shifts(policy) if is_open(hours, at)]
+    cuts = [bisect_left(positions, start) for positions in open_positions]
+    roster = policy.reps
+    for index in heapq.merge(*(positions[cut:] for positions, cut in zip(open_positions, cuts))):
+        yield roster[index]
+    for index in heapq.merge(*(positions[:cut] for positions, cut in zip(open_positions, cuts))):
+        yield roster[index]
 
 
 def _next_in_turn(policy: Policy, request: RouteRequest, snapshot: RoutingSnapshot) -> tuple[Rep, bool] | None:
     """Round robin: the first eligible rep after the pointer (on shift first, when preferred).
 
-    Walks the roster only as far as it must, so routing over a large team stays cheap.
+    Walks only as far as it must: the reps on shift first (found through their calendars),
+    then, when none of them can take the lead, the whole roster for the first free rep.
     """
     routing, exclude = policy.routing, set(request.exclude)
-    first_free: Rep | None = None
-    open_now: dict[int, bool] = {}  # by calendar object: reps often share one
+
+    def free(rep: Rep) -> bool:
+        return (
+            rep.id not in exclude
+            and covers(rep, request.territory, request.segment)
+            and snapshot.open_leads.get(rep.id, 0) < capacity_of(rep, routing)
+            and not is_out_of_office(rep, request.at)
+        )
+
     # Outside every rep's hours (nights, weekends) nobody can be on shift: the first free rep
     # in turn is the answer, found without walking the rest of the roster in search of one.
     prefer_on_shift = routing.prefer_on_shift and any(is_open(hours, request.at) for hours in roster_calendars(policy))
+    start = _start_after(policy, snapshot.last_assigned)
+    if prefer_on_shift:
+        for rep in _on_shift_in_turn(policy, request.at, start):
+            if free(rep):
+                return rep, True
+    open_now: dict[int, bool] = {}  # by calendar object: reps often share one
     for rep in _in_turn(policy, snapshot.last_assigned):
-        if (
-            rep.id in exclude
-            or not covers(rep, request.territory, request.segment)
-            or snapshot.open_leads.get(rep.id, 0) >= capacity_of(rep, routing)
-            or is_out_of_office(rep, request.at)
-        ):
-            continue
-        shift = open_now.get(id(rep.hours))
-        if shift is None:
-            shift = open_now[id(rep.hours)] = is_open(rep.hours, request.at)
-        if shift or not prefer_on_shift:
-            return rep, shift
-        if first_free is None:
-            first_free = rep
-    return (first_free, False) if first_free is not None else None
+        if free(rep):
+            shift = open_now.get(id(rep.hours))
+            if shift is None:
+                shift = open_now[id(rep.hours)] = is_open(rep.hours, request.at)
+            return rep, shift  # off shift when preferred: every free rep on shift was found above
+    return None
 
 
 def choose_rep(policy: Policy, request: RouteRequest, snapshot: RoutingSnapshot) -> RouteDecision:

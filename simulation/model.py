@@ -267,6 +267,9 @@ class JourneyModel(SimShell):
         self.arrivals = Arrivals(scenario.population, self.start, self.policy.calendar.timezone, random.Random(arrival_seed))
         self.people = People(scenario.population, self.behaviour, random.Random(people_seed))
         self.desks = {rep.id: RepDesk(self.env, rep) for rep in self.policy.reps}
+        self.team_desks: dict[str, list[RepDesk]] = {}
+        for desk in self.desks.values():
+            self.team_desks.setdefault(desk.rep.team, []).append(desk)
         self.contact = ContactCurve(self.behaviour.contact_probability, self.behaviour.speed_to_lead)
         self.tier_rank = {tier.name: tier_priority(self.policy, tier.name) for tier in self.policy.tiers}
         self.stats = ReplicationStats(
@@ -466,7 +469,7 @@ class JourneyModel(SimShell):
     def claim_from_queue(self, journey: LeadJourney, team: str, step: int):
         """A lead in a team queue: the team's manager hands it to whoever answers first."""
         rng = journey.person.behaviour_rng
-        members = [desk for desk in self.desks.values() if desk.rep.team == team]
+        members = self.team_desks.get(team, [])
         if not members:
             return
         desk = members[int(rng.random() * len(members))]
