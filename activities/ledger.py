@@ -80,7 +80,7 @@ _RELEASE = (
 _OPEN_LEADS_OF_REP = select(func.count()).where(
     and_(assignments.c.rep_id == bindparam("rep_id"), assignments.c.released_at.is_(None))
 )
-_UNRELEASED_OF_JOURNEY = select(assignments.c.rep_id, assignments.c.step).where(
+_UNRELEASED_OF_JOURNEY = select(assignments.c.rep_id).where(
     and_(assignments.c.journey_id == bindparam("journey_id"), assignments.c.released_at.is_(None))
 )
 _LEAVE_LINE = delete(waiting_line).where(waiting_line.c.journey_id == bindparam("of_journey"))
@@ -281,11 +281,12 @@ class Ledger:
             done = conn.execute(_ASSIGNMENT_OF_STEP, {"journey_id": request.journey_id, "step": request.step}).first()
             if done is not None:
                 return AssignmentResult(step=request.step, rep_id=done.rep_id, team=done.team, on_shift=bool(done.on_shift))
-            freed = bool(request.release_rep_id) and self._release(conn, request.journey_id, request.release_rep_id or "", request.at)
+            previous = request.release_rep_id
+            freed = previous is not None and self._release(conn, request.journey_id, previous, request.at)
             conn.execute(_LEAVE_LINE, {"of_journey": request.journey_id})  # a new routing step supersedes any place in line
             result = self._route(conn, request, policy)
-            if freed and request.release_rep_id:
-                result.served = self._serve_line(conn, policy, request.release_rep_id, request.at)
+            if freed and previous is not None:
+                result.served = self._serve_line(conn, policy, previous, request.at)
             return result
 
     def _route(self, conn: Connection, request: AssignmentRequest, policy: Policy) -> AssignmentResult:
