@@ -415,7 +415,6 @@ def roster_positions(policy: Policy) -> dict[str, int]:
     return entry[1]
 
 
-_ROSTER_CALENDARS: dict[int, tuple[Policy, list[BusinessCalendar]]] = {}
 _ROSTER_SHIFTS: dict[int, tuple[Policy, list[tuple[BusinessCalendar, list[int]]]]] = {}
 
 
@@ -430,17 +429,4 @@ def roster_shifts(policy: Policy) -> list[tuple[BusinessCalendar, list[int]]]:
         for index, rep in enumerate(policy.reps):
             by_calendar.setdefault(id(rep.hours), (rep.hours, []))[1].append(index)
         entry = _ROSTER_SHIFTS[id(policy)] = (policy, list(by_calendar.values()))
-    return entry[1]
-
-
-def roster_calendars(policy: Policy) -> list[BusinessCalendar]:
-    """The distinct working-hours calendars of the roster (reps usually share a few)."""
-    entry = _ROSTER_CALENDARS.get(id(policy))
-    if entry is None or entry[0] is not policy:
-        if len(_ROSTER_CALENDARS) >= _ROSTER_POSITIONS_KEPT:
-            _ROSTER_CALENDARS.clear()
-        distinct: dict[int, BusinessCalendar] = {}
-        for rep in policy.reps:
-            distinct.setdefault(id(rep.hours), rep.hours)
-        entry = _ROSTER_CALENDARS[id(policy)] = (policy, list(distinct.values()))
     return entry[1]

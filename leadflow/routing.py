@@ -16,7 +16,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadflow.business_calendar import is_open
-from leadflow.policy import Policy, Rep, Routing, RoutingMethod, roster_calendars, roster_positions, roster_shifts
+from leadflow.policy import Policy, Rep, Routing, RoutingMethod, roster_positions, roster_shifts
 
 
 class RoutingSnapshot(BaseModel):
@@ -111,10 +111,9 @@ def _start_after(policy: Policy, pointer: str | None) -> int:
     return position + 1 if position is not None else 0
 
 
-def _on_shift_in_turn(policy: Policy, at: datetime, start: int) -> Iterator[Rep]:
-    """The reps whose calendar is open at ``at``, in round-robin order from ``start``: only
-    they are walked, however many are off shift in other time zones."""
-    open_positions = [positions for hours, positions in roster_shifts(policy) if is_open(hours, at)]
+def _on_shift_in_turn(policy: Policy, open_positions: list[list[int]], start: int) -> Iterator[Rep]:
+    """The reps at ``open_positions`` (those whose calendar is open), in round-robin order
+    from ``start``: only they are walked, however many are off shift in other time zones."""
     cuts = [bisect_left(positions, start) for positions in open_positions]
     roster = policy.reps
     for index in heapq.merge(*(positions[cut:] for positions, cut in zip(open_positions, cuts))):
@@ -141,10 +140,11 @@ def _next_in_turn(policy: Policy, request: RouteRequest, snapshot: RoutingSnapsh
 
     # Outside every rep's hours (nights, weekends) nobody can be on shift: the first free rep
     # in turn is the answer, found without walking the rest of the roster in search of one.
-    prefer_on_shift = routing.prefer_on_shift and any(is_open(hours, request.at) for hours in roster_calendars(policy))
+    open_positions = [positions for hours, positions in roster_shifts(policy) if is_open(hours, request.at)]
+    prefer_on_shift = routing.prefer_on_shift and bool(open_positions)
     start = _start_after(policy, snapshot.last_assigned)
     if prefer_on_shift:
-        for rep in _on_shift_in_turn(policy, request.at, start):
+        for rep in _on_shift_in_turn(policy, open_positions, start):
             if free(rep):
                 return rep, True
     open_now: dict[int, bool] = {}  # by calendar object: reps often share one
