@@ -38,7 +38,7 @@ def ledger_report(ledger: Ledger, policy: Policy, since: datetime, until: dateti
     open_query = select(leads.c.lead_id, leads.c.owner_id, leads.c.sla_due_at).where(leads.c.outcome.is_(None))
     with ledger.engine.connect() as conn:
         decisions = [
-            LoggedDecision(lead_id=row.lead_id, journey_id=row.journey_id, entry=DecisionEntry.model_construct(
+            LoggedDecision(lead_id=row.lead_id, journey_id=row.journey_id, entry=DecisionEntry(
                 seq=row.seq, at=row.at, kind=DecisionKind(row.kind), stage=Stage(row.stage), owner_id=row.owner_id,
                 tier=row.tier, detail=row.detail or {}))
             for row in conn.execute(decision_query)

@@ -73,6 +73,7 @@ from leadflow.journey import (
     Stage,
     StageChange,
     StartDeadline,
+    copy_state,
 )
 from leadflow.lead import EngagementEvent, EngagementKind
 from leadflow.policy import CadenceUnit, Policy
@@ -220,13 +221,11 @@ class _Transition:
     """Builds one transition: a copy of the state and the commands it produces."""
 
     def __init__(self, state: JourneyState, now: datetime, policy: Policy):
-        self.state = state.model_copy()
-        # Copy-on-write for the containers this transition may change.
+        self.state = copy_state(state)
+        # The deadlines change in place, so they are copied; the lists (log, stage history,
+        # previous owners) are replaced, never changed, so the input state keeps its own.
         self.state.deadlines = dict(state.deadlines)
         self._armed_before = frozenset(state.deadlines)
-        self.state.log = list(state.log)
-        self.state.previous_owners = list(state.previous_owners)
-        self.state.stage_history = list(state.stage_history)
         self.now = now.astimezone(timezone.utc)
         self.at = self.now
         self.policy = policy
@@ -289,15 +288,13 @@ class _Transition:
         entry = DecisionEntry(
             seq=s.seq, at=self.at, kind=kind, stage=s.stage, owner_id=s.owner_id, tier=s.tier, detail=Detail(detail)
         )
-        s.log.append(entry)
-        if len(s.log) > LOG_LIMIT:
-            del s.log[: len(s.log) - LOG_LIMIT]
+        s.log = [*s.log[1 - LOG_LIMIT:], entry]
         self.commands.append(Record(entry=entry))
 
     def set_stage(self, stage: Stage) -> None:
         if self.state.stage is not stage:
             self.state.stage = stage
-            self.state.stage_history.append(StageChange(stage=stage, at=self.at))
+            self.state.stage_history = [*self.state.stage_history, StageChange(stage=stage, at=self.at)]
 
     def arm(self, clock: Clock, due_at: datetime) -> None:
         due_at = max(due_at, self.at)
@@ -456,7 +453,7 @@ class _Transition:
         s = self.state
         s.owner_id, s.owner_team, s.queued_team = rep_id, team, None
         s.in_line = False  # served from the line (the shell took it out) or routed at once
-        s.previous_owners.append(rep_id)
+        s.previous_owners = [*s.previous_owners, rep_id]
         s.assigned_at = self.at
         s.owner_breaches = 0
         s.owner_attempts = 0

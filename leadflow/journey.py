@@ -2,15 +2,22 @@
 
 Events go into ``decide``; commands come out. Both are plain data, so the Temporal shell
 can put them in workflow history and the simulator can put them on its event queue.
+
+They are slotted dataclasses, not pydantic models: ``decide`` builds and changes them on
+every transition, and a dataclass costs a fraction of a model to make, copy and set.
+Pydantic still validates them at the edges: the Temporal data converter, the ledger and
+the API read and write them through ``TypeAdapter``, with the same JSON as before.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import IntEnum, StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from leadflow.actions import RepAction
 from leadflow.lead import EngagementEvent, Lead, LeadSource
@@ -107,10 +114,9 @@ class NotificationKind(StrEnum):
 Detail = dict[str, str | int | float | bool | None]
 
 
-class DecisionEntry(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DecisionEntry:
     """One line of the decision log (and one row of the ledger)."""
-
-    model_config = ConfigDict(frozen=True)
 
     seq: int
     at: datetime
@@ -118,17 +124,17 @@ class DecisionEntry(BaseModel):
     stage: Stage
     owner_id: str | None = None
     tier: str | None = None
-    detail: Detail = Field(default_factory=dict)
+    detail: Detail = field(default_factory=dict)
 
 
-class StageChange(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageChange:
     stage: Stage
     at: datetime
 
 
-class JourneyState(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class JourneyState:
     """Everything ``decide`` needs to know about one lead's journey."""
 
     lead_id: str
@@ -136,20 +142,20 @@ class JourneyState(BaseModel):
     policy_version: str
     lead: Lead | None = None
     stage: Stage = Stage.NEW
-    stage_history: list[StageChange] = Field(default_factory=list)
+    stage_history: list[StageChange] = field(default_factory=list)
     source: LeadSource | None = None
     territory: str | None = None
     segment: str | None = None
     fit_score: float = 0.0
     engagement_score: float = 0.0
     engagement_as_of: datetime | None = None
-    engagement_event_ids: list[str] = Field(default_factory=list)  # the latest EVENT_IDS_KEPT, to count a retry once
+    engagement_event_ids: list[str] = field(default_factory=list)  # the latest EVENT_IDS_KEPT, to count a retry once
     hand_raised: bool = False
     tier: str | None = None
     owner_id: str | None = None
     owner_team: str | None = None
     queued_team: str | None = None
-    previous_owners: list[str] = Field(default_factory=list)
+    previous_owners: list[str] = field(default_factory=list)
     assignment_step: int = 0
     routing_retries: int = 0
     # Routing's "nobody free" puts the lead in the waiting line (``leadflow.waiting_line``)
@@ -173,13 +179,13 @@ class JourneyState(BaseModel):
     first_contact_met: bool | None = None
     sql_at: datetime | None = None
     closed_at: datetime | None = None
-    deadlines: dict[Clock, datetime] = Field(default_factory=dict)
+    deadlines: dict[Clock, datetime] = field(default_factory=dict)
     submissions: int = 0
     recycles: int = 0
     last_reason: str | None = None
     outcome: Outcome | None = None
     seq: int = 0
-    log: list[DecisionEntry] = Field(default_factory=list)
+    log: list[DecisionEntry] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -192,15 +198,33 @@ class JourneyState(BaseModel):
         return min(due) if due else None
 
 
+def _shallow_copier(cls: type[Any]) -> Any:
+    """A shallow copy of a slotted dataclass, field by field: what ``dataclasses`` itself
+    does to build ``__init__``, and about ten times faster than ``copy.copy``, which goes
+    through the pickling protocol for slotted objects."""
+    names = [item.name for item in fields(cls)]
+    body = "".join(f"    copied.{name} = original.{name}\n" for name in names)
+    source = f"def copy(original):\n    copied = new(cls)\n{body}    return copied\n"
+    namespace: dict[str, Any] = {}
+    exec(source, {"new": object.__new__, "cls": cls}, namespace)  # noqa: S102 - code built from field names only
+    return namespace["copy"]
+
+
+copy_state: Callable[[JourneyState], JourneyState] = _shallow_copier(JourneyState)
+"""A shallow copy of a journey state (its lists and dicts are shared, not copied)."""
+
+
 # --- events: what happened -------------------------------------------------------------
 
 
-class LeadSubmitted(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class LeadSubmitted:
     type: Literal["submitted"] = "submitted"
     lead: Lead
 
 
-class EngagementReceived(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class EngagementReceived:
     type: Literal["engagement"] = "engagement"
     event: EngagementEvent
     # Only for replaying journeys recorded before engagement was bounded (the workflow's
@@ -208,33 +232,38 @@ class EngagementReceived(BaseModel):
     as_sent: bool = False
 
 
-class RepActed(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class RepActed:
     type: Literal["action"] = "action"
     action: RepAction
 
 
-class DeadlineReached(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class DeadlineReached:
     type: Literal["deadline"] = "deadline"
     clock: Clock
     due_at: datetime
 
 
-class RepAssigned(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class RepAssigned:
     type: Literal["assigned"] = "assigned"
     step: int
     rep_id: str
     team: str
     on_shift: bool = True
-    from_line: bool = Field(default=False, description="a slot freed for the lead while it waited in line")
+    from_line: bool = False  # a slot freed for the lead while it waited in line
 
 
-class NoRepAvailable(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class NoRepAvailable:
     type: Literal["no_rep"] = "no_rep"
     step: int
     why: str
 
 
-class PolicyAdopted(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class PolicyAdopted:
     """A running journey switches to another policy version (``leadflow policy rollout --to all-open``)."""
 
     type: Literal["policy_adopted"] = "policy_adopted"
@@ -250,7 +279,8 @@ JourneyEvent = Annotated[
 # --- commands: what the shell must do ---------------------------------------------------
 
 
-class StartDeadline(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class StartDeadline:
     """Arm (or re-arm, replacing the old one) the timer of ``clock``."""
 
     type: Literal["start_deadline"] = "start_deadline"
@@ -258,12 +288,14 @@ class StartDeadline(BaseModel):
     due_at: datetime
 
 
-class CancelDeadline(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class CancelDeadline:
     type: Literal["cancel_deadline"] = "cancel_deadline"
     clock: Clock
 
 
-class AssignLead(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class AssignLead:
     """Route the lead; answer with ``RepAssigned`` or ``NoRepAvailable`` for the same step."""
 
     type: Literal["assign"] = "assign"
@@ -271,29 +303,32 @@ class AssignLead(BaseModel):
     tier: str
     territory: str | None = None
     segment: str | None = None
-    exclude: list[str] = Field(default_factory=list)
-    release_rep_id: str | None = Field(default=None, description="previous owner to release in the same step")
+    exclude: list[str] = field(default_factory=list)
+    release_rep_id: str | None = None  # the previous owner, released in the same step
 
 
-class JoinWaitingLine(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class JoinWaitingLine:
     """Nobody can take the lead now: put it in the waiting line, to be answered with
     ``RepAssigned`` for ``step`` when a slot it may take frees."""
 
     type: Literal["join_line"] = "join_line"
     step: int
-    priority: int = Field(description="0 = the hottest tier")
+    priority: int  # 0 = the hottest tier
     mql_at: datetime
     territory: str | None = None
     segment: str | None = None
 
 
-class LeaveWaitingLine(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class LeaveWaitingLine:
     """The lead no longer waits for a rep (escalated, closed, recycled): take it out of line."""
 
     type: Literal["leave_line"] = "leave_line"
 
 
-class ClaimLead(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class ClaimLead:
     """A team member took the lead from the team queue: record the assignment."""
 
     type: Literal["claim"] = "claim"
@@ -301,26 +336,30 @@ class ClaimLead(BaseModel):
     rep_id: str
 
 
-class ReleaseLead(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class ReleaseLead:
     """The rep no longer owns the lead (frees capacity)."""
 
     type: Literal["release"] = "release"
     rep_id: str
 
 
-class Notify(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class Notify:
     type: Literal["notify"] = "notify"
     kind: NotificationKind
     recipients: list[str]
-    detail: Detail = Field(default_factory=dict)
+    detail: Detail = field(default_factory=dict)
 
 
-class Record(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class Record:
     type: Literal["record"] = "record"
     entry: DecisionEntry
 
 
-class Finish(BaseModel):
+@dataclass(slots=True, kw_only=True)
+class Finish:
     type: Literal["finish"] = "finish"
     outcome: Outcome
 

@@ -7,8 +7,7 @@ the statistics need and lets the rest go; none of them changes a decision or a n
 (``tests/test_simulation.py`` runs a replication with and without them and compares).
 
 * ``forget_observed``: once every decision has been observed, a journey's state keeps only
-  its latest log entry and stage change (all that ``decide`` reads), and its pydantic
-  "fields set" record is one set shared by the whole class (``share_fields_set``).
+  its latest log entry and stage change (all that ``decide`` reads).
 * ``never_armed``: a nurture expiry is not timed when no trace is kept; it changes no
   statistic, and the lead's qualifying engagement (found in advance) cancels it anyway.
 * ``ArmedDeadline``: SimPy cannot take a timeout out of its queue; a cancelled deadline's
@@ -32,27 +31,9 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel
-
 from leadflow.journey import Clock, JourneyState
 
 J = TypeVar("J")
-
-_ALL_FIELDS: dict[type, set[str]] = {}
-
-
-def share_fields_set(model: BaseModel) -> None:
-    """Let the model's record of which fields were set be one set shared by its whole class.
-
-    pydantic keeps that record per instance, 2 kB for a journey state, only for
-    ``exclude_unset``, which the simulator never uses. With every field name in it, a later
-    assignment adds nothing, so the shared set is never changed.
-    """
-    shared = _ALL_FIELDS.get(type(model))
-    if shared is None:
-        shared = _ALL_FIELDS[type(model)] = set(type(model).model_fields)
-    object.__setattr__(model, "__pydantic_fields_set__", shared)
-
 
 def forget_observed(state: JourneyState) -> None:
     """Drop what ``decide`` no longer reads once every decision has been observed."""
@@ -60,8 +41,6 @@ def forget_observed(state: JourneyState) -> None:
         state.log = state.log[-1:]
     if len(state.stage_history) > 1:
         state.stage_history = state.stage_history[-1:]
-    for part in (state, *state.log, *state.stage_history):
-        share_fields_set(part)
 
 
 def never_armed(clock: Clock, keeping_traces: bool) -> bool:

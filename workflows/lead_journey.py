@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
@@ -211,7 +212,7 @@ class LeadJourneyWorkflow:
     @workflow.signal
     def line_served(self, assigned: RepAssigned) -> None:
         """A slot freed for this lead while it waited in line (sent by the journey that freed it)."""
-        self._receive(assigned.model_copy(update={"from_line": True}))
+        self._receive(replace(assigned, from_line=True))
 
     @workflow.signal
     def rep_action(self, request: RepActionSignal) -> None:
@@ -499,7 +500,7 @@ class LeadJourneyWorkflow:
         before = self._journey
         if (isinstance(event, EngagementReceived) and needs_bounds(event.event, now, self._rules.engagement)
                 and not workflow.patched(BOUNDED_ENGAGEMENT)):
-            event = event.model_copy(update={"as_sent": True})
+            event = replace(event, as_sent=True)
         try:
             self._state, commands = decide(before, event, now, self._rules)
         except InvalidAction as problem:  # the state moved on between validation and handling
