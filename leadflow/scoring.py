@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import datetime
 
 from leadflow.lead import EngagementEvent, EngagementKind, Lead
@@ -92,19 +93,20 @@ def qualifying_event(
     score: float,
     as_of: datetime | None,
     hand_raised: bool,
-    events: list[EngagementEvent],
+    events: Iterable[EngagementEvent],
     policy: Policy,
-) -> tuple[int, float] | None:
+) -> tuple[EngagementEvent, float] | None:
     """The first of ``events`` (in time order) at which a nurturing lead qualifies.
 
-    Returns its index and the engagement score reached by then, so a shell can send one
+    Returns that event and the engagement score reached by then, so a shell can send one
     event carrying the accumulated weight instead of every page view, with the same result.
+    ``events`` is read only up to that event, so it may be a lazy stream.
     """
-    for index, event in enumerate(events):
+    for event in events:
         score, as_of = add_engagement(score, as_of, event, policy.engagement)
         hand_raised = hand_raised or is_hand_raise(event.kind, policy)
         if qualifies(fit, score, hand_raised, policy):
-            return index, score
+            return event, score
     return None
 
 

@@ -370,8 +370,7 @@ class JourneyModel(SimShell):
         )
         if found is None:
             return
-        index, score = found
-        crossing = events[index]
+        crossing, score = found
         already = decayed(state.engagement_score, state.engagement_as_of, crossing.at, self.policy.engagement.half_life_days)
         event = EngagementEvent(kind=crossing.kind, at=crossing.at, weight=max(0.0, round(score - already, 6)))
         cycle = state.recycles

@@ -9,6 +9,7 @@ the scenario's distributions.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -61,8 +62,8 @@ class Arrivals:
 class Person:
     """One synthetic lead, and the seeds of its own engagement and behaviour streams.
 
-    Only seeds are kept per lead: engagement is redrawn from its seed when needed, and the
-    behaviour stream (``BehaviourStream``) holds a generator only while a rep is using it.
+    Only seeds are kept per lead: engagement is drawn forward from its seed when needed
+    (``engagement_after``), and the behaviour stream (``BehaviourStream``) holds a generator only while a rep is using it.
     """
 
     index: int
@@ -137,20 +138,25 @@ def _faker():
 
 def engagement_after(
     person: Person, behaviour: Behaviour, start: datetime, after_hours: float, until_hours: float
-) -> list[EngagementEvent]:
-    """The person's engagement events in (after, until], in order, redrawn from its seed."""
+) -> Iterator[EngagementEvent]:
+    """The person's engagement events in (after, until], in order, drawn as they are read.
+
+    Engagement is a Poisson process (rate: the person's intent times the scenario's weekly
+    rate), so what happens after ``after`` does not depend on what happened before: each
+    call draws forward from ``after`` on a fresh stream, and leaves the person the seed of
+    the next. The cost is the events read, however long ago the lead arrived.
+    """
     rate = person.intent * behaviour.engagement_per_week / HOURS_PER_WEEK
     if rate <= 0:
-        return []
+        return
     rng = random.Random(person.engagement_seed)
-    events: list[EngagementEvent] = []
-    hours = person.arrived_hours
+    person.engagement_seed = rng.getrandbits(64)
+    hours = after_hours
     while True:
         hours += rng.expovariate(rate)
         if hours > until_hours:
-            return events
+            return
         kind = pick(behaviour.engagement_mix, rng.random())
         if kind is EngagementKind.DEMO_REQUEST and rng.random() > person.intent:
             kind = EngagementKind.PRICING_PAGE  # hand-raising needs intent
-        if hours > after_hours:
-            events.append(EngagementEvent.model_construct(kind=kind, at=start + timedelta(hours=hours), weight=None))
+        yield EngagementEvent.model_construct(kind=kind, at=start + timedelta(hours=hours), weight=None)

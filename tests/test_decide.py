@@ -8,7 +8,6 @@ ledger accounting of who holds the lead) and checks invariants after every step.
 from __future__ import annotations
 
 import copy
-
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
