@@ -15,20 +15,15 @@ nurtures, trimmed logs, resting random streams, cut timers) lives in ``simulatio
 
 from __future__ import annotations
 
+import itertools
 import random
+from collections.abc import Callable
 from datetime import datetime, time, timedelta, timezone
 
 import simpy
 
 from leadflow.actions import (
-    Accept,
-    AttemptOutcome,
-    Convert,
-    Disqualify,
     InvalidAction,
-    LogAttempt,
-    Qualify,
-    Reject,
     RepAction,
 )
 from leadflow.business_calendar import add_business_time, business_time_between
@@ -55,22 +50,15 @@ from leadflow.journey import (
 from leadflow.kpis import SlaSettled, sla_settled
 from leadflow.lead import EngagementEvent
 from leadflow.policy import Policy, Rep
-from leadflow.scoring import decayed, fit_score, qualifying_event
+from leadflow.scoring import decayed, qualifying_event
 from leadflow.waiting_line import tier_priority
-from simulation.behaviour import ContactCurve, likelihood, pick, sample
+from simulation.behaviour import ContactCurve
 from simulation.memory import ArmedDeadline, BehaviourStream, DormantJourney, collector_tuned, forget_observed, never_armed
 from simulation.population import Arrivals, People, Person, engagement_after
+from simulation.rep_work import OwnerWork, QueueClaim, RepDesk
 from simulation.routing_book import RoutingBook
 from simulation.scenario import LoadedScenario
 from simulation.statistics import ReplicationStats
-
-
-class RepDesk:
-    """A rep: working hours from the roster and one call at a time (shortest tier first)."""
-
-    def __init__(self, env: simpy.Environment, rep: Rep):
-        self.rep = rep
-        self.desk = simpy.PriorityResource(env, capacity=1)
 
 
 class LeadJourney:
@@ -180,6 +168,9 @@ class LeadJourney:
             self.owner_work = (state.queued_team, state.assignment_step)
             model.queued(self, state.queued_team, state.assignment_step)
 
+    def awake(self) -> LeadJourney:
+        return self
+
     def owned_by(self, rep_id: str, step: int) -> bool:
         state = self.state
         return state.outcome is None and state.owner_id == rep_id and state.assignment_step == step and state.stage in OWNED_STAGES
@@ -266,7 +257,8 @@ class JourneyModel(SimShell):
         arrival_seed, people_seed, _names_seed = seeds  # names come from one pool per process now
         self.arrivals = Arrivals(scenario.population, self.start, self.policy.calendar.timezone, random.Random(arrival_seed))
         self.people = People(scenario.population, self.behaviour, random.Random(people_seed))
-        self.desks = {rep.id: RepDesk(self.env, rep) for rep in self.policy.reps}
+        self.desks = {rep.id: RepDesk(rep) for rep in self.policy.reps}
+        self.call_order = itertools.count()  # first come, first served at a desk within a tier
         self.team_desks: dict[str, list[RepDesk]] = {}
         for desk in self.desks.values():
             self.team_desks.setdefault(desk.rep.team, []).append(desk)
@@ -286,10 +278,11 @@ class JourneyModel(SimShell):
         self.schedule_qualifying_engagement(journey)
 
     def owned(self, journey: LeadJourney, rep_id: str, step: int) -> None:
-        self.env.process(self.work(journey, rep_id, step))
+        # Started once the decision that gave the rep the lead is fully carried out.
+        self.env.timeout(0).callbacks.append(OwnerWork(self, journey, self.desks[rep_id], step).start)
 
     def queued(self, journey: LeadJourney, team: str, step: int) -> None:
-        self.env.process(self.claim_from_queue(journey, team, step))
+        QueueClaim.start(self, journey, team, step)
 
     # -- running --------------------------------------------------------------------------------
 
@@ -395,94 +388,11 @@ class JourneyModel(SimShell):
 
     # -- reps ------------------------------------------------------------------------------------
 
-    def work(self, journey: LeadJourney, rep_id: str, step: int):
-        """The owner's side of a lead: accept, call on the cadence, qualify, close."""
-        env, behaviour, person = self.env, self.behaviour, journey.person
-        rng, desk = person.behaviour_rng, self.desks[rep_id]
-        if journey.state.stage is Stage.ASSIGNED:  # (a lead claimed from a team queue is accepted already)
-            delay = self.working_delay(desk.rep, sample(behaviour.rep_response_minutes, rng.random()))
-            yield self.wait(rng, delay)
-            if not journey.owned_by(rep_id, step):
-                return
-            # The SAL gate: accept or reject, unless the policy's auto-accept took the lead meanwhile.
-            if journey.state.stage is Stage.ASSIGNED:
-                if behaviour.reject_probability and rng.random() < behaviour.reject_probability:
-                    journey.act(Reject(by=rep_id, reason=pick(behaviour.reject_reasons, rng.random())))
-                    return
-                if not journey.act(Accept(by=rep_id)):
-                    return
-        while True:
-            connected = yield from self._call(journey, desk, step)
-            if connected is None:
-                return
-            if connected:
-                break
-            due = journey.state.deadlines.get(Clock.FOLLOW_UP)
-            if due is None:
-                return
-            # The next attempt lands at a random moment of the working day it is due on.
-            wait = self.hours(due) - env.now
-            wait = max(0.0, wait - rng.random() * min(wait, 8.0))
-            yield self.wait(rng, wait)
-            if not journey.owned_by(rep_id, step):
-                return
-        fit = fit_score(person.lead, self.policy.fit)
-        delay = self.business_delay(sample(behaviour.decide_within_hours, rng.random()))
-        yield self.wait(rng, delay)
-        if not journey.owned_by(rep_id, step):
-            return
-        if rng.random() >= likelihood(behaviour.qualify, fit, person.intent):
-            journey.act(Disqualify(by=rep_id, reason=pick(behaviour.disqualify_reasons, rng.random())))
-            return
-        if not journey.act(Qualify(by=rep_id, budget=True, authority=True, need="simulated")):
-            return
-        delay = sample(behaviour.close_within_days, rng.random()) * 24
-        yield self.wait(rng, delay)
-        if not journey.owned_by(rep_id, step) or journey.state.stage is not Stage.SQL:
-            return
-        if rng.random() < likelihood(behaviour.convert, fit, person.intent):
-            journey.act(Convert(by=rep_id))
-        else:
-            journey.act(Disqualify(by=rep_id, reason=pick(behaviour.disqualify_reasons, rng.random())))
-
-    def _call(self, journey: LeadJourney, desk: RepDesk, step: int):
-        """One attempt at the rep's desk; True/False for connected, None if the lead moved on."""
-        env, rng, rep_id = self.env, journey.person.behaviour_rng, desk.rep.id
-        with desk.desk.request(priority=self.tier_rank.get(journey.state.tier or "", 99)) as request:
-            yield request
-            shift_wait = self.working_delay(desk.rep, 0.0)
-            if shift_wait > 0:
-                yield env.timeout(shift_wait)
-            if not journey.owned_by(rep_id, step):
-                return None
-            since_mql = env.now - self.hours(journey.state.mql_at) if journey.state.mql_at else 0.0
-            connected = rng.random() < self.contact.probability(since_mql)
-            outcome = AttemptOutcome.CONNECTED if connected else AttemptOutcome.NO_ANSWER
-            if not journey.act(LogAttempt(by=rep_id, outcome=outcome)):
-                return None
-            duration = sample(self.behaviour.attempt_minutes, rng.random()) / 60
-            self.stats.busy(env.now, duration)
-            yield env.timeout(duration)
-        return connected if journey.owned_by(rep_id, step) else None
-
-    def claim_from_queue(self, journey: LeadJourney, team: str, step: int):
-        """A lead in a team queue: the team's manager hands it to whoever answers first."""
-        rng = journey.person.behaviour_rng
-        members = self.team_desks.get(team, [])
-        if not members:
-            return
-        desk = members[int(rng.random() * len(members))]
-        delay = self.working_delay(desk.rep, sample(self.behaviour.rep_response_minutes, rng.random()))
-        yield self.wait(rng, delay)
-        state = journey.state
-        if state.outcome is None and state.stage is Stage.MQL and state.queued_team == team and state.assignment_step == step:
-            journey.act(Accept(by=desk.rep.id))
-
-    def wait(self, rng: BehaviourStream, hours: float) -> simpy.Timeout:
-        """A pause of ``hours`` in a rep's work on a lead; meanwhile the lead's random stream
+    def later(self, rng: BehaviourStream, hours: float, callback: Callable[[object], None]) -> None:
+        """Carry a rep's work on a lead on after ``hours``; meanwhile the lead's random stream
         lets its generator go (``simulation.memory``)."""
         rng.rest()
-        return self.env.timeout(hours)
+        self.env.timeout(hours).callbacks.append(callback)
 
     def business_delay(self, hours: float) -> float:
         return self.hours(add_business_time(self.policy.calendar, self.now_dt(), timedelta(hours=hours))) - self.env.now
