@@ -413,20 +413,3 @@ def roster_positions(policy: Policy) -> dict[str, int]:
             positions.setdefault(rep.id, index)
         entry = _ROSTER_POSITIONS[id(policy)] = (policy, positions)
     return entry[1]
-
-
-_ROSTER_SHIFTS: dict[int, tuple[Policy, list[tuple[BusinessCalendar, list[int]]]]] = {}
-
-
-def roster_shifts(policy: Policy) -> list[tuple[BusinessCalendar, list[int]]]:
-    """Each distinct working-hours calendar of the roster with the roster positions of its
-    reps, in roster order: routing walks only the reps whose calendar is open."""
-    entry = _ROSTER_SHIFTS.get(id(policy))
-    if entry is None or entry[0] is not policy:
-        if len(_ROSTER_SHIFTS) >= _ROSTER_POSITIONS_KEPT:
-            _ROSTER_SHIFTS.clear()
-        by_calendar: dict[int, tuple[BusinessCalendar, list[int]]] = {}
-        for index, rep in enumerate(policy.reps):
-            by_calendar.setdefault(id(rep.hours), (rep.hours, []))[1].append(index)
-        entry = _ROSTER_SHIFTS[id(policy)] = (policy, list(by_calendar.values()))
-    return entry[1]

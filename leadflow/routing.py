@@ -11,12 +11,14 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadflow.business_calendar import is_open
-from leadflow.policy import Policy, Rep, Routing, RoutingMethod, roster_positions, roster_shifts
+from leadflow.business_calendar import BusinessCalendar, is_open
+from leadflow.policy import Policy, Rep, Routing, RoutingMethod, roster_positions
 
 
 class RoutingSnapshot(BaseModel):
@@ -111,48 +113,87 @@ def _start_after(policy: Policy, pointer: str | None) -> int:
     return position + 1 if position is not None else 0
 
 
-def _on_shift_in_turn(policy: Policy, open_positions: list[list[int]], start: int) -> Iterator[Rep]:
-    """The reps at ``open_positions`` (those whose calendar is open), in round-robin order
-    from ``start``: only they are walked, however many are off shift in other time zones."""
+@dataclass(frozen=True, slots=True)
+class PoolRoster:
+    """The reps who cover one pool (territory and segment), as roster positions in roster
+    order: all of them, and grouped by working-hours calendar (reps often share one)."""
+
+    everyone: list[int]
+    by_calendar: list[tuple[BusinessCalendar, list[int]]]
+
+
+# Built once per policy object and pool: a team of thousands is walked on every routing
+# step. Policies are frozen, and an entry keeps its policy alive, so it cannot describe another.
+_POOL_ROSTERS: dict[tuple[int, str | None, str | None], tuple[Policy, PoolRoster]] = {}
+_POOL_ROSTERS_KEPT = 1024
+
+
+def pool_roster(policy: Policy, territory: str | None, segment: str | None) -> PoolRoster:
+    """Who covers ``territory`` and ``segment`` in ``policy``'s roster (see ``PoolRoster``)."""
+    key = (id(policy), territory, segment)
+    entry = _POOL_ROSTERS.get(key)
+    if entry is None or entry[0] is not policy:
+        if len(_POOL_ROSTERS) >= _POOL_ROSTERS_KEPT:
+            _POOL_ROSTERS.clear()
+        everyone: list[int] = []
+        by_calendar: dict[int, tuple[BusinessCalendar, list[int]]] = {}
+        for index, rep in enumerate(policy.reps):
+            if covers(rep, territory, segment):
+                everyone.append(index)
+                by_calendar.setdefault(id(rep.hours), (rep.hours, []))[1].append(index)
+        entry = _POOL_ROSTERS[key] = (policy, PoolRoster(everyone, list(by_calendar.values())))
+    return entry[1]
+
+
+def _from(positions: list[int], start: int) -> Iterator[int]:
+    """``positions`` (sorted) in round-robin order from ``start``, wrapping around."""
+    cut = bisect_left(positions, start)
+    return chain(positions[cut:], positions[:cut])
+
+
+def _on_shift_in_turn(open_positions: list[list[int]], start: int) -> Iterator[int]:
+    """The positions of reps whose calendar is open, in round-robin order from ``start``:
+    only they are walked, however many are off shift in other time zones."""
+    if len(open_positions) == 1:
+        return _from(open_positions[0], start)
     cuts = [bisect_left(positions, start) for positions in open_positions]
-    roster = policy.reps
-    for index in heapq.merge(*(positions[cut:] for positions, cut in zip(open_positions, cuts))):
-        yield roster[index]
-    for index in heapq.merge(*(positions[:cut] for positions, cut in zip(open_positions, cuts))):
-        yield roster[index]
+    return chain(heapq.merge(*(positions[cut:] for positions, cut in zip(open_positions, cuts))),
+                 heapq.merge(*(positions[:cut] for positions, cut in zip(open_positions, cuts))))
 
 
 def _next_in_turn(policy: Policy, request: RouteRequest, snapshot: RoutingSnapshot) -> tuple[Rep, bool] | None:
     """Round robin: the first eligible rep after the pointer (on shift first, when preferred).
 
-    Walks only as far as it must: the reps on shift first (found through their calendars),
-    then, when none of them can take the lead, the whole roster for the first free rep.
+    Walks only as far as it must, and only the reps who cover the lead's pool: those on
+    shift first (found through their calendars), then, when none of them can take the lead,
+    all of them for the first free rep.
     """
-    routing, exclude = policy.routing, set(request.exclude)
+    routing, exclude, roster, at = policy.routing, request.exclude, policy.reps, request.at
+    open_leads = snapshot.open_leads
 
     def free(rep: Rep) -> bool:
         return (
-            rep.id not in exclude
-            and covers(rep, request.territory, request.segment)
-            and snapshot.open_leads.get(rep.id, 0) < capacity_of(rep, routing)
-            and not is_out_of_office(rep, request.at)
+            open_leads.get(rep.id, 0) < capacity_of(rep, routing)
+            and rep.id not in exclude
+            and not is_out_of_office(rep, at)
         )
 
+    pool = pool_roster(policy, request.territory, request.segment)
     # Outside every rep's hours (nights, weekends) nobody can be on shift: the first free rep
     # in turn is the answer, found without walking the rest of the roster in search of one.
-    open_positions = [positions for hours, positions in roster_shifts(policy) if is_open(hours, request.at)]
-    prefer_on_shift = routing.prefer_on_shift and bool(open_positions)
+    open_positions = [positions for hours, positions in pool.by_calendar if is_open(hours, at)]
     start = _start_after(policy, snapshot.last_assigned)
-    if prefer_on_shift:
-        for rep in _on_shift_in_turn(policy, open_positions, start):
-            if free(rep):
-                return rep, True
+    if routing.prefer_on_shift and open_positions:
+        for index in _on_shift_in_turn(open_positions, start):
+            if free(roster[index]):
+                return roster[index], True
     open_now: dict[int, bool] = {}  # by calendar object: reps often share one
-    for rep in _in_turn(policy, snapshot.last_assigned):
+    for index in _from(pool.everyone, start):
+        rep = roster[index]
         if free(rep):
             shift = open_now.get(id(rep.hours))
             if shift is None:
-                shift = open_now[id(rep.hours)] = is_open(rep.hours, request.at)
+                shift = open_now[id(rep.hours)] = is_open(rep.hours, at)
             return rep, shift  # off shift when preferred: every free rep on shift was found above
     return None
 

@@ -26,9 +26,11 @@ class RoutingBook:
     def assign(self, command: AssignLead, at: datetime) -> RepAssigned | NoRepAvailable:
         if command.release_rep_id:
             self.release(command.release_rep_id)
-        request = RouteRequest(territory=command.territory, segment=command.segment, exclude=command.exclude, at=at)
+        # Built from the core's command and this book's own consistent state: no need to
+        # validate (and copy) them per lead.
+        request = RouteRequest.model_construct(territory=command.territory, segment=command.segment,
+                                               exclude=command.exclude, at=at)
         pool = pool_key(command.territory, command.segment)
-        # Built from this book's own consistent state: no need to validate (and copy) it per lead.
         snapshot = RoutingSnapshot.model_construct(
             open_leads=self.open_leads, assigned_total=self.assigned_total, last_assigned=self.pointers.get(pool)
         )
