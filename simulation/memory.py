@@ -10,8 +10,9 @@ the statistics need and lets the rest go; none of them changes a decision or a n
   its latest log entry and stage change (all that ``decide`` reads).
 * ``never_armed``: a nurture expiry is not timed when no trace is kept; it changes no
   statistic, and the lead's qualifying engagement (found in advance) cancels it anyway.
-* ``ArmedDeadline``: SimPy cannot take a timeout out of its queue; a cancelled deadline's
-  timer is cut loose from its journey, so it does not keep a finished lead alive.
+* ``ArmedDeadline``: a journey keeps one timer, at its earliest deadline. SimPy cannot take
+  a timeout out of its queue, so a timer no longer needed is cut loose from its journey and
+  does not keep a finished lead alive.
 * ``DormantJourney``: a nurturing lead with nothing to do until its qualifying event is
   kept as compressed bytes, not as a live journey.
 * ``BehaviourStream``: a lead's random stream holds its 2.5 kB generator only while in use.
@@ -28,7 +29,6 @@ import random
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from leadflow.journey import Clock, JourneyState
@@ -56,14 +56,14 @@ class _Journey(Protocol):
     counted: bool
     owner_work: tuple[str, int] | None
 
-    def deadline_fired(self, clock: Clock, due_at: datetime) -> None: ...
+    def timer_fired(self) -> None: ...
 
 
 class ArmedDeadline:
-    """A pending SimPy timer's link to its journey, cut when the deadline is cancelled.
+    """A pending SimPy timer's link to its journey, cut when the timer is no longer needed.
 
-    SimPy cannot take a timeout out of its queue, so a cancelled deadline still fires; cut
-    loose, it no longer keeps a finished journey (and its lead) in memory until then.
+    SimPy cannot take a timeout out of its queue, so a timer still fires; cut loose, it no
+    longer keeps a finished journey (and its lead) in memory until then.
     """
 
     __slots__ = ("journey",)
@@ -71,9 +71,9 @@ class ArmedDeadline:
     def __init__(self, journey: _Journey):
         self.journey: _Journey | None = journey
 
-    def fire(self, clock: Clock, due_at: datetime) -> None:
+    def fire(self) -> None:
         if self.journey is not None:
-            self.journey.deadline_fired(clock, due_at)
+            self.journey.timer_fired()
 
 
 class DormantJourney:

@@ -31,7 +31,6 @@ from leadflow.decide import decide, due_deadlines, new_journey
 from leadflow.journey import (
     OWNED_STAGES,
     AssignLead,
-    CancelDeadline,
     ClaimLead,
     Clock,
     DecisionEntry,
@@ -45,7 +44,6 @@ from leadflow.journey import (
     ReleaseLead,
     RepActed,
     Stage,
-    StartDeadline,
 )
 from leadflow.kpis import SlaSettled, sla_settled
 from leadflow.lead import EngagementEvent
@@ -64,14 +62,15 @@ from simulation.statistics import ReplicationStats
 class LeadJourney:
     """One lead: its journey state, fed through ``decide``, and the shell around it."""
 
-    __slots__ = ("model", "person", "state", "counted", "owner_work", "armed")
+    __slots__ = ("model", "person", "state", "counted", "owner_work", "timer", "timer_at")
 
     def __init__(self, model: SimShell, person: Person, counted: bool):
         self.model = model
         self.person = person
         self.counted = counted
         self.owner_work: tuple[str, int] | None = None
-        self.armed: dict[Clock, ArmedDeadline] = {}
+        self.timer: ArmedDeadline | None = None
+        self.timer_at: datetime | None = None
         lead_id = f"S{person.index}"
         self.state: JourneyState = new_journey(lead_id, lead_id, model.policy.version, waits_in_line=model.waits_in_line)
 
@@ -90,11 +89,6 @@ class LeadJourney:
         for command in commands:
             if isinstance(command, Record):
                 model.observe(self, command.entry)
-            elif isinstance(command, StartDeadline):
-                if not never_armed(command.clock, keeping_traces=model.traces is not None):
-                    self.arm(command.clock, command.due_at)
-            elif isinstance(command, CancelDeadline):
-                self.disarm(command.clock)
             elif isinstance(command, AssignLead):
                 assignment = command
             elif isinstance(command, ReleaseLead):
@@ -108,9 +102,7 @@ class LeadJourney:
                 model.leave_line(self)
         if model.traces is None:
             forget_observed(self.state)
-        if self.state.outcome is not None:
-            for clock in list(self.armed):
-                self.disarm(clock)
+        self._retime()
         if assignment is not None:
             if assignment.release_rep_id:
                 freed.append(assignment.release_rep_id)
@@ -120,15 +112,31 @@ class LeadJourney:
         for rep_id in freed:
             model.offer_slots(rep_id)
 
-    def arm(self, clock: Clock, due_at: datetime) -> None:
-        self.disarm(clock)
-        armed = self.armed[clock] = ArmedDeadline(self)
-        self.model.at(due_at, armed.fire, clock, due_at)
+    def _retime(self) -> None:
+        """Keep one timer, due at the journey's earliest deadline, rather than one per deadline.
 
-    def disarm(self, clock: Clock) -> None:
-        armed = self.armed.pop(clock, None)
-        if armed is not None:
-            armed.journey = None
+        The core's ``StartDeadline`` and ``CancelDeadline`` are read off the state instead:
+        its ``deadlines`` are exactly the armed ones. A timer left behind by a cancelled or
+        later re-armed deadline fires, finds nothing due, and times the next one, which is
+        what ``decide`` would do with a stale timer; a timer no longer needed is cut loose
+        (``ArmedDeadline``), so few cancelled timers stay in SimPy's queue.
+        """
+        state, earliest = self.state, None
+        if state.outcome is None:
+            keeping_traces = self.model.traces is not None
+            for clock, due_at in state.deadlines.items():
+                if (earliest is None or due_at < earliest) and not never_armed(clock, keeping_traces):
+                    earliest = due_at
+        timer = self.timer
+        if timer is not None:
+            if earliest is not None and self.timer_at is not None and self.timer_at <= earliest:
+                return
+            timer.journey = None
+            self.timer = self.timer_at = None
+        if earliest is not None:
+            timer = self.timer = ArmedDeadline(self)
+            self.timer_at = earliest
+            self.model.at(earliest, timer.fire)
 
     def act(self, action: RepAction) -> bool:
         """A rep action; False if the journey had moved on and the core refused it."""
@@ -143,16 +151,17 @@ class LeadJourney:
                  owner_work: tuple[str, int] | None) -> LeadJourney:
         """A journey woken from ``DormantJourney``, as it was put away."""
         journey = cls.__new__(cls)
-        journey.model, journey.armed = model, {}
+        journey.model, journey.timer, journey.timer_at = model, None, None
         journey.person, journey.state, journey.counted, journey.owner_work = person, state, counted, owner_work
         return journey
 
-    def deadline_fired(self, clock: Clock, due_at: datetime) -> None:
-        if self.state.outcome is not None or self.state.deadlines.get(clock) != due_at:
-            return  # cancelled or re-armed since: what decide would ignore
+    def timer_fired(self) -> None:
+        """The journey's timer: feed every deadline due by now, in the core's order."""
+        self.timer = self.timer_at = None
         for due in due_deadlines(self.state, self.model.now_dt()):
             if self.state.outcome is None and self.state.deadlines.get(due.clock) == due.due_at:
                 self.feed(due)
+        self._retime()
 
     def _after_decision(self) -> None:
         state, model = self.state, self.model
@@ -367,7 +376,7 @@ class JourneyModel(SimShell):
         already = decayed(state.engagement_score, state.engagement_as_of, crossing.at, self.policy.engagement.half_life_days)
         event = EngagementEvent(kind=crossing.kind, at=crossing.at, weight=max(0.0, round(score - already, 6)))
         cycle = state.recycles
-        if self.traces is None and not journey.armed:
+        if self.traces is None and journey.timer is None:
             # Nothing else can happen to a nurturing lead before this event, so until then it
             # is kept as bytes, not as a live journey: most of a year's memory is such leads.
             dormant = DormantJourney(journey)
