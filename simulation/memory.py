@@ -14,7 +14,8 @@ the statistics need and lets the rest go; none of them changes a decision or a n
   a timeout out of its queue, so a timer no longer needed is cut loose from its journey and
   does not keep a finished lead alive.
 * ``DormantJourney``: a nurturing lead with nothing to do until its qualifying event is
-  kept as compressed bytes, not as a live journey.
+  kept as compressed bytes, not as a live journey (``Packer``: against a dictionary learnt
+  from the run's first ones).
 * ``BehaviourStream``: a lead's random stream holds its 2.5 kB generator only while in use.
 * ``collector_tuned``: while a replication runs, what existed before it (policy, calendars,
   name pool) is frozen out of the cyclic garbage collector, and full collections are rarer;
@@ -76,6 +77,43 @@ class ArmedDeadline:
             self.journey.timer_fired()
 
 
+class Packer:
+    """Packs dormant journeys with a preset compression dictionary.
+
+    A packed journey is a few hundred bytes of pickle, too short for zlib to find much to
+    reuse within itself; what repeats is across journeys (field names, enum and class
+    references, routing names). So the first ``_LEARN_FROM`` journeys of a run are packed
+    alone, and their pickles become the dictionary every later one is packed against
+    (about 1,100 bytes to 250 for a nurturing lead). Lossless, and learnt from the run
+    itself, so the same seed gives the same run.
+    """
+
+    __slots__ = ("_zdict", "_samples")
+    _LEARN_FROM = 16
+    _ZDICT_BYTES = 4096  # setting up a bigger dictionary costs more than it saves
+
+    def __init__(self) -> None:
+        self._zdict: bytes | None = None
+        self._samples: list[bytes] = []
+
+    def pack(self, parts: tuple[Any, ...]) -> bytes:
+        raw = pickle.dumps(parts, pickle.HIGHEST_PROTOCOL)
+        if self._zdict is None:
+            self._samples.append(raw)
+            if len(self._samples) >= self._LEARN_FROM:
+                self._zdict = b"".join(self._samples)[-self._ZDICT_BYTES:]
+                self._samples = []
+            return b"\0" + zlib.compress(raw, 1)
+        compressor = zlib.compressobj(1, zdict=self._zdict)
+        return b"\1" + compressor.compress(raw) + compressor.flush()
+
+    def unpack(self, packed: bytes) -> Any:
+        body = memoryview(packed)[1:]
+        if packed[0] == 0 or self._zdict is None:
+            return pickle.loads(zlib.decompress(body))
+        return pickle.loads(zlib.decompressobj(zdict=self._zdict).decompress(body))
+
+
 class DormantJourney:
     """A nurturing lead put away until its next event: a few hundred bytes, not a live journey.
 
@@ -84,24 +122,24 @@ class DormantJourney:
     the packed copy must carry that draw, as the live journey would.
     """
 
-    __slots__ = ("journey", "packed")
+    __slots__ = ("journey", "packed", "packer")
 
-    def __init__(self, journey: _Journey):
+    def __init__(self, journey: _Journey, packer: Packer):
         self.journey: _Journey | None = journey
         self.packed = b""
+        self.packer = packer
 
     def pack(self, _event: object = None) -> None:
         journey = self.journey
         if journey is not None:
-            state = (journey.person, journey.state, journey.counted, journey.owner_work)
-            self.packed = zlib.compress(pickle.dumps(state, pickle.HIGHEST_PROTOCOL), 1)
+            self.packed = self.packer.pack((journey.person, journey.state, journey.counted, journey.owner_work))
             self.journey = None
 
     def wake(self, restore: Callable[[Any, JourneyState, bool, tuple[str, int] | None], J]) -> J | _Journey:
         """The journey as it was put away (``restore(person, state, counted, owner_work)`` rebuilds it)."""
         if self.journey is not None:
             return self.journey
-        return restore(*pickle.loads(zlib.decompress(self.packed)))
+        return restore(*self.packer.unpack(self.packed))
 
 
 class BehaviourStream:

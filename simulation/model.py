@@ -51,7 +51,15 @@ from leadflow.policy import Policy, Rep
 from leadflow.scoring import decayed, qualifying_event
 from leadflow.waiting_line import tier_priority
 from simulation.behaviour import ContactCurve
-from simulation.memory import ArmedDeadline, BehaviourStream, DormantJourney, collector_tuned, forget_observed, never_armed
+from simulation.memory import (
+    ArmedDeadline,
+    BehaviourStream,
+    DormantJourney,
+    Packer,
+    collector_tuned,
+    forget_observed,
+    never_armed,
+)
 from simulation.population import Arrivals, People, Person, engagement_after
 from simulation.rep_work import OwnerWork, QueueClaim, RepDesk
 from simulation.routing_book import RoutingBook
@@ -198,6 +206,7 @@ class SimShell:
         self.start = start
         self.routing = RoutingBook(policy)
         self.in_line: dict[str, LeadJourney] = {}
+        self.packer = Packer()
         self.traces: dict[str, list[DecisionEntry]] | None = {} if keep_traces else None
         self._exact: tuple[float, datetime] = (0.0, start)
 
@@ -379,7 +388,7 @@ class JourneyModel(SimShell):
         if self.traces is None and journey.timer is None:
             # Nothing else can happen to a nurturing lead before this event, so until then it
             # is kept as bytes, not as a live journey: most of a year's memory is such leads.
-            dormant = DormantJourney(journey)
+            dormant = DormantJourney(journey, self.packer)
             self.env.timeout(0).callbacks.append(dormant.pack)
             self.at(crossing.at, self._wake, dormant, event, cycle)
         else:
