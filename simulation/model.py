@@ -274,7 +274,7 @@ class JourneyModel(SimShell):
         self.warmup = scenario.warmup_days * 24
         arrival_seed, people_seed, _names_seed = seeds  # names come from one pool per process now
         self.arrivals = Arrivals(scenario.population, self.start, self.policy.calendar.timezone, random.Random(arrival_seed))
-        self.people = People(scenario.population, self.behaviour, random.Random(people_seed))
+        self.people = People(scenario.population, self.behaviour, random.Random(people_seed), named=keep_traces)
         self.desks = {rep.id: RepDesk(rep) for rep in self.policy.reps}
         self.call_order = itertools.count()  # first come, first served at a desk within a tier
         self.team_desks: dict[str, list[RepDesk]] = {}

@@ -1,8 +1,8 @@
 """Synthetic leads: who arrives when (a non-homogeneous Poisson process) and what they are like.
 
 Arrivals follow the weekday and hour-of-day profiles in the policy calendar's time zone,
-times any campaign bursts, sampled by thinning. People come from Faker (a pool drawn once
-per replication, so names cost nothing per lead); fit attributes, source and intent from
+times any campaign bursts, sampled by thinning. Names come from Faker (a pool drawn once
+per process, and only when traces are kept); fit attributes, source and intent from
 the scenario's distributions.
 """
 
@@ -23,6 +23,7 @@ from simulation.scenario import Behaviour, Population
 HOURS_PER_WEEK = 168.0
 _LEAD_FIELDS = set(Lead.model_fields)
 _IDENTITY_POOL = 256
+_UNNAMED = "lead@sim.invalid"  # an unnamed synthetic lead's address (no rule reads it)
 
 
 class Arrivals:
@@ -82,22 +83,32 @@ class Person:
 
 
 class People:
-    def __init__(self, population: Population, behaviour: Behaviour, rng: random.Random):
+    """Synthetic people: only what the rules read (title, size, industry, country, source)
+    and how they behave. Names come only when decision traces are kept (``named``): no rule
+    reads one, and a trace is easier to follow with them."""
+
+    def __init__(self, population: Population, behaviour: Behaviour, rng: random.Random, named: bool = False):
         self.population = population
         self.behaviour = behaviour
         self.rng = rng
-        # No rule reads a name, so one pool per process serves every replication; which
-        # entry a lead gets still comes from the replication's own stream.
-        self.companies, self.first_names, self.last_names, self.domains = _identity_pool()
+        # One pool per process serves every replication; which entry a lead gets still
+        # comes from the replication's own stream, drawn named or not, so names change nothing.
+        self.identities = _identity_pool() if named else None
 
     def person(self, index: int, created_at: datetime, arrived_hours: float) -> Person:
         rng, population = self.rng, self.population
         slot = rng.randrange(_IDENTITY_POOL)
+        if self.identities is None:
+            email, first_name, last_name, company = _UNNAMED, None, None, None
+        else:
+            companies, first_names, last_names, domains = self.identities
+            email, company = f"sim{index}@{domains[slot]}", companies[slot]
+            first_name, last_name = first_names[slot], last_names[(slot * 7 + index) % _IDENTITY_POOL]
         lead = Lead.model_construct(
-            email=f"sim{index}@{self.domains[slot]}",
-            first_name=self.first_names[slot],
-            last_name=self.last_names[(slot * 7 + index) % _IDENTITY_POOL],
-            company=self.companies[slot],
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            company=company,
             title=pick(population.titles, rng.random()),
             company_size=pick(population.company_sizes, rng.random()),
             industry=pick(population.industries, rng.random()),

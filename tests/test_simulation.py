@@ -145,6 +145,18 @@ def test_q4_surge_has_more_leads_and_longer_queues(small_baseline):
     assert result.differences["queue_depth_max"].significant and result.differences["queue_depth_max"].difference.mean > 0
 
 
+def test_synthetic_people_are_named_only_when_traces_are_kept(small_baseline):
+    plain = JourneyModel(small_baseline, replication_seeds(1, 0))
+    traced = JourneyModel(small_baseline, replication_seeds(1, 0), keep_traces=True)
+    first, second = plain.people.person(7, plain.start, 0.0), traced.people.person(7, traced.start, 0.0)
+    assert first.lead.first_name is None and first.lead.company is None
+    assert second.lead.first_name and second.lead.company and second.lead.email != first.lead.email
+    # the same person otherwise: names take no draw of their own
+    assert (first.lead.title, first.lead.country, first.intent, first.behaviour_seed) == (
+        second.lead.title, second.lead.country, second.intent, second.behaviour_seed)
+    assert plain.run().metrics() == traced.run().metrics()
+
+
 def test_the_journey_runs_through_the_cores_decisions(small_baseline):
     model = JourneyModel(small_baseline, replication_seeds(1, 0), keep_traces=True)
     model.run()
