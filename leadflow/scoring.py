@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from leadflow.lead import EngagementEvent, EngagementKind, Lead
 from leadflow.policy import EngagementRules, FitRules, Policy
@@ -38,7 +39,22 @@ def decayed(score: float, as_of: datetime | None, at: datetime, half_life_days: 
     return round(score * float(0.5 ** (elapsed_days / half_life_days)), 6)
 
 
-def engagement_weight(event: EngagementEvent, rules: EngagementRules) -> float:
+class Engagement(Protocol):
+    """What scoring reads of an engagement: an ``EngagementEvent``, or anything shaped like one
+    (the simulator's drawn events, which need no validation)."""
+
+    @property
+    def kind(self) -> EngagementKind: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def weight(self) -> float | None: ...
+
+
+E = TypeVar("E", bound=Engagement)
+
+
+def engagement_weight(event: Engagement, rules: EngagementRules) -> float:
     return event.weight if event.weight is not None else rules.weights.get(event.kind, 0.0)
 
 
@@ -60,7 +76,7 @@ def bounded(event: EngagementEvent, now: datetime, rules: EngagementRules) -> En
 
 
 def add_engagement(
-    score: float, as_of: datetime | None, event: EngagementEvent, rules: EngagementRules
+    score: float, as_of: datetime | None, event: Engagement, rules: EngagementRules
 ) -> tuple[float, datetime]:
     """Fold one engagement event into a decayed running score.
 
@@ -93,9 +109,9 @@ def qualifying_event(
     score: float,
     as_of: datetime | None,
     hand_raised: bool,
-    events: Iterable[EngagementEvent],
+    events: Iterable[E],
     policy: Policy,
-) -> tuple[EngagementEvent, float] | None:
+) -> tuple[E, float] | None:
     """The first of ``events`` (in time order) at which a nurturing lead qualifies.
 
     Returns that event and the engagement score reached by then, so a shell can send one

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from leadflow.lead import EngagementEvent, EngagementKind, Lead
+from leadflow.lead import EngagementKind, Lead
 from simulation.behaviour import pick
 from simulation.memory import BehaviourStream
 from simulation.scenario import Behaviour, Population
@@ -24,6 +24,16 @@ HOURS_PER_WEEK = 168.0
 _LEAD_FIELDS = set(Lead.model_fields)
 _IDENTITY_POOL = 256
 _UNNAMED = "lead@sim.invalid"  # an unnamed synthetic lead's address (no rule reads it)
+
+
+@dataclass(frozen=True, slots=True)
+class DrawnEngagement:
+    """A synthetic engagement event, as scoring reads it (``leadflow.scoring.Engagement``):
+    drawn by the simulator, so it needs none of ``EngagementEvent``'s validation."""
+
+    kind: EngagementKind
+    at: datetime
+    weight: float | None = None
 
 
 class Arrivals:
@@ -149,7 +159,7 @@ def _faker():
 
 def engagement_after(
     person: Person, behaviour: Behaviour, start: datetime, after_hours: float, until_hours: float
-) -> Iterator[EngagementEvent]:
+) -> Iterator[DrawnEngagement]:
     """The person's engagement events in (after, until], in order, drawn as they are read.
 
     Engagement is a Poisson process (rate: the person's intent times the scenario's weekly
@@ -170,4 +180,4 @@ def engagement_after(
         kind = pick(behaviour.engagement_mix, rng.random())
         if kind is EngagementKind.DEMO_REQUEST and rng.random() > person.intent:
             kind = EngagementKind.PRICING_PAGE  # hand-raising needs intent
-        yield EngagementEvent.model_construct(kind=kind, at=start + timedelta(hours=hours), weight=None)
+        yield DrawnEngagement(kind, start + timedelta(hours=hours))
