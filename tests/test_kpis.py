@@ -156,7 +156,7 @@ def test_the_live_metric_and_the_simulator_count_the_same_first_contact_sla(poli
 
 def test_a_lead_is_settled_once_per_mql_episode(policy):
     from leadflow.decide import decide, new_journey
-    from leadflow.journey import DeadlineReached, LeadSubmitted, RepActed, RepAssigned
+    from leadflow.journey import Clock, DeadlineReached, LeadSubmitted, RepActed, RepAssigned
 
     now = START.astimezone(timezone.utc)
     state, _ = decide(new_journey("L", "j", policy.version), LeadSubmitted(lead=hot_lead("once@kpi.io")), now, policy)
@@ -164,7 +164,7 @@ def test_a_lead_is_settled_once_per_mql_episode(policy):
     due = state.first_contact_due
     assert due is not None
     before = state
-    state, _ = decide(state, DeadlineReached(clock="first_contact", due_at=state.deadlines["first_contact"]), due, policy)
+    state, _ = decide(state, DeadlineReached(clock=Clock.FIRST_CONTACT, due_at=state.deadlines[Clock.FIRST_CONTACT]), due, policy)
     assert first_contact_settled(before, state) is ContactSla.MISSED
     before = state
     contact = LogAttempt(by=state.owner_id, outcome=AttemptOutcome.CONNECTED)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from activities.ledger import Ledger
 from activities.policy_store import ROLLOUT_CHECK_SECONDS, PolicyStore
 from leadflow.actions import Accept, AttemptOutcome, LogAttempt, Qualify
 from leadflow.decide import decide, may_adopt
-from leadflow.journey import DecisionKind, PolicyAdopted, Stage
+from leadflow.journey import DecisionKind, Outcome, PolicyAdopted, Stage
 from leadflow.policy import Policy
 from leadflow.policy_diff import diff_policies
 from tests.test_decide import T0, Journey, assigned_hot, records, warm_lead
@@ -74,7 +76,7 @@ def test_journey_waits_while_an_sla_clock_runs_unless_the_policy_interrupts(poli
 def test_closed_journeys_never_adopt(policy):
     journey = Journey(policy)
     journey.submit(warm_lead())
-    closed = journey.state.model_copy(update={"outcome": "converted"})
+    closed = dataclasses.replace(journey.state, outcome=Outcome.CONVERTED)
     assert not may_adopt(closed, changed(policy, version="x", rollout={"interrupt_running_deadlines": True}))
 
 
