@@ -48,7 +48,8 @@ def bench_sim(
         loaded = loaded.model_copy(update={"policy": with_headcount(loaded.policy, headcount)})
     started = time.perf_counter()
     rss_by_month: list[float] = []
-    leads = _monitored_replication(loaded, seed, rss_by_month)
+    work_by_month: dict[str, list[float]] = {"seconds": [], "decisions": []}
+    leads = _monitored_replication(loaded, seed, rss_by_month, work_by_month)
     leads += sum(run_replication(loaded, seed, replication).leads_simulated for replication in range(1, replications))
     sim_seconds = time.perf_counter() - started
     leads_per_s = leads / sim_seconds
@@ -74,6 +75,8 @@ def bench_sim(
         "time_by_function": where,
         "sim_peak_rss_mb": sim_peak_rss_mb,
         "rss_mb_by_month": rss_by_month,
+        "seconds_by_month": work_by_month["seconds"],
+        "decisions_by_month": work_by_month["decisions"],
         "peak_rss_mb": _peak_rss_mb(),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "python": platform.python_version(),
@@ -81,20 +84,27 @@ def bench_sim(
     }
 
 
-def _monitored_replication(loaded: LoadedScenario, seed: int, rss_by_month: list[float]) -> int:
-    """Replication 0, with the process's resident memory noted every 30 simulated days (and
-    a line on stderr, so a run stopped part-way still says how far it got)."""
+def _monitored_replication(loaded: LoadedScenario, seed: int, rss_by_month: list[float],
+                           work_by_month: dict[str, list[float]]) -> int:
+    """Replication 0, with the process's resident memory, the seconds taken and the events
+    fed to ``decide`` noted every 30 simulated days (and a line on stderr, so a run stopped
+    part-way still says how far it got)."""
     model = JourneyModel(loaded, replication_seeds(seed, 0))
     started = time.perf_counter()
 
     def monitor():
+        month_started, decisions_before = started, 0
         while True:
             yield model.env.timeout(MONTH_HOURS)
+            now = time.perf_counter()
             rss_by_month.append(_current_rss_mb())
-            seconds = time.perf_counter() - started
+            work_by_month["seconds"].append(round(now - month_started, 1))
+            work_by_month["decisions"].append(model.decisions - decisions_before)
+            month_started, decisions_before = now, model.decisions
+            seconds = now - started
             print(f"bench sim: day {model.env.now / 24:.0f} of {loaded.scenario.horizon_days:g}, {model.leads_simulated:,} leads, "
-                  f"{seconds:.0f} s, {model.leads_simulated / seconds:,.0f} leads/s, RSS {rss_by_month[-1]:,.0f} MB",
-                  file=sys.stderr, flush=True)
+                  f"{model.decisions:,} decisions, {seconds:.0f} s, {model.leads_simulated / seconds:,.0f} leads/s, "
+                  f"RSS {rss_by_month[-1]:,.0f} MB", file=sys.stderr, flush=True)
 
     model.env.process(monitor())
     model.run()

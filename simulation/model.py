@@ -86,6 +86,7 @@ class LeadJourney:
 
     def feed(self, event: JourneyEvent) -> None:
         model = self.model
+        model.decisions += 1
         now = model.now_dt()
         before = self.state
         self.state, commands = decide(before, event, now, model.policy)
@@ -207,6 +208,7 @@ class SimShell:
         self.routing = RoutingBook(policy)
         self.in_line: dict[str, LeadJourney] = {}
         self.packer = Packer()
+        self.decisions = 0  # events fed to ``decide``
         self.traces: dict[str, list[DecisionEntry]] | None = {} if keep_traces else None
         self._exact: tuple[float, datetime] = (0.0, start)
 

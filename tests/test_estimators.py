@@ -173,6 +173,8 @@ def test_bench_sim_reports_its_ratios_and_where_the_time_goes():
     shares = figures["time_by_function"]
     assert shares and abs(sum(area["share"] for area in shares) - 1) < 0.5 and any("core" in area["area"] for area in shares)
     assert len(figures["rss_mb_by_month"]) == 1  # 40 days: one 30-day mark
+    assert len(figures["seconds_by_month"]) == len(figures["decisions_by_month"]) == 1
+    assert figures["decisions_by_month"][0] > figures["leads_simulated"] * 30 / 40  # several decisions per lead
 
 
 def test_replications_added_later_are_the_ones_a_longer_run_draws():
