@@ -158,6 +158,8 @@ def _area(filename: str) -> str:
             if marker in ("/leadflow/", "/simulation/"):
                 return name + path.rsplit("/", 1)[-1]
             return name
+    if path == "<string>":  # code built at import: dataclasses' __init__, ``copy_state``
+        return "generated: dataclass construction and state copy"
     return "python builtins and other" if path.startswith("~") or "<" in path else "other: " + path.rsplit("/", 1)[-1]
 
 
