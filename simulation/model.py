@@ -2,15 +2,16 @@
 
 The journey is the core's ``decide``, exactly as in the Temporal workflow: this shell feeds
 it events (arrival, the engagement that qualifies a lead, rep actions, deadlines, routing
-answers) and carries out the commands it returns. Deadlines are SimPy timeouts; a deadline
-that was cancelled or re-armed meanwhile is simply ignored when it fires, which is what
-``decide`` would do with it. Routing goes through the core's ``choose_rep`` over in-memory
-routing state. Reps are plain objects with a desk (one call at a time) and working hours.
+answers) and carries out the commands it returns. Deadlines are SimPy timeouts, one per
+journey at its earliest deadline; a timer whose deadline was cancelled or re-armed meanwhile
+finds nothing due when it fires, which is what ``decide`` would do with it. Routing goes
+through the core's ``choose_rep`` over in-memory routing state (``simulation.routing_book``).
 
-Every entity is a short generator process: ``arrive`` brings leads in, ``work`` is an
-owner's side of one lead (accept, call on the cadence, qualify, close), ``claim_from_queue``
-is a manager's hand-off from a team queue. What is done only to save memory (dormant
-nurtures, trimmed logs, resting random streams, cut timers) lives in ``simulation.memory``.
+``arrive`` is the generator process that brings leads in; the reps' side of a lead (accept,
+call on the cadence, qualify, close) and a manager's hand-off from a team queue are
+callbacks on timeouts (``simulation.rep_work``), so a waiting lead holds no generator. What
+is done only to save memory (dormant nurtures, trimmed logs, resting random streams, cut
+timers) lives in ``simulation.memory``.
 """
 
 from __future__ import annotations
