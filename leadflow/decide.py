@@ -288,7 +288,7 @@ class _Transition:
         entry = DecisionEntry(
             seq=s.seq, at=self.at, kind=kind, stage=s.stage, owner_id=s.owner_id, tier=s.tier, detail=Detail(detail)
         )
-        s.log = [*s.log[1 - LOG_LIMIT:], entry]
+        s.log = [*s.log, entry][-LOG_LIMIT:]
         self.commands.append(Record(entry=entry))
 
     def set_stage(self, stage: Stage) -> None:

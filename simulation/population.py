@@ -165,19 +165,24 @@ def engagement_after(
     Engagement is a Poisson process (rate: the person's intent times the scenario's weekly
     rate), so what happens after ``after`` does not depend on what happened before: each
     call draws forward from ``after`` on a fresh stream, and leaves the person the seed of
-    the next. The cost is the events read, however long ago the lead arrived.
+    the next one at once. The cost is the events read, however long ago the lead arrived.
     """
     rate = person.intent * behaviour.engagement_per_week / HOURS_PER_WEEK
     if rate <= 0:
-        return
+        return iter(())
     rng = random.Random(person.engagement_seed)
     person.engagement_seed = rng.getrandbits(64)
+    return _drawn(rng, rate, person.intent, behaviour, start, after_hours, until_hours)
+
+
+def _drawn(rng: random.Random, rate: float, intent: float, behaviour: Behaviour, start: datetime,
+           after_hours: float, until_hours: float) -> Iterator[DrawnEngagement]:
     hours = after_hours
     while True:
         hours += rng.expovariate(rate)
         if hours > until_hours:
             return
         kind = pick(behaviour.engagement_mix, rng.random())
-        if kind is EngagementKind.DEMO_REQUEST and rng.random() > person.intent:
+        if kind is EngagementKind.DEMO_REQUEST and rng.random() > intent:
             kind = EngagementKind.PRICING_PAGE  # hand-raising needs intent
         yield DrawnEngagement(kind, start + timedelta(hours=hours))

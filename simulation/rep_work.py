@@ -109,18 +109,23 @@ class OwnerWork:
     def dial(self, _event: object = None) -> None:
         journey, model = self.journey.awake(), self.model
         if not self.owned():
-            self.desk.free()
+            self.hand_back_desk()
             return
         state, rng = journey.state, journey.person.behaviour_rng
         since_mql = model.env.now - model.hours(state.mql_at) if state.mql_at else 0.0
         self.connected = connected = rng.random() < model.contact.probability(since_mql)
         outcome = AttemptOutcome.CONNECTED if connected else AttemptOutcome.NO_ANSWER
         if not journey.act(LogAttempt(by=self.desk.rep.id, outcome=outcome)):
-            self.desk.free()
+            self.hand_back_desk()
             return
         duration = sample(model.behaviour.attempt_minutes, rng.random()) / 60
         model.stats.busy(model.env.now, duration)
         model.env.timeout(duration).callbacks.append(self.hang_up)
+
+    def hand_back_desk(self) -> None:
+        """No call after all: the next call at the desk starts in a moment, not from inside
+        this one (a run of leads that moved on would otherwise nest call within call)."""
+        self.model.env.timeout(0).callbacks.append(lambda _event: self.desk.free())
 
     def hang_up(self, _event: object = None) -> None:
         self.desk.free()
