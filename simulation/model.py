@@ -187,9 +187,6 @@ class LeadJourney:
             self.owner_work = (state.queued_team, state.assignment_step)
             model.queued(self, state.queued_team, state.assignment_step)
 
-    def awake(self) -> LeadJourney:
-        return self
-
     def owned_by(self, rep_id: str, step: int) -> bool:
         state = self.state
         return state.outcome is None and state.owner_id == rep_id and state.assignment_step == step and state.stage in OWNED_STAGES

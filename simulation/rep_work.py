@@ -71,7 +71,7 @@ class OwnerWork:
         return self.journey.owned_by(self.desk.rep.id, self.step)
 
     def start(self, _event: object = None) -> None:
-        journey = self.journey.awake()
+        journey = self.journey
         if journey.state.stage is Stage.ASSIGNED:  # (a lead claimed from a team queue is accepted already)
             model = self.model
             rng = journey.person.behaviour_rng
@@ -82,7 +82,7 @@ class OwnerWork:
 
     def respond(self, _event: object = None) -> None:
         """The SAL gate: accept or reject, unless the policy's auto-accept took the lead meanwhile."""
-        journey = self.journey.awake()
+        journey = self.journey
         if not self.owned():
             return
         if journey.state.stage is Stage.ASSIGNED:
@@ -107,7 +107,7 @@ class OwnerWork:
             self.dial()
 
     def dial(self, _event: object = None) -> None:
-        journey, model = self.journey.awake(), self.model
+        journey, model = self.journey, self.model
         if not self.owned():
             self.hand_back_desk()
             return
@@ -129,7 +129,7 @@ class OwnerWork:
 
     def hang_up(self, _event: object = None) -> None:
         self.desk.free()
-        journey, model = self.journey.awake(), self.model
+        journey, model = self.journey, self.model
         if not self.owned():
             return
         rng = journey.person.behaviour_rng
@@ -144,13 +144,12 @@ class OwnerWork:
         model.later(rng, max(0.0, wait - rng.random() * min(wait, 8.0)), self.follow_up)
 
     def follow_up(self, _event: object = None) -> None:
-        self.journey.awake()
         if self.owned():
             self.queue_call()
 
     def decide(self, _event: object = None) -> None:
         """Qualify or disqualify the connected lead."""
-        journey, model = self.journey.awake(), self.model
+        journey, model = self.journey, self.model
         if not self.owned():
             return
         person, rng, rep_id, behaviour = journey.person, journey.person.behaviour_rng, self.desk.rep.id, model.behaviour
@@ -162,7 +161,7 @@ class OwnerWork:
         model.later(rng, sample(behaviour.close_within_days, rng.random()) * 24, self.close)
 
     def close(self, _event: object = None) -> None:
-        journey, model = self.journey.awake(), self.model
+        journey, model = self.journey, self.model
         if not self.owned() or journey.state.stage is not Stage.SQL:
             return
         person, rng, rep_id, behaviour = journey.person, journey.person.behaviour_rng, self.desk.rep.id, model.behaviour
@@ -191,7 +190,7 @@ class QueueClaim:
         model.later(rng, delay, cls(journey, team, step, desk.rep.id).claim)
 
     def claim(self, _event: object = None) -> None:
-        state = self.journey.awake().state
+        state = self.journey.state
         if (state.outcome is None and state.stage is Stage.MQL and state.queued_team == self.team
                 and state.assignment_step == self.step):
             self.journey.act(Accept(by=self.rep_id))

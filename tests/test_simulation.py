@@ -153,9 +153,6 @@ def test_a_desk_moves_past_a_long_run_of_leads_that_moved_on_without_nesting_cal
     desk = next(iter(model.desks.values()))
 
     class MovedOn:
-        def awake(self):
-            return self
-
         def owned_by(self, rep_id, step):
             return False
 
