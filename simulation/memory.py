@@ -84,7 +84,7 @@ class Packer:
     reuse within itself; what repeats is across journeys (field names, enum and class
     references, routing names). So the first ``_LEARN_FROM`` journeys of a run are packed
     alone, and their pickles become the dictionary every later one is packed against
-    (about 1,100 bytes to 250 for a nurturing lead). Lossless, and learnt from the run
+    (several times smaller for a nurturing lead). Lossless, and learnt from the run
     itself, so the same seed gives the same run.
     """
 
