@@ -7,16 +7,16 @@ journey at its earliest deadline; a timer whose deadline was cancelled or re-arm
 finds nothing due when it fires, which is what ``decide`` would do with it. Routing goes
 through the core's ``choose_rep`` over in-memory routing state (``simulation.routing_book``).
 
-``arrive`` is the generator process that brings leads in; the reps' side of a lead (accept,
-call on the cadence, qualify, close) and a manager's hand-off from a team queue are
-callbacks on timeouts (``simulation.rep_work``), so a waiting lead holds no generator. What
+``arrive`` is the generator process that brings leads in, and each rep is a process working
+their own worklist in the core's order (``simulation.rep_work``); a lead's own steps (on
+the worklist, after a call, qualify, close) and a manager's hand-off from a team queue are
+callbacks on timeouts, so a waiting lead holds no generator. What
 is done only to save memory (dormant nurtures, trimmed logs, resting random streams, cut
 timers) lives in ``simulation.memory``.
 """
 
 from __future__ import annotations
 
-import itertools
 import random
 from collections.abc import Callable
 from datetime import datetime, time, timedelta, timezone
@@ -49,6 +49,7 @@ from leadflow.journey import (
 from leadflow.kpis import SlaSettled, sla_settled
 from leadflow.lead import EngagementEvent
 from leadflow.policy import Policy, Rep
+from leadflow.routing import is_out_of_office
 from leadflow.scoring import decayed, qualifying_event
 from leadflow.waiting_line import tier_priority
 from simulation.behaviour import ContactCurve
@@ -275,8 +276,7 @@ class JourneyModel(SimShell):
         arrival_seed, people_seed, _names_seed = seeds  # names come from one pool per process now
         self.arrivals = Arrivals(scenario.population, self.start, self.policy.calendar.timezone, random.Random(arrival_seed))
         self.people = People(scenario.population, self.behaviour, random.Random(people_seed), named=keep_traces)
-        self.desks = {rep.id: RepDesk(rep) for rep in self.policy.reps}
-        self.call_order = itertools.count()  # first come, first served at a desk within a tier
+        self.desks = {rep.id: RepDesk(self, rep) for rep in self.policy.reps}
         self.team_desks: dict[str, list[RepDesk]] = {}
         for desk in self.desks.values():
             self.team_desks.setdefault(desk.rep.team, []).append(desk)
@@ -292,12 +292,26 @@ class JourneyModel(SimShell):
         now = self.now_dt()
         return self.hours(add_business_time(rep.hours, now, timedelta(minutes=minutes))) - self.env.now
 
+    def off_duty_delay(self, rep: Rep) -> float:
+        """Hours until the rep is next at work: 0 inside their hours, absences taken out."""
+        if rep.away:
+            return max(self.horizon - self.env.now, 0.0) + 1.0
+        now = self.now_dt()
+        if rep.out_of_office and is_out_of_office(rep, now):
+            local_day = now.astimezone(rep.hours.zone).date()
+            end = max(absence.end for absence in rep.out_of_office if absence.start <= local_day <= absence.end)
+            back = datetime.combine(end + timedelta(days=1), time(0, 0), tzinfo=rep.hours.zone)
+            return self.hours(back) - self.env.now
+        return self.working_delay(rep, 0.0)
+
     def nurturing(self, journey: LeadJourney) -> None:
         self.schedule_qualifying_engagement(journey)
 
     def owned(self, journey: LeadJourney, rep_id: str, step: int) -> None:
         # Started once the decision that gave the rep the lead is fully carried out.
-        self.env.timeout(0).callbacks.append(OwnerWork(self, journey, self.desks[rep_id], step).start)
+        work = OwnerWork(self, journey, self.desks[rep_id], step)
+        # A lead a manager handed over from the team queue was taken by the rep already.
+        self.env.timeout(0).callbacks.append(work.on_worklist if journey.state.stage is Stage.ACCEPTED else work.start)
 
     def queued(self, journey: LeadJourney, team: str, step: int) -> None:
         QueueClaim.start(self, journey, team, step)
@@ -306,6 +320,8 @@ class JourneyModel(SimShell):
 
     def run(self) -> ReplicationStats:
         self.env.process(self.arrive())
+        for desk in self.desks.values():
+            self.env.process(desk.work())
         self._rep_capacity()
         self._absences_end()
         with collector_tuned():

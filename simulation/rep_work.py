@@ -1,62 +1,92 @@
-"""The reps' side of simulated journeys, as callbacks: no suspended generator per lead.
+"""The reps' side of simulated journeys: each rep works their own worklist, in their hours.
 
-A lead in a rep's hands spends most of its life waiting: for the rep to respond, for the
-next attempt on the cadence, for the rep to decide, for the deal to close. Each wait is one
-SimPy timeout whose callback carries the work on, so a waiting lead holds a small object
-(``OwnerWork``), not a generator. Calls take the rep's desk, one call at a time, hottest
-tier first, then first come (``RepDesk``).
+A rep is one short SimPy process (``RepDesk.work``): inside their working hours they take
+the first task of their worklist, in the core's order (``leadflow.worklist.priority``:
+earliest deadline, then hotter tier), spend the task's time on it, and take the next; with
+nothing to do they wait for work. So time to first touch is the rep's reaction latency
+plus the wait behind the work already on their desk: more reps, or fewer leads each,
+answer faster when reps are busy, and a tighter SLA moves its leads up the list.
 
-The steps read as the process they describe:
-``start`` -> ``respond`` (accept or reject) -> ``queue_call`` -> ``dial`` -> ``hang_up``
--> (not connected: ``follow_up`` -> ``queue_call`` ...) -> ``decide`` -> ``close``.
-Each step first checks the rep still owns the lead: a deadline, an escalation or a
-reassignment may have moved it on meanwhile.
+A lead in a rep's hands is a small ``OwnerWork``, not a generator: its steps are callbacks.
+``start`` -> (reaction latency) -> on the worklist -> ``perform`` (accept or reject, dial)
+-> ``hang_up`` -> (not reached: on the worklist again when the cadence's next attempt is
+workable ...) -> ``decide`` -> ``close``. Each step first checks the rep still owns the
+lead: a deadline, an escalation or a reassignment may have moved it on meanwhile.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+import itertools
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import simpy
 
 from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, Reject
-from leadflow.journey import Clock, Stage
+from leadflow.journey import Stage
 from leadflow.policy import Rep
 from leadflow.scoring import fit_score
+from leadflow.worklist import Task, WorkItem, priority, work_item
 from simulation.behaviour import likelihood, pick, sample
 
 if TYPE_CHECKING:
     from simulation.model import JourneyModel, LeadJourney
 
+# Tasks a rep spends desk time on; the rest (qualify, close) follow a connected call by
+# the behaviour's own delays.
+DESK_TASKS = frozenset({Task.ACCEPT, Task.FIRST_ATTEMPT, Task.FOLLOW_UP})
+
 
 class RepDesk:
-    """A rep: working hours from the roster and one call at a time (hottest tier first)."""
+    """A rep and their worklist, worked one task at a time inside their hours."""
 
-    __slots__ = ("rep", "busy", "waiting")
+    __slots__ = ("model", "rep", "worklist", "idle", "order")
 
-    def __init__(self, rep: Rep):
+    def __init__(self, model: JourneyModel, rep: Rep):
+        self.model = model
         self.rep = rep
-        self.busy = False
-        self.waiting: list[tuple[int, int, Callable[[], None]]] = []  # (tier rank, order of asking, start)
+        self.worklist: list[tuple[tuple[Any, ...], int, OwnerWork]] = []
+        self.idle: simpy.Event | None = None
+        self.order = itertools.count()
 
-    def take(self, priority: int, order: int, start: Callable[[], None]) -> None:
-        """Start a call now if the desk is free, else when it is this call's turn."""
-        if self.busy:
-            heapq.heappush(self.waiting, (priority, order, start))
-        else:
-            self.busy = True
-            start()
+    def add(self, work: OwnerWork, item: WorkItem) -> None:
+        """Put a task on the worklist, in the core's order; wake the rep if idle."""
+        heapq.heappush(self.worklist, (priority(item), next(self.order), work))
+        idle = self.idle
+        if idle is not None:
+            self.idle = None
+            idle.succeed()
 
-    def free(self) -> None:
-        """The call is over: the next one waiting starts now."""
-        if self.waiting:
-            heapq.heappop(self.waiting)[2]()
-        else:
-            self.busy = False
+    def work(self) -> Generator[simpy.Event, Any, None]:
+        """The rep's day: wait for work, wait for the shift, do the first task, repeat."""
+        model, worklist = self.model, self.worklist
+        env = model.env
+        while True:
+            if not worklist:
+                self.idle = env.event()
+                yield self.idle
+                continue
+            off_shift = model.off_duty_delay(self.rep)
+            if off_shift > 0:
+                yield env.timeout(off_shift)
+                continue
+            key, _, work = heapq.heappop(worklist)
+            item = work.current_item()
+            if item is None or item.task not in DESK_TASKS:
+                continue  # the lead moved on while it waited
+            if priority(item) != key:  # its deadline moved: back in line at its new place
+                heapq.heappush(worklist, (priority(item), next(self.order), work))
+                continue
+            hours = work.perform(item)
+            if hours > 0:
+                model.stats.busy(env.now, hours)
+                yield env.timeout(hours)
+                work.hang_up()
 
 
 class OwnerWork:
-    """The owner's side of one lead: respond, call on the cadence, decide, close."""
+    """The owner's side of one lead: notice it, call on the cadence, decide, close."""
 
     __slots__ = ("model", "journey", "desk", "step", "connected")
 
@@ -70,65 +100,42 @@ class OwnerWork:
     def owned(self) -> bool:
         return self.journey.owned_by(self.desk.rep.id, self.step)
 
-    def start(self, _event: object = None) -> None:
-        journey = self.journey
-        if journey.state.stage is Stage.ASSIGNED:  # (a lead claimed from a team queue is accepted already)
-            model = self.model
-            rng = journey.person.behaviour_rng
-            model.later(rng, model.working_delay(self.desk.rep, sample(model.behaviour.rep_response_minutes, rng.random())),
-                        self.respond)
-        else:
-            self.queue_call()
-
-    def respond(self, _event: object = None) -> None:
-        """The SAL gate: accept or reject, unless the policy's auto-accept took the lead meanwhile."""
-        journey = self.journey
+    def current_item(self) -> WorkItem | None:
         if not self.owned():
-            return
-        if journey.state.stage is Stage.ASSIGNED:
-            behaviour, rng, rep_id = self.model.behaviour, journey.person.behaviour_rng, self.desk.rep.id
+            return None
+        return work_item(self.journey.state, self.model.policy)
+
+    def start(self, _event: object = None) -> None:
+        """The lead is the rep's: it reaches their worklist after their reaction latency."""
+        model, rng = self.model, self.journey.person.behaviour_rng
+        latency = sample(model.behaviour.reaction_minutes, rng.random())
+        model.later(rng, model.working_delay(self.desk.rep, latency), self.on_worklist)
+
+    def on_worklist(self, _event: object = None) -> None:
+        item = self.current_item()
+        if item is not None and item.task in DESK_TASKS:
+            self.desk.add(self, item)
+
+    def perform(self, item: WorkItem) -> float:
+        """Do the task now; the hours of the rep's time it takes (0: nothing to do after all)."""
+        journey, model = self.journey, self.model
+        rep_id, behaviour, rng = self.desk.rep.id, model.behaviour, journey.person.behaviour_rng
+        if item.task is Task.ACCEPT:
             if behaviour.reject_probability and rng.random() < behaviour.reject_probability:
                 journey.act(Reject(by=rep_id, reason=pick(behaviour.reject_reasons, rng.random())))
-                return
+                return 0.0
             if not journey.act(Accept(by=rep_id)):
-                return
-        self.queue_call()
-
-    def queue_call(self) -> None:
-        model = self.model
-        self.desk.take(model.tier_rank.get(self.journey.state.tier or "", 99), next(model.call_order), self.at_desk)
-
-    def at_desk(self) -> None:
-        """The desk is this lead's; outside the rep's hours the call waits for the shift."""
-        shift_wait = self.model.working_delay(self.desk.rep, 0.0)
-        if shift_wait > 0:
-            self.model.env.timeout(shift_wait).callbacks.append(self.dial)
-        else:
-            self.dial()
-
-    def dial(self, _event: object = None) -> None:
-        journey, model = self.journey, self.model
-        if not self.owned():
-            self.hand_back_desk()
-            return
-        state, rng = journey.state, journey.person.behaviour_rng
+                return 0.0
+        state = journey.state
         since_mql = model.env.now - model.hours(state.mql_at) if state.mql_at else 0.0
         self.connected = connected = rng.random() < model.contact.probability(since_mql)
         outcome = AttemptOutcome.CONNECTED if connected else AttemptOutcome.NO_ANSWER
-        if not journey.act(LogAttempt(by=self.desk.rep.id, outcome=outcome)):
-            self.hand_back_desk()
-            return
-        duration = sample(model.behaviour.attempt_minutes, rng.random()) / 60
-        model.stats.busy(model.env.now, duration)
-        model.env.timeout(duration).callbacks.append(self.hang_up)
+        if not journey.act(LogAttempt(by=rep_id, outcome=outcome)):
+            return 0.0
+        return sample(behaviour.attempt_minutes, rng.random()) / 60
 
-    def hand_back_desk(self) -> None:
-        """No call after all: the next call at the desk starts in a moment, not from inside
-        this one (a run of leads that moved on would otherwise nest call within call)."""
-        self.model.env.timeout(0).callbacks.append(lambda _event: self.desk.free())
-
-    def hang_up(self, _event: object = None) -> None:
-        self.desk.free()
+    def hang_up(self) -> None:
+        """After the call: decide if reached, else back on the worklist when the cadence says."""
         journey, model = self.journey, self.model
         if not self.owned():
             return
@@ -136,16 +143,14 @@ class OwnerWork:
         if self.connected:
             model.later(rng, model.business_delay(sample(model.behaviour.decide_within_hours, rng.random())), self.decide)
             return
-        due = journey.state.deadlines.get(Clock.FOLLOW_UP)
-        if due is None:
+        rng.rest()
+        item = work_item(journey.state, model.policy)
+        if item is None or item.task is not Task.FOLLOW_UP:
             return
-        # The next attempt lands at a random moment of the working day it is due on.
-        wait = model.hours(due) - model.env.now
-        model.later(rng, max(0.0, wait - rng.random() * min(wait, 8.0)), self.follow_up)
-
-    def follow_up(self, _event: object = None) -> None:
-        if self.owned():
-            self.queue_call()
+        if item.workable_from is None:
+            self.desk.add(self, item)
+        else:
+            model.at(item.workable_from, self.on_worklist)
 
     def decide(self, _event: object = None) -> None:
         """Qualify or disqualify the connected lead."""
@@ -186,7 +191,7 @@ class QueueClaim:
             return
         rng = journey.person.behaviour_rng
         desk = members[int(rng.random() * len(members))]
-        delay = model.working_delay(desk.rep, sample(model.behaviour.rep_response_minutes, rng.random()))
+        delay = model.working_delay(desk.rep, sample(model.behaviour.reaction_minutes, rng.random()))
         model.later(rng, delay, cls(journey, team, step, desk.rep.id).claim)
 
     def claim(self, _event: object = None) -> None:

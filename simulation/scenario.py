@@ -144,9 +144,10 @@ class Behaviour(_Strict):
             EngagementKind.PRICING_PAGE: 0.1, EngagementKind.WEBINAR: 0.05, EngagementKind.DEMO_REQUEST: 0.03,
         }
     )
-    rep_response_minutes: Distribution = Field(
-        default_factory=lambda: Distribution(kind="lognormal", mean=25, sigma=0.8),
-        description="working minutes from assignment until the rep accepts and starts",
+    reaction_minutes: Distribution = Field(
+        default_factory=lambda: Distribution(kind="lognormal", mean=10, sigma=0.8),
+        description="the rep's working minutes from getting a lead until it is on their worklist; "
+                    "time to first touch adds the wait behind the work already there",
     )
     attempt_minutes: Distribution = Field(default_factory=lambda: Distribution(kind="lognormal", mean=12, sigma=0.4))
     contact_probability: float = Field(default=0.45, gt=0, le=1, description="chance an attempt connects at once")
@@ -162,6 +163,16 @@ class Behaviour(_Strict):
     reject_probability: float = Field(
         default=0.0, ge=0, le=1, description="chance the owner rejects an assigned MQL back to marketing (the SAL gate)")
     reject_reasons: dict[str, float] = Field(default_factory=lambda: {"not_icp": 0.5, "no_intent": 0.5})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, value: Any) -> Any:
+        if isinstance(value, dict) and "rep_response_minutes" in value:
+            raise ValueError(
+                "rep_response_minutes is now reaction_minutes: reps work a worklist, so response time comes "
+                "from their load plus this latency; rename the key and set it to the delay of an idle rep"
+            )
+        return value
 
     @field_validator("engagement_mix", "disqualify_reasons", "reject_reasons")
     @classmethod
