@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from leadflow.journey import Clock, DecisionEntry, JoinWaitingLine, NotificationKind, RepAssigned, Stage
+from leadflow.journey import Clock, DecisionEntry, JoinWaitingLine, JourneyState, NotificationKind, RepAssigned, Stage
 from leadflow.kpis import ContactSla
 
 
@@ -26,6 +26,7 @@ class LeadProjection(BaseModel):
     outcome: str | None = None
     seq: int
     updated_at: datetime
+    journey_state: JourneyState | None = Field(default=None, description="open journeys only, without personal data")
 
 
 class Claim(BaseModel):

@@ -18,7 +18,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, create_engine, delete, event, func, make_url, or_, select, update
+from pydantic import TypeAdapter
+from sqlalchemy import Engine, and_, bindparam, create_engine, delete, event, func, inspect, make_url, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -46,7 +47,7 @@ from activities.ledger_schema import (
     sla_settlements,
     waiting_line,
 )
-from leadflow.journey import RepAssigned
+from leadflow.journey import JourneyState, RepAssigned
 from leadflow.policy import Policy, Rep, parse_policy
 from leadflow.routing import RouteRequest, RoutingSnapshot, choose_rep, on_shift, pool_key
 from leadflow.waiting_line import may_serve
@@ -54,6 +55,7 @@ from leadflow.waiting_line import may_serve
 # Statements the hot paths run, built once: each call then only binds its values.
 # SQLite: every transaction already began IMMEDIATE (one writer at a time).
 # PostgreSQL: this row lock serialises routing decisions across workers.
+_JOURNEY_STATE: TypeAdapter[JourneyState] = TypeAdapter(JourneyState)
 _TAKE_ROUTING_LOCK = update(routing_lock).where(routing_lock.c.id == 1).values(assignments=routing_lock.c.assignments + 1)
 _ASSIGNMENT_OF_STEP = select(assignments.c.rep_id, assignments.c.team, assignments.c.on_shift).where(
     and_(assignments.c.journey_id == bindparam("journey_id"), assignments.c.step == bindparam("step"))
@@ -121,8 +123,29 @@ class Ledger:
     def create_schema(self) -> None:
         """Create missing tables (idempotent)."""
         metadata.create_all(self.engine)
+        self._add_missing_columns()
         with self.transaction() as conn:
             self._insert_ignore(conn, routing_lock, [{"id": 1, "assignments": 0}], ["id"])
+
+    def _add_missing_columns(self) -> None:
+        """Columns added to a table after a ledger was created (all nullable): ALTER them in."""
+        with self.engine.connect() as conn:
+            existing = inspect(conn)
+            missing = [
+                (table.name, column)
+                for table in metadata.sorted_tables
+                for have in [{column["name"] for column in existing.get_columns(table.name)}]
+                for column in table.columns
+                if column.name not in have
+            ]
+        if not missing:
+            return
+        with self.transaction() as conn:
+            for table_name, column in missing:
+                if column.name in {found["name"] for found in inspect(conn).get_columns(table_name)}:
+                    continue  # another process added it meanwhile
+                kind = column.type.compile(dialect=self.engine.dialect)
+                conn.execute(text(f"ALTER TABLE {table_name} ADD COLUMN {column.name} {kind}"))
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -203,6 +226,7 @@ class Ledger:
             for entry in batch.entries
         ]
         projection = batch.projection.model_dump(mode="python")
+        projection["journey_state"] = batch.projection.model_dump(mode="json", include={"journey_state"})["journey_state"]
         projection["stage"] = str(projection["stage"])
         served: list[LineServed] = []
         with self.transaction() as conn:
@@ -534,6 +558,14 @@ class Ledger:
         )
         with self.engine.connect() as conn:
             return [(stage, owner, int(count)) for stage, owner, count in conn.execute(query)]
+
+    def open_journeys(self, owner_id: str | None = None) -> list[JourneyState]:
+        """Open journeys as the ledger last saw them (without personal data), optionally one rep's."""
+        query = select(leads.c.journey_state).where(leads.c.outcome.is_(None), leads.c.journey_state.is_not(None))
+        if owner_id is not None:
+            query = query.where(leads.c.owner_id == owner_id)
+        with self.engine.connect() as conn:
+            return [_JOURNEY_STATE.validate_python(row) for (row,) in conn.execute(query)]
 
     def open_leads_by_rep(self) -> dict[str, int]:
         with self.engine.connect() as conn:

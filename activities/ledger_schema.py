@@ -111,6 +111,9 @@ leads = Table(
     Column("outcome", String(40)),
     Column("seq", Integer, nullable=False),
     Column("updated_at", DateTime(), nullable=False),
+    # An open journey's state without personal data (``JourneyState.without_personal_data``),
+    # for reps' worklists and simulations started from the ledger; null once it has ended.
+    Column("journey_state", JSON),
     Index("ix_leads_stage", "stage"),
 )
 

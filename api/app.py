@@ -21,6 +21,7 @@ from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 
 from activities.ledger import Ledger
 from activities.report_source import ledger_report
+from activities.worklist_source import UnknownRep, Worklist, rep_worklist
 from api import codec_routes, errors
 from api.auth import Scope, Tokens, require
 from api.errors import ERRORS, ApiError, ErrorResponse
@@ -38,6 +39,7 @@ from workflows.journey_client import ActionRejected, JourneySummary, Submitted, 
 from workflows.journey_io import LeadView
 
 ISO_DAY = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+REP_ID = Path(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="rep id, as in the policy's reps")
 LEAD_ID = Path(pattern=r"^(lead-)?L[0-9a-f]{20}$", description="lead id (or workflow id) as returned by POST /v1/leads")
 
 
@@ -242,6 +244,18 @@ def create_app(settings: Settings | None = None, client=None, tokens: Tokens | N
         ledger = request.app.state.ledger
         policy = await asyncio.to_thread(intake_rules.policy, ledger)  # the rolled-out policy, else the API's file
         return await asyncio.to_thread(ledger_report, ledger, policy, start, end, by, now)
+
+    @app.get("/v1/reps/{rep_id}/worklist", response_model=Worklist, dependencies=[Depends(require(Scope.READ))],
+             responses={**ERRORS, 404: {"model": ErrorResponse, "description": "no such rep"}}, tags=["reps"])
+    async def worklist_route(request: Request, rep_id: Annotated[str, REP_ID]) -> Worklist:
+        """The rep's open leads in the order to work them (``leadflow.worklist``): earliest
+        deadline first, then hotter tier, then earlier MQL; cadence steps not yet open last."""
+        ledger = request.app.state.ledger
+        policy = await asyncio.to_thread(intake_rules.policy, ledger)
+        try:
+            return await asyncio.to_thread(rep_worklist, ledger, rep_id, policy, datetime.now(timezone.utc))
+        except UnknownRep as error:
+            raise ApiError(404, "unknown_rep", str(error)) from None
 
     codec_routes.install(app, settings, cors_origins if cors_origins is not None else settings.cors_origins)
     return app

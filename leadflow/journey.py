@@ -12,7 +12,7 @@ the API read and write them through ``TypeAdapter``, with the same JSON as befor
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal
@@ -190,6 +190,11 @@ class JourneyState:
     @property
     def finished(self) -> bool:
         return self.outcome is not None
+
+    def without_personal_data(self) -> JourneyState:
+        """The same journey without the lead's details, its decision log or event ids: what the
+        ledger keeps of an open journey for worklists and for simulations started from today."""
+        return replace(self, lead=None, log=[], engagement_event_ids=[])
 
     @property
     def sla_due_at(self) -> datetime | None:

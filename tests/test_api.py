@@ -182,3 +182,34 @@ def test_no_pii_in_worker_or_api_logs(stack):
     assert "routing lead=" in logs  # the worker did log, by lead id
     for value in (body["email"], body["first_name"], body["last_name"], body["phone"]):
         assert value not in logs
+
+
+def test_a_reps_worklist_lists_their_leads_in_the_cores_order(stack):
+    import time
+
+    with stack.client(INTAKE) as intake, stack.client(REP) as rep, stack.client(READER) as reader:
+        lead_ids = [intake.post("/v1/leads", json=lead_body()).json()["lead_id"] for _ in range(5)]
+        views = [wait_stage(stack, lead_id, "ASSIGNED") for lead_id in lead_ids]
+        owner = views[0]["owner_id"]
+        mine = {view["lead_id"]: view for view in views if view["owner_id"] == owner}
+        accepted = next(iter(mine))
+        assert rep.post(f"/v1/leads/{accepted}/actions", json={"type": "accept", "by": owner}).status_code == 200
+        expected = {accepted: ("first_attempt", "first_contact")} | {
+            lead_id: ("accept", "acceptance") for lead_id in mine if lead_id != accepted}
+        for _ in range(100):  # the ledger is written by the journeys' activities
+            listed = reader.get(f"/v1/reps/{owner}/worklist")
+            assert listed.status_code == 200, listed.text
+            entries = {entry["lead_id"]: entry for entry in listed.json()["entries"]}
+            if all(entries.get(lead_id, {}).get("task") == task for lead_id, (task, _) in expected.items()):
+                break
+            time.sleep(0.1)
+        body = listed.json()
+        assert body["rep_id"] == owner
+        for lead_id, (_, clock) in expected.items():
+            deadlines = reader.get(f"/v1/leads/{lead_id}").json()["deadlines"]
+            assert datetime.fromisoformat(entries[lead_id]["due_at"]) == datetime.fromisoformat(deadlines[clock])
+        dues = [datetime.fromisoformat(entry["due_at"]) for entry in body["entries"] if entry["workable"]]
+        assert dues == sorted(dues)  # earliest deadline first
+        assert not any(key in json.dumps(body) for key in ("Grace", "Hopper", "@acme-api.io"))  # nothing personal
+        assert_error(reader.get("/v1/reps/rep-nobody/worklist"), 404, "rep-nobody")
+        assert_error(reader.get("/v1/reps/DROP TABLE/worklist"), 422, "rep_id")

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from activities.contracts import AssignmentRequest, Claim, LeadProjection, LedgerBatch
 from activities.ledger import Ledger
@@ -135,6 +135,35 @@ def test_create_schema_is_idempotent(ledger_url: str) -> None:
             assert conn.execute(select(func.count()).select_from(routing_lock)).scalar() == 1
     finally:
         ledger.dispose()
+
+
+def test_a_ledger_made_before_a_column_existed_gets_it_and_keeps_its_rows(ledger_url: str) -> None:
+    ledger = Ledger(ledger_url)
+    try:
+        ledger.create_schema()
+        ledger.apply(_batch("L-1", "j-1", [_entry(1)]))
+        with ledger.transaction() as conn:  # as the ledger was before open journeys were kept
+            conn.execute(text("ALTER TABLE leads DROP COLUMN journey_state"))
+        ledger.create_schema()
+        assert ledger.lead("L-1")["journey_state"] is None and ledger.lead("L-1")["seq"] == 1
+    finally:
+        ledger.dispose()
+
+
+def test_open_journeys_come_back_without_personal_data(ledger: Ledger, default_policy: Policy) -> None:
+    from tests.test_decide import assigned_hot
+
+    journey = assigned_hot(default_policy, "rep-ana")
+    state = journey.state
+    assert state.lead is not None and state.lead.email
+    kept = state.without_personal_data()
+    ledger.apply(_batch(state.lead_id, state.journey_id, [_entry(1, stage=state.stage)],
+                        _projection(state.lead_id, state.journey_id, 1, state.stage, owner_id="rep-ana", journey_state=kept)))
+    ledger.apply(_batch("L-done", "j-done", [_entry(1)], _projection("L-done", "j-done", 1, outcome="converted")))
+    (back,) = ledger.open_journeys()
+    assert back == kept and back.lead is None and back.log == []
+    assert back.deadlines == state.deadlines and back.owner_id == "rep-ana"
+    assert ledger.open_journeys(owner_id="rep-ana") == [kept] and ledger.open_journeys(owner_id="rep-ben") == []
 
 
 # --- journey events and the projection -------------------------------------------------

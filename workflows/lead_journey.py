@@ -602,6 +602,7 @@ class LeadJourneyWorkflow:
                 outcome=state.outcome,
                 seq=state.seq,
                 updated_at=at,
+                journey_state=None if state.finished else state.without_personal_data(),
             ),
         )
         recorded = await self._effect(JourneyActivities.record_journey_step, batch)
