@@ -22,8 +22,15 @@ def serving_policy(ledger: Ledger, fallback: Policy) -> Policy:
 
 def ledger_report(ledger: Ledger, policy: Policy, since: datetime, until: datetime, by: Dimension = Dimension.SOURCE,
                   now: datetime | None = None) -> SlaReport:
-    """The report of ``[since, until)`` from the ledger: the decisions of every journey active
-    in the period (from its start, so each episode knows its source and history), the SLAs
+    """The report of ``[since, until)`` from the ledger (``ledger_period``)."""
+    decisions, settlements, open_leads = ledger_period(ledger, since, until)
+    return sla_report(decisions, settlements, open_leads, policy, since, until, by, now)
+
+
+def ledger_period(ledger: Ledger, since: datetime, until: datetime
+                  ) -> tuple[list[LoggedDecision], list[LoggedSettlement], list[OpenLead]]:
+    """What the report of ``[since, until)`` reads: the decisions of every journey active in
+    the period (from its start, so each episode knows its source and history), the SLAs
     settled in it, and the leads open now."""
     active = select(journey_events.c.journey_id).where(
         and_(journey_events.c.at >= since, journey_events.c.at < until)).distinct()
@@ -50,4 +57,4 @@ def ledger_report(ledger: Ledger, policy: Policy, since: datetime, until: dateti
         ]
         open_leads = [OpenLead(lead_id=row.lead_id, owner_id=row.owner_id, sla_due_at=row.sla_due_at)
                       for row in conn.execute(open_query)]
-    return sla_report(decisions, settlements, open_leads, policy, since, until, by, now)
+    return decisions, settlements, open_leads

@@ -11,6 +11,7 @@ import typer
 from cli import lead_commands
 from cli.api_command import api_command
 from cli.bench_commands import bench_app
+from cli.calibrate_command import calibrate_command
 from cli.demo import demo_command
 from cli.errors import friendly_errors
 from cli.metrics_commands import metrics_app
@@ -38,6 +39,7 @@ app.command("capacity")(capacity_command)
 app.command("sim-worker")(sim_worker_command)
 app.command("setup")(setup_command)
 app.command("report")(report_command)
+app.command("calibrate")(calibrate_command)
 
 
 def _logging(verbose: bool) -> None:

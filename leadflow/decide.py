@@ -94,6 +94,12 @@ def line_entry(state: JourneyState, policy: Policy, at: datetime) -> JoinWaiting
     )
 
 
+def first_contact_due(policy: Policy, tier: str | None, mql_at: datetime) -> datetime:
+    """When a lead that became an MQL of ``tier`` at ``mql_at`` is due its first contact attempt."""
+    rules = policy.tier(tier or policy.tiers[-1].name)
+    return add_business_hours(policy.calendar, mql_at, rules.first_contact_within_hours)
+
+
 def new_journey(lead_id: str, journey_id: str, policy_version: str, waits_in_line: bool = False) -> JourneyState:
     """The state of a journey before its first event.
 
@@ -412,7 +418,7 @@ class _Transition:
         self.set_stage(Stage.MQL)
         self.disarm(Clock.NURTURE)
         self.record(DecisionKind.MQL, reason=reason, fit=s.fit_score, engagement=round(engagement, 2))
-        s.first_contact_due = self.business_hours_later(self.at, self.tier_window(Clock.FIRST_CONTACT))
+        s.first_contact_due = first_contact_due(self.policy, s.tier, self.at)
         self.arm(Clock.FIRST_CONTACT, s.first_contact_due)
         self._request_assignment()
 

@@ -50,9 +50,9 @@ from leadflow.kpis import SlaSettled, sla_settled
 from leadflow.lead import EngagementEvent
 from leadflow.policy import Policy, Rep
 from leadflow.routing import is_out_of_office
-from leadflow.scoring import decayed, qualifying_event
+from leadflow.scoring import decayed, fit_score, qualifying_event
 from leadflow.waiting_line import tier_priority
-from simulation.behaviour import ContactCurve
+from simulation.behaviour import ContactCurve, likelihood
 from simulation.memory import (
     ArmedDeadline,
     BehaviourStream,
@@ -65,7 +65,7 @@ from simulation.memory import (
 from simulation.population import Arrivals, People, Person, engagement_after
 from simulation.rep_work import OwnerWork, QueueClaim, RepDesk
 from simulation.routing_book import RoutingBook
-from simulation.scenario import LoadedScenario
+from simulation.scenario import Likelihood, LoadedScenario
 from simulation.statistics import ReplicationStats
 
 
@@ -291,6 +291,14 @@ class JourneyModel(SimShell):
         """Hours until ``minutes`` of the rep's working time have passed."""
         now = self.now_dt()
         return self.hours(add_business_time(rep.hours, now, timedelta(minutes=minutes))) - self.env.now
+
+    def chance(self, table: dict[str, dict[str, float]], rule: Likelihood, journey: LeadJourney) -> float:
+        """A lead's chance from a calibrated rate table (tier, source), else from fit and intent."""
+        state, person = journey.state, journey.person
+        rate = self.behaviour.rate(table, state.tier, str(person.lead.source))
+        if rate is not None:
+            return rate
+        return likelihood(rule, fit_score(person.lead, self.policy.fit), person.intent)
 
     def off_duty_delay(self, rep: Rep) -> float:
         """Hours until the rep is next at work: 0 inside their hours, absences taken out."""

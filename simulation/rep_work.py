@@ -26,9 +26,8 @@ import simpy
 from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, Reject
 from leadflow.journey import Stage
 from leadflow.policy import Rep
-from leadflow.scoring import fit_score
 from leadflow.worklist import Task, WorkItem, priority, work_item
-from simulation.behaviour import likelihood, pick, sample
+from simulation.behaviour import pick, sample
 
 if TYPE_CHECKING:
     from simulation.model import JourneyModel, LeadJourney
@@ -41,11 +40,15 @@ DESK_TASKS = frozenset({Task.ACCEPT, Task.FIRST_ATTEMPT, Task.FOLLOW_UP})
 class RepDesk:
     """A rep and their worklist, worked one task at a time inside their hours."""
 
-    __slots__ = ("model", "rep", "worklist", "idle", "order")
+    __slots__ = ("model", "rep", "worklist", "idle", "order", "reaction", "call")
 
     def __init__(self, model: JourneyModel, rep: Rep):
         self.model = model
         self.rep = rep
+        behaviour = model.behaviour
+        team = behaviour.teams.get(rep.team)
+        self.reaction = (team and team.reaction_minutes) or behaviour.reaction_minutes
+        self.call = (team and team.attempt_minutes) or behaviour.attempt_minutes
         self.worklist: list[tuple[tuple[Any, ...], int, OwnerWork]] = []
         self.idle: simpy.Event | None = None
         self.order = itertools.count()
@@ -108,7 +111,7 @@ class OwnerWork:
     def start(self, _event: object = None) -> None:
         """The lead is the rep's: it reaches their worklist after their reaction latency."""
         model, rng = self.model, self.journey.person.behaviour_rng
-        latency = sample(model.behaviour.reaction_minutes, rng.random())
+        latency = sample(self.desk.reaction, rng.random())
         model.later(rng, model.working_delay(self.desk.rep, latency), self.on_worklist)
 
     def on_worklist(self, _event: object = None) -> None:
@@ -132,7 +135,7 @@ class OwnerWork:
         outcome = AttemptOutcome.CONNECTED if connected else AttemptOutcome.NO_ANSWER
         if not journey.act(LogAttempt(by=rep_id, outcome=outcome)):
             return 0.0
-        return sample(behaviour.attempt_minutes, rng.random()) / 60
+        return sample(self.desk.call, rng.random()) / 60
 
     def hang_up(self) -> None:
         """After the call: decide if reached, else back on the worklist when the cadence says."""
@@ -157,8 +160,8 @@ class OwnerWork:
         journey, model = self.journey, self.model
         if not self.owned():
             return
-        person, rng, rep_id, behaviour = journey.person, journey.person.behaviour_rng, self.desk.rep.id, model.behaviour
-        if rng.random() >= likelihood(behaviour.qualify, fit_score(person.lead, model.policy.fit), person.intent):
+        rng, rep_id, behaviour = journey.person.behaviour_rng, self.desk.rep.id, model.behaviour
+        if rng.random() >= model.chance(behaviour.qualify_rates, behaviour.qualify, journey):
             journey.act(Disqualify(by=rep_id, reason=pick(behaviour.disqualify_reasons, rng.random())))
             return
         if not journey.act(Qualify(by=rep_id, budget=True, authority=True, need="simulated")):
@@ -169,8 +172,8 @@ class OwnerWork:
         journey, model = self.journey, self.model
         if not self.owned() or journey.state.stage is not Stage.SQL:
             return
-        person, rng, rep_id, behaviour = journey.person, journey.person.behaviour_rng, self.desk.rep.id, model.behaviour
-        if rng.random() < likelihood(behaviour.convert, fit_score(person.lead, model.policy.fit), person.intent):
+        rng, rep_id, behaviour = journey.person.behaviour_rng, self.desk.rep.id, model.behaviour
+        if rng.random() < model.chance(behaviour.convert_rates, behaviour.convert, journey):
             journey.act(Convert(by=rep_id))
         else:
             journey.act(Disqualify(by=rep_id, reason=pick(behaviour.disqualify_reasons, rng.random())))
@@ -191,7 +194,7 @@ class QueueClaim:
             return
         rng = journey.person.behaviour_rng
         desk = members[int(rng.random() * len(members))]
-        delay = model.working_delay(desk.rep, sample(model.behaviour.reaction_minutes, rng.random()))
+        delay = model.working_delay(desk.rep, sample(desk.reaction, rng.random()))
         model.later(rng, delay, cls(journey, team, step, desk.rep.id).claim)
 
     def claim(self, _event: object = None) -> None:

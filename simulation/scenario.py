@@ -134,6 +134,13 @@ class Likelihood(_Strict):
     intent_weight: float = 0.0
 
 
+class TeamBehaviour(_Strict):
+    """A team's own reaction latency and call lengths (``leadflow calibrate`` fits them per team)."""
+
+    reaction_minutes: Distribution | None = None
+    attempt_minutes: Distribution | None = None
+
+
 class Behaviour(_Strict):
     """How leads engage and how reps work."""
 
@@ -163,6 +170,29 @@ class Behaviour(_Strict):
     reject_probability: float = Field(
         default=0.0, ge=0, le=1, description="chance the owner rejects an assigned MQL back to marketing (the SAL gate)")
     reject_reasons: dict[str, float] = Field(default_factory=lambda: {"not_icp": 0.5, "no_intent": 0.5})
+    teams: dict[str, TeamBehaviour] = Field(default_factory=dict, description="per-team overrides, by team id")
+    qualify_rates: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="tier -> lead source (or '*') -> chance a reached lead qualifies; replaces `qualify` where given")
+    convert_rates: dict[str, dict[str, float]] = Field(
+        default_factory=dict,
+        description="tier -> lead source (or '*') -> chance an SQL converts; replaces `convert` where given")
+
+    @field_validator("qualify_rates", "convert_rates")
+    @classmethod
+    def _rates(cls, value: dict[str, dict[str, float]], info: Any) -> dict[str, dict[str, float]]:
+        for tier, by_source in value.items():
+            for source, rate in by_source.items():
+                if not 0 <= rate <= 1:
+                    raise ValueError(f"{info.field_name}.{tier}.{source} is {rate}; a rate is between 0 and 1")
+        return value
+
+    def rate(self, table: dict[str, dict[str, float]], tier: str | None, source: str) -> float | None:
+        """The table's rate for this tier and source (or the tier's '*'), if it has one."""
+        by_source = table.get(tier or "")
+        if by_source is None:
+            return None
+        return by_source.get(source, by_source.get("*"))
 
     @model_validator(mode="before")
     @classmethod
