@@ -81,7 +81,8 @@ def calibrate_command(
                                               sort_keys=False))
         reference = policy_file.name
     else:
-        reference = os.path.relpath(Path(policy_path).resolve(), out_path.parent.resolve())
+        relative = os.path.relpath(Path(policy_path).resolve(), out_path.parent.resolve())
+        reference = relative if not relative.startswith("..") else str(Path(policy_path).resolve())
     header = (f"# Calibrated by `leadflow calibrate --from {source}`: {history.since.date()} to {history.until.date()}.\n"
               "# Every value below was fitted (see --json for n and 95% intervals) or is the documented default.\n")
     out_path.write_text(header + yaml.safe_dump(fitted.scenario(scenario_name, reference), sort_keys=False))
@@ -101,3 +102,4 @@ def calibrate_command(
     for warning in fitted.warnings:
         out.print(f"[bold yellow]warning:[/] {warning}")
     out.print(f"wrote {out_path}")
+

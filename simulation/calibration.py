@@ -26,7 +26,7 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, timezone
 from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -210,13 +210,13 @@ def calibrate(history: History, fit_engagement: Callable[[Calibration], None] | 
 def _fit_arrivals(calibration: Calibration, times: list[datetime], policy: Policy, history: History,
                   population: dict[str, Any]) -> None:
     zone = ZoneInfo(policy.calendar.timezone)
-    since, until = history.since, history.until
-    days = max(1, round((until - since).total_seconds() / 86400))
+    first_day = history.since.astimezone(zone).date()
+    days = max(1, (history.until.astimezone(zone).date() - first_day).days)
     if len(times) < MIN_SHARE_N:
         calibration.warn(f"population.leads_per_week: only {len(times)} leads in the period; need {MIN_SHARE_N} "
                          "to fit arrivals: the default profile is kept")
-    by_day = Counter(int((at - since).total_seconds() // 86400) for at in times)
-    weekday_of = [(since + timedelta(days=day)).astimezone(zone).weekday() for day in range(days)]
+    by_day = Counter((at.astimezone(zone).date() - first_day).days for at in times)
+    weekday_of = [(first_day + timedelta(days=day)).weekday() for day in range(days)]
     burst_days: set[int] = set()
     for _ in range(3):  # estimate, flag bursts against the estimate, estimate again without them
         rates = _weekday_rates(by_day, weekday_of, burst_days)
@@ -238,7 +238,8 @@ def _fit_arrivals(calibration: Calibration, times: list[datetime], policy: Polic
         exposure = sum(1 for day in range(days) if weekday_of[day] == weekday and day not in burst_days)
         _, (lo, hi) = poisson_rate(count, max(exposure, 1))
         calibration.add(Fitted(f"population.weekday_profile[{weekday}]", rate / mean_rate, count,
-                               (lo / mean_rate, hi / mean_rate), "leads that weekday / mean weekday; exact Poisson"))
+                               (lo / mean_rate, hi / mean_rate), "leads that weekday (Monday = 0) / mean weekday; "
+                               "exact Poisson"))
     hours = Counter((at.astimezone(zone)).hour for at in times)
     mean_hour = len(times) / 24 or 1.0
     hour_profile = [round(max(hours.get(hour, 0), 0.5) / mean_hour, 4) for hour in range(24)]
@@ -246,17 +247,19 @@ def _fit_arrivals(calibration: Calibration, times: list[datetime], policy: Polic
         _, (lo, hi) = poisson_rate(hours.get(hour, 0), 1.0)
         calibration.add(Fitted(f"population.hour_profile[{hour}]", hours.get(hour, 0) / mean_hour, hours.get(hour, 0),
                                (lo / mean_hour, hi / mean_hour), "leads that hour / mean hour; exact Poisson"))
+    simulation_start = datetime.combine((history.since - timedelta(days=WARMUP_DAYS)).date(), time(0), tzinfo=timezone.utc)
     campaigns = []
     for start, length in _runs(sorted(burst_days)):
         observed = sum(by_day.get(day, 0) for day in range(start, start + length))
         expected = sum(rates[weekday_of[day]] for day in range(start, start + length)) or 1.0
         multiplier, (lo, hi) = poisson_rate(observed, expected)
-        name = f"burst-{(since + timedelta(days=start)).date()}"
+        local_start = datetime.combine(first_day + timedelta(days=start), time(0), tzinfo=zone)
+        start_day = round((local_start - simulation_start).total_seconds() / 86400, 4)
+        name = f"burst-{local_start.date()}"
         calibration.add(Fitted(f"population.campaigns.{name}.multiplier", multiplier, observed, (lo, hi),
                                f"count / expected on {length} day(s) flagged at p < {BURST_ALPHA}/days; exact Poisson",
-                               extra={"start_day": start + WARMUP_DAYS, "days": length}))
-        campaigns.append({"name": name, "start_day": start + WARMUP_DAYS, "days": length,
-                          "multiplier": round(multiplier, 4)})
+                               extra={"start_day": start_day, "days": length}))
+        campaigns.append({"name": name, "start_day": start_day, "days": length, "multiplier": round(multiplier, 4)})
     if len(times) >= MIN_SHARE_N:
         population.update(leads_per_week=round(per_week, 3), weekday_profile=weekday_profile, hour_profile=hour_profile,
                           campaigns=campaigns)
@@ -485,14 +488,20 @@ def _fit_outcomes(calibration: Calibration, episodes: list[_Episode], policy: Po
     coded = [loss for loss in losses if loss in known]
     if coded:
         behaviour["disqualify_reasons"] = _shares(calibration, "behaviour.disqualify_reasons", coded)
-    decide_hours = [business_time_between(policy.calendar, e.connected_at, e.decided_at).total_seconds() / 3600
-                    for e in episodes if e.connected_at and e.decided_at]
-    _exponential(calibration, "behaviour.decide_within_hours", [max(h, 0.01) for h in decide_hours],
+    end = calibration.until
+
+    def business_hours(start: datetime, stop: datetime) -> float:
+        return business_time_between(policy.calendar, start, stop).total_seconds() / 3600
+
+    decide_hours = [business_hours(e.connected_at, e.decided_at) for e in episodes if e.connected_at and e.decided_at]
+    undecided = [business_hours(e.connected_at, end) for e in episodes
+                 if e.connected_at and not e.decided_at and not e.closed_at and e.connected_at < end]
+    _exponential(calibration, "behaviour.decide_within_hours", [max(h, 0.01) for h in decide_hours], undecided,
                  "business hours from the connected call to qualify or disqualify", "hours", behaviour)
     close_days = [(e.closed_at - e.sql_at).total_seconds() / 86400 for e in episodes if e.sql_at and e.closed_at]
-    _exponential(calibration, "behaviour.close_within_days", [max(d, 0.01) for d in close_days],
-                 "days from SQL to converted or lost (closed ones only: a lower bound while deals are open)", "days",
-                 behaviour)
+    open_deals = [(end - e.sql_at).total_seconds() / 86400 for e in episodes if e.sql_at and not e.closed_at]
+    _exponential(calibration, "behaviour.close_within_days", [max(d, 0.01) for d in close_days], open_deals,
+                 "days from SQL to converted or lost; deals open at the end count as censored", "days", behaviour)
 
 
 def _rate_table(calibration: Calibration, name: str, cases: list[tuple[str, str, bool]], what: str
@@ -523,14 +532,14 @@ def _rate_table(calibration: Calibration, name: str, cases: list[tuple[str, str,
     return table
 
 
-def _exponential(calibration: Calibration, name: str, values: list[float], what: str, unit: str,
-                 behaviour: dict[str, Any]) -> None:
+def _exponential(calibration: Calibration, name: str, values: list[float], censored: list[float], what: str,
+                 unit: str, behaviour: dict[str, Any]) -> None:
     if len(values) < MIN_DURATIONS:
         calibration.warn(f"{name}: only {len(values)} observations (need {MIN_DURATIONS}): the default is kept")
         return
-    mean, interval = fit_exponential(values)
-    calibration.add(Fitted(name, mean, len(values), interval, f"exponential MLE ({what}); exact chi-square interval",
-                           unit))
+    mean, interval = fit_exponential(values, censored)
+    calibration.add(Fitted(name, mean, len(values), interval, f"exponential MLE, right-censored ({what}); exact "
+                           "chi-square interval", unit, extra={"censored": len(censored)}))
     behaviour[name.split(".")[-1]] = {"kind": "exponential", "mean": round(mean, 4)}
 
 

@@ -5,7 +5,8 @@
 * a positive duration (lognormal): maximum likelihood on the logs; the mean's interval by
   Cox's method; goodness of fit by the Kolmogorov-Smirnov statistic against the fitted law
   (its p-value is optimistic, the parameters being estimated from the same data);
-* a waiting time (exponential): the sample mean (MLE), exact chi-square interval.
+* a waiting time (exponential): total time at risk over events (the MLE, right-censored
+  times included), exact chi-square interval.
 """
 
 from __future__ import annotations
@@ -96,10 +97,11 @@ def fit_lognormal(values: list[float]) -> LognormalFit:
                         ks_statistic=float(ks.statistic), ks_p_value=float(ks.pvalue))
 
 
-def fit_exponential(values: list[float]) -> tuple[float, tuple[float, float]]:
-    """Mean of an exponential (MLE) with the exact chi-square 95% interval."""
+def fit_exponential(values: list[float], censored: list[float] = ()) -> tuple[float, tuple[float, float]]:  # type: ignore[assignment]
+    """Mean of an exponential (MLE) with the exact chi-square 95% interval (time-censored:
+    ``censored`` are the times still running when the history ends; they add exposure, not events)."""
     n = len(values)
-    total = float(sum(values))
+    total = float(sum(values)) + float(sum(censored))
     mean = total / n
     return mean, (2 * total / stats.chi2.ppf(0.975, 2 * n), 2 * total / stats.chi2.ppf(0.025, 2 * n))
 

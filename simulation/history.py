@@ -188,7 +188,7 @@ class _LeadLog:
             stage = _STAGE_AFTER[kind]
             if kind is EventKind.CREATED:
                 self.source = _source(event.source)
-                lead = Lead(email="history@example.invalid", title=event.title, company_size=event.company_size,
+                lead = Lead(email="history@example.com", title=event.title, company_size=event.company_size,
                             industry=event.industry, country=event.country, source=LeadSource(self.source))
                 self.fit = fit_score(lead, policy.fit)
                 history.has_people = history.has_people or any(

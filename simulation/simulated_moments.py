@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from leadflow.journey import DecisionEntry, DecisionKind
 from leadflow.policy import Policy
 from simulation.calibration import Calibration, engagement_rate_target
 from simulation.calibration_stats import Fitted
-from simulation.closed_loop import simulated_report
+from simulation.model import JourneyModel, LeadJourney
+from simulation.runner import replication_seeds
 from simulation.scenario import resolve_scenario
 
 REPLICATIONS = 2
@@ -31,8 +33,7 @@ def engagement_fitter(policy: Policy, on_step: Callable[[], None] | None = None)
                 data = calibration.scenario("fit", policy.model_dump(mode="json"))
                 data["behaviour"] = {**data["behaviour"], "engagement_per_week": engagement}
                 loaded = resolve_scenario(data, "calibration")
-                counts = [simulated_report(loaded, seed=7, replication=r).funnel["total"].mql  # type: ignore[union-attr]
-                          for r in range(REPLICATIONS)]
+                counts = [_MqlCounter(loaded, replication_seeds(7, r)).count() for r in range(REPLICATIONS)]
                 seen[engagement] = sum(counts) / len(counts) / weeks
                 if on_step:
                     on_step()
@@ -70,3 +71,18 @@ def engagement_fitter(policy: Policy, on_step: Callable[[], None] | None = None)
     return fit
 
 
+
+
+class _MqlCounter(JourneyModel):
+    """A replication that only counts MQL decisions after the warm-up, as the closed-loop
+    report counts MQLs of a period (``funnel.total.mql``), without keeping traces."""
+
+    mqls = 0
+
+    def observe(self, journey: LeadJourney, entry: DecisionEntry) -> None:
+        if entry.kind is DecisionKind.MQL and self.env.now >= self.warmup:
+            self.mqls += 1
+
+    def count(self) -> int:
+        self.run()
+        return self.mqls
