@@ -103,3 +103,21 @@ def calibrate_command(
         out.print(f"[bold yellow]warning:[/] {warning}")
     out.print(f"wrote {out_path}")
 
+
+
+@friendly_errors
+def example_export_command(
+    folder: Path = typer.Argument(..., help="the folder to write Lead.csv, LeadHistory.csv, Task.csv and mapping.yaml to"),
+    scenario: str = typer.Option("example-history", "--scenario", help="the quarter to simulate: a bundled name or a "
+                                 "YAML file; its behaviour values are the truth calibrate should recover"),
+    seed: int = typer.Option(None, "--seed", min=0, help="default: the scenario's"),
+) -> None:
+    """Write a Salesforce export of a simulated quarter, to try `calibrate` and `backtest` on."""
+    from cli.simulate_commands import _load
+    from simulation.example_export import write_example_export
+
+    loaded = _load(scenario)
+    with progress_console.status(f"simulating {loaded.scenario.name}"):
+        since, until = write_example_export(loaded, folder.expanduser(), seed)
+    out.print(f"wrote {folder}/Lead.csv, LeadHistory.csv, Task.csv and mapping.yaml; the history's measured period is "
+              f"--since {since.date()} --until {until.date()}")

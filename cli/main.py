@@ -12,7 +12,7 @@ from cli import lead_commands
 from cli.api_command import api_command
 from cli.backtest_command import backtest_command
 from cli.bench_commands import bench_app
-from cli.calibrate_command import calibrate_command
+from cli.calibrate_command import calibrate_command, example_export_command
 from cli.demo import demo_command
 from cli.errors import friendly_errors
 from cli.metrics_commands import metrics_app
@@ -41,6 +41,7 @@ app.command("sim-worker")(sim_worker_command)
 app.command("setup")(setup_command)
 app.command("report")(report_command)
 app.command("calibrate")(calibrate_command)
+app.command("example-export")(example_export_command)
 app.command("backtest")(backtest_command)
 
 

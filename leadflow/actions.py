@@ -39,6 +39,8 @@ class LogAttempt(_Action):
 
     type: Literal["attempt"] = "attempt"
     outcome: AttemptOutcome
+    minutes: float | None = Field(default=None, ge=0, le=600, allow_inf_nan=False,
+                                  description="how long the call took (from the dialer); calibration fits call lengths from it")
 
 
 class Qualify(_Action):

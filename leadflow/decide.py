@@ -615,7 +615,8 @@ class _Transition:
         self.set_stage(Stage.WORKING)
         s.attempts += 1
         s.owner_attempts += 1
-        self.record_typed(AttemptDetail(by=action.by, outcome=action.outcome, attempt=s.owner_attempts))
+        self.record_typed(AttemptDetail(by=action.by, outcome=action.outcome, attempt=s.owner_attempts,
+                                        minutes=action.minutes))
         if s.first_contact_at is None:
             s.first_contact_at = self.at
             s.first_contact_met = s.first_contact_due is None or self.at <= s.first_contact_due

@@ -103,11 +103,20 @@ class AttemptDetail(TypedDetail):
     by: str
     outcome: AttemptOutcome
     attempt: int  # the owner's attempts so far, this one included
+    minutes: float | None = None  # the call's length, when the rep's dialer gave it
+
+    def to_detail(self) -> Detail:
+        detail = super().to_detail()
+        if self.minutes is None:  # as attempts were logged before call lengths were known
+            del detail["minutes"]
+        return detail
 
     @classmethod
     def _read(cls, detail: Detail) -> AttemptDetail:
+        minutes = detail.get("minutes")
         return cls(by=str(detail.get("by") or ""), outcome=AttemptOutcome(str(detail["outcome"])),
-                   attempt=int(detail.get("attempt") or 0))
+                   attempt=int(detail.get("attempt") or 0),
+                   minutes=float(minutes) if isinstance(minutes, (int, float)) else None)
 
 
 @dataclass(frozen=True)

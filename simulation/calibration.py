@@ -7,9 +7,10 @@ size, a 95% interval and the estimator's name (``simulation.calibration_stats``)
   found as runs of days far above the weekday's expected count (Poisson upper tail below
   0.001 / days, Bonferroni), then left out of the base rate;
 * who arrives: source, country, company size, title and industry mixes (shares, Wilson);
-* reps, per team: reaction latency (working minutes from assignment to first touch, on
-  leads assigned while the rep had nothing else waiting) and call lengths, both lognormal,
-  with the Kolmogorov-Smirnov statistic;
+* reps, per team: reaction latency (working minutes from assignment to first touch; a touch
+  that came as the rep hung up another call waited in line and is left out, or without
+  call lengths, leads assigned while the rep had other work are) and call lengths, both
+  lognormal, with the Kolmogorov-Smirnov statistic;
 * the chance an attempt connects by hours since MQL (the speed-to-lead curve);
 * qualify rate of reached leads and convert rate of SQLs by tier and source (cells with
   fewer than ``MIN_CELL`` closed cases fall back to the tier's pooled rate);
@@ -22,7 +23,7 @@ Too little data for a parameter is a warning and the documented default, never a
 
 from __future__ import annotations
 
-import math
+import bisect
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -344,19 +345,35 @@ def _fit_reps(calibration: Calibration, episodes: list[_Episode], history: Histo
         if episode.owner and episode.assigned_at is not None:
             by_rep[episode.owner].append(episode)
     dials: dict[str, list[datetime]] = defaultdict(list)
-    for episode in episodes:
-        for at, rep_id, _, _ in episode.attempts:
-            dials[rep_id].append(at)
+    call_ends: dict[str, list[datetime]] = defaultdict(list)
+    for journey in history.journeys():  # every call, also on leads that became MQLs before the period
+        for entry in journey:
+            if entry.kind is DecisionKind.ATTEMPT:
+                rep_id, length = str(entry.detail.get("by") or entry.owner_id or ""), entry.detail.get("minutes")
+                dials[rep_id].append(entry.at)
+                if isinstance(length, (int, float)):
+                    call_ends[rep_id].append(entry.at + timedelta(minutes=length))
+    for times in (*dials.values(), *call_ends.values()):
+        times.sort()
     latency: dict[str, list[float]] = defaultdict(list)
     for rep_id, owned in by_rep.items():
         rep = reps.get(rep_id)
         hours = rep.hours if rep else policy.calendar
         team = rep.team if rep else "unknown"
         for episode in owned:
-            if episode.touched_at is None or episode.assigned_at is None or not _idle_at(rep_id, episode, owned, dials):
+            if episode.touched_at is None or episode.assigned_at is None or episode.touched_at <= episode.assigned_at:
+                continue  # untouched, or taken by the rep themself (a claim from the team queue): no reaction
+            if history.has_durations:
+                if _after_a_call(episode.touched_at, call_ends.get(rep_id, [])):
+                    continue  # it waited for the rep to finish a call: not the rep's reaction
+            elif not _idle_at(rep_id, episode, owned, dials):
                 continue
             minutes = business_time_between(hours, episode.assigned_at, episode.touched_at).total_seconds() / 60
-            latency[team].append(max(minutes, 0.05))
+            if minutes > 0:
+                latency[team].append(minutes)
+    if latency and not history.has_durations:
+        calibration.warn("behaviour.reaction_minutes: no call lengths in this source, so a first touch that waited "
+                         "for the rep to finish a call cannot be told apart: the latency may read high")
     durations: dict[str, list[float]] = defaultdict(list)
     for episode in episodes:
         for _, rep_id, _, length in episode.attempts:
@@ -383,6 +400,13 @@ def _fit_reps(calibration: Calibration, episodes: list[_Episode], history: Histo
                          f"CallDurationInSeconds have none): the default ({defaults.attempt_minutes.mean:g} min) is kept")
     if teams:
         behaviour["teams"] = dict(teams)
+
+
+def _after_a_call(touched: datetime, ends: list[datetime]) -> bool:
+    """Whether a call of the rep ended within a minute of ``touched`` (the lead was next in line;
+    call lengths and times are rounded to the second, so an end may read just after the touch)."""
+    index = bisect.bisect_right(ends, touched + timedelta(minutes=1))
+    return index > 0 and abs(touched - ends[index - 1]) <= timedelta(minutes=1)
 
 
 def _idle_at(rep_id: str, episode: _Episode, owned: list[_Episode], dials: dict[str, list[datetime]]) -> bool:
@@ -549,13 +573,3 @@ def engagement_rate_target(calibration: Calibration) -> tuple[float, tuple[float
     rate, interval = poisson_rate(calibration.mqls, weeks)
     return rate, interval, calibration.mqls
 
-
-def bisect(function: Callable[[float], float], target: float, low: float, high: float, steps: int) -> float:
-    """The x in [low, high] (geometric bisection) where an increasing ``function`` meets ``target``."""
-    for _ in range(steps):
-        middle = math.sqrt(low * high)
-        if function(middle) < target:
-            low = middle
-        else:
-            high = middle
-    return math.sqrt(low * high)

@@ -133,9 +133,10 @@ class OwnerWork:
         since_mql = model.env.now - model.hours(state.mql_at) if state.mql_at else 0.0
         self.connected = connected = rng.random() < model.contact.probability(since_mql)
         outcome = AttemptOutcome.CONNECTED if connected else AttemptOutcome.NO_ANSWER
-        if not journey.act(LogAttempt(by=rep_id, outcome=outcome)):
+        minutes = sample(self.desk.call, rng.random())
+        if not journey.act(LogAttempt(by=rep_id, outcome=outcome, minutes=round(minutes, 2))):
             return 0.0
-        return sample(self.desk.call, rng.random()) / 60
+        return minutes / 60
 
     def hang_up(self) -> None:
         """After the call: decide if reached, else back on the worklist when the cadence says."""
