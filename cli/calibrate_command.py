@@ -107,7 +107,8 @@ def calibrate_command(
 
 @friendly_errors
 def example_export_command(
-    folder: Path = typer.Argument(..., help="the folder to write Lead.csv, LeadHistory.csv, Task.csv and mapping.yaml to"),
+    folder: Path = typer.Argument(..., help="the folder to write Lead.csv, LeadHistory.csv, Task.csv, mapping.yaml and "
+                                  "policy.yaml to"),
     scenario: str = typer.Option("example-history", "--scenario", help="the quarter to simulate: a bundled name or a "
                                  "YAML file; its behaviour values are the truth calibrate should recover"),
     seed: int = typer.Option(None, "--seed", min=0, help="default: the scenario's"),
@@ -119,5 +120,6 @@ def example_export_command(
     loaded = _load(scenario)
     with progress_console.status(f"simulating {loaded.scenario.name}"):
         since, until = write_example_export(loaded, folder.expanduser(), seed)
-    out.print(f"wrote {folder}/Lead.csv, LeadHistory.csv, Task.csv and mapping.yaml; the history's measured period is "
-              f"--since {since.date()} --until {until.date()}")
+    out.print(f"wrote {folder}/Lead.csv, LeadHistory.csv, Task.csv, mapping.yaml and policy.yaml (the policy that "
+              f"was live); calibrate it with:\n  leadflow calibrate --from {folder} --mapping {folder}/mapping.yaml "
+              f"--policy {folder}/policy.yaml --since {since.date()} --until {until.date()} --out scenarios/calibrated.yaml")

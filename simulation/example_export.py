@@ -3,7 +3,8 @@
 One replication of a scenario (by default ``scenarios/example-history.yaml``) is run with
 its decisions kept, and written as Salesforce would have recorded it: ``Lead.csv`` (Rating
 holds the tier), ``LeadHistory.csv`` (Status and Owner changes), ``Task.csv`` (calls, with
-their length) and ``mapping.yaml`` (what this org's status values and user ids mean). So
+their length), ``mapping.yaml`` (what this org's status values and user ids mean) and
+``policy.yaml`` (the policy that was live). So
 ``calibrate`` and ``backtest`` can be tried without a CRM at hand, on a history whose true
 parameters are the scenario's. No names: ids, times and the lead's firmographics only.
 """
@@ -74,7 +75,9 @@ def write_example_export(loaded: LoadedScenario, folder: Path, seed: int | None 
                 history.append({"LeadId": sf_id, "Field": "Owner", "OldValue": owner,
                                 "NewValue": user_of[entry.owner_id], "CreatedDate": _iso(entry.at)})
                 owner = row["OwnerId"] = user_of[entry.owner_id]
-            if kind is DecisionKind.MQL and entry.tier:
+            if kind is DecisionKind.MQL and entry.tier and entry.tier.capitalize() != row["Rating"]:
+                history.append({"LeadId": sf_id, "Field": "Rating", "OldValue": str(row["Rating"]),
+                                "NewValue": entry.tier.capitalize(), "CreatedDate": _iso(entry.at)})
                 row["Rating"] = entry.tier.capitalize()
             if kind is DecisionKind.ATTEMPT:
                 tasks.append({"WhoId": sf_id, "OwnerId": user_of.get(str(entry.detail.get("by")), owner),
@@ -108,5 +111,7 @@ def write_example_export(loaded: LoadedScenario, folder: Path, seed: int | None 
         "tiers": {tier.name.capitalize(): tier.name for tier in loaded.policy.tiers},
     }
     (folder / "mapping.yaml").write_text(yaml.safe_dump(mapping, sort_keys=False))
+    (folder / "policy.yaml").write_text("# The policy that was live over this history.\n" + yaml.safe_dump(
+        loaded.policy.model_dump(mode="json", exclude_defaults=True), sort_keys=False))
     since = model.start + timedelta(hours=model.warmup)
     return since, model.start + timedelta(hours=model.horizon)

@@ -154,6 +154,7 @@ class _LeadLog:
         self.mql_at: datetime | None = None
         self.due: datetime | None = None
         self.contacted, self.attempts, self.finished = False, 0, False
+        self.settled = False  # this episode's first-contact SLA is settled (met or missed)
 
     def log(self, kind: DecisionKind, at: datetime, stage: Stage, **detail: str | int | float | bool | None) -> None:
         self.seq += 1
@@ -166,13 +167,13 @@ class _LeadLog:
 
     def settle_missed_before(self, at: datetime) -> None:
         due = self.due
-        if due is not None and not self.contacted and due < at and due < self.history.until:
+        if due is not None and not self.contacted and not self.settled and due < at and due < self.history.until:
             self.settle(due, ContactSla.MISSED)
-            self.due = None
+            self.settled = True
 
     def become_mql(self, at: datetime, tier: str | None) -> None:
         self.tier = tier or _tier_of(self.source, self.fit, self.policy)
-        self.owner, self.mql_at, self.contacted, self.attempts = None, at, False, 0
+        self.owner, self.mql_at, self.contacted, self.attempts, self.settled = None, at, False, 0, False
         self.due = first_contact_due(self.policy, self.tier, at)
         self.log(DecisionKind.MQL, at, Stage.MQL, reason="history", fit=self.fit)
 
@@ -234,9 +235,9 @@ class _LeadLog:
                 self.log(DecisionKind.FIRST_CONTACT, at, stage, wall_seconds=(at - self.mql_at).total_seconds(),
                          business_seconds=business_time_between(self.policy.calendar, self.mql_at, at).total_seconds(),
                          met=met)
-                if met:
+                if met and not self.settled:
                     self.settle(at, ContactSla.MET)
-                self.due = None
+                self.settled = True
         elif kind is EventKind.QUALIFIED:
             self.log(DecisionKind.QUALIFIED, at, stage, by=by)
         elif kind in (EventKind.CONVERTED, EventKind.DISQUALIFIED):

@@ -17,6 +17,7 @@ standard picklists and common custom values.
 from __future__ import annotations
 
 import csv
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -140,6 +141,13 @@ def read_salesforce_export(folder: Path, mapping: SalesforceMapping) -> list[Lea
             converted = parse_instant(_as_instant(row["ConvertedDate"]), f"{where}: ConvertedDate")
             events.append(LeadEvent(lead_id=lead_id, at=converted, kind=EventKind.CONVERTED,
                                     rep_id=mapping.rep(row["OwnerId"].strip())))
+    tier_changes: dict[str, list[tuple[datetime, str]]] = {}
+    if mapping.tier_column:  # the tier each MQL had, when the org tracks the field's history
+        for number, row in enumerate(history, start=2):
+            if row["Field"].strip() == mapping.tier_column and (row.get("NewValue") or "").strip():
+                value = row["NewValue"].strip()
+                at = parse_instant(row["CreatedDate"].strip() or None, f"LeadHistory.csv line {number}: CreatedDate")
+                tier_changes.setdefault(row["LeadId"].strip(), []).append((at, mapping.tiers.get(value, value.lower())))
     qualified: set[str] = set()
     for number, row in enumerate(history, start=2):
         where = f"LeadHistory.csv line {number}"
@@ -165,7 +173,8 @@ def read_salesforce_export(folder: Path, mapping: SalesforceMapping) -> list[Lea
             events.append(LeadEvent(lead_id=lead_id, at=at, kind=kind,
                                     reason=reasons.get(lead_id) if kind in (EventKind.DISQUALIFIED, EventKind.REJECTED,
                                                                             EventKind.RECYCLED) else None,
-                                    tier=tiers.get(lead_id) if kind is EventKind.MQL else None))
+                                    tier=_tier_at(tier_changes.get(lead_id), at) or tiers.get(lead_id)
+                                    if kind is EventKind.MQL else None))
         elif mapping.reason_column and field_name == mapping.reason_column:
             reasons.setdefault(lead_id, value.lower().replace(" ", "_"))
     for event in events:  # a loss reason logged after the status change
@@ -192,6 +201,14 @@ def read_salesforce_export(folder: Path, mapping: SalesforceMapping) -> list[Lea
             outcome=AttemptOutcome.CONNECTED if disposition in connected else AttemptOutcome.NO_ANSWER,
             duration_minutes=minutes))
     return events
+
+
+def _tier_at(changes: list[tuple[datetime, str]] | None, at: datetime) -> str | None:
+    """The tier field's value at ``at`` (a change logged with the MQL counts)."""
+    if not changes:
+        return None
+    known = [tier for changed_at, tier in sorted(changes) if changed_at <= at + timedelta(seconds=1)]
+    return known[-1] if known else None
 
 
 def _as_instant(value: str) -> str:
