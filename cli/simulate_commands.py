@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.errors import friendly_errors
+from cli.errors import CliError, friendly_errors
 from leadflow.report import Dimension
 from runtime.settings import current_settings
 from simulation.results import SHARE_METRICS as SHARES
@@ -68,6 +68,27 @@ def _backend(on_temporal: bool):
 ON_TEMPORAL_HELP = "run replications as activities on the 'simulation' task queue (start `leadflow sim-worker`s)"
 
 
+def _from_ledger(loaded, as_of: str | None):
+    """The scenario started from the ledger's open journeys at ``as_of`` (default: now)."""
+    from datetime import datetime, timezone
+
+    from simulation.start_state import StartStateError, from_ledger
+
+    moment = datetime.now(timezone.utc)
+    if as_of is not None:
+        try:
+            moment = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+        except ValueError:
+            raise CliError(f"--as-of {as_of!r} is not an ISO 8601 time (2026-12-07T09:00:00Z)") from None
+        if moment.tzinfo is None:
+            raise CliError(f"--as-of {as_of!r} has no UTC offset; add Z or +hh:mm")
+    try:
+        start = from_ledger(current_settings().ledger_url, moment)
+    except StartStateError as error:
+        raise CliError(str(error)) from None
+    return loaded.model_copy(update={"start_state": start})
+
+
 def _load(scenario: str, **overrides):
     """A scenario by bundled name (``baseline``) or by path, read and validated."""
     from runtime.settings import resolve_scenario_path
@@ -93,12 +114,22 @@ def simulate_command(
         help="print the closed-loop SLA report of the first replication's measured period instead, in the shape of "
         "`leadflow report` (with --json: its JSON; with --html: its page)"),
     by: Dimension = typer.Option(Dimension.SOURCE, "--by", help="with --report: break the funnel down by this"),
+    from_ledger: bool = typer.Option(
+        False, "--from-ledger",
+        help="start from the ledger's open journeys (LEADFLOW_DATABASE_URL) as they are now: stages, owners, "
+             "deadlines, attempts, reps' loads; no warm-up, the scenario's measured length from then"),
+    as_of: str = typer.Option(None, "--as-of", help="with --from-ledger: the instant to start from (ISO 8601 with "
+                              "offset); default: now"),
 ) -> None:
     """Simulate a scenario: SLA attainment, time to first contact, load and conversions, with 95% intervals."""
     from simulation.report_html import simulation_report, write_report
     from simulation.runner import simulate
 
     loaded = _load(scenario)
+    if from_ledger:
+        loaded = _from_ledger(loaded, as_of)
+    elif as_of is not None:
+        raise CliError("--as-of goes with --from-ledger")
     if report:
         from cli.report_command import show
         from cli.report_html import write_report_html
@@ -130,6 +161,12 @@ def simulate_command(
             low, high = estimate.ci95
             table.add_row(name, _format(name, estimate.mean), f"{_format(name, low)} .. {_format(name, high)}")
     out.print(table)
+    if loaded.start_state is not None:
+        out.print(f"started from {len(loaded.start_state.journeys):,} open journeys in the ledger as of "
+                  f"{loaded.start_state.as_of.isoformat(timespec='minutes')}: no warm-up")
+    else:
+        out.print(f"warm-up cut: the first {loaded.scenario.warmup_days:g} of {loaded.scenario.horizon_days:g} days "
+                  "(leads arriving then are simulated, not counted)")
     if result.steady_state is not None:
         out.print(("" if result.steady_state.steady else "[bold yellow]warning:[/] ") + result.steady_state.note)
     if html:

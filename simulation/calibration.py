@@ -5,7 +5,8 @@ size, a 95% interval and the estimator's name (``simulation.calibration_stats``)
 
 * arrivals: leads a week, by weekday and by hour (policy time zone), with campaign bursts
   found as runs of days far above the weekday's expected count (Poisson upper tail below
-  0.001 / days, Bonferroni), then left out of the base rate;
+  0.001 / days, Bonferroni), grown by neighbouring days above it at p < 0.05 (a burst
+  rarely starts at midnight), then left out of the base rate;
 * who arrives: source, country, company size, title and industry mixes (shares, Wilson);
 * reps, per team: reaction latency (working minutes from assignment to first touch; a touch
   that came as the rep hung up another call waited in line and is left out, or without
@@ -227,6 +228,18 @@ def _fit_arrivals(calibration: Calibration, times: list[datetime], policy: Polic
             break
         burst_days = flagged
     rates = _weekday_rates(by_day, weekday_of, burst_days)
+    # A burst rarely starts and ends at midnight: a day next to one that is itself above its
+    # weekday's rate (p < 0.05) belongs to it, or it would inflate the calm rate.
+    grown = True
+    while grown:
+        grown = False
+        for day in sorted(burst_days):
+            for neighbour in (day - 1, day + 1):
+                if (0 <= neighbour < days and neighbour not in burst_days and rates[weekday_of[neighbour]] > 0
+                        and poisson_upper_tail(by_day.get(neighbour, 0), rates[weekday_of[neighbour]]) < 0.05):
+                    burst_days.add(neighbour)
+                    grown = True
+        rates = _weekday_rates(by_day, weekday_of, burst_days)
     calm_days = days - len(burst_days)
     calm_count = sum(count for day, count in by_day.items() if day not in burst_days and 0 <= day < days)
     per_week, (low, high) = poisson_rate(calm_count, calm_days / 7)

@@ -81,7 +81,9 @@ def _from_ledger(url: str, fallback: Policy, since: date | None, until: date | N
         policy = serving_policy(ledger, fallback)
         if versions:
             policy = ledger.policy(versions.most_common(1)[0][0]) or policy
+        durations = any(logged.entry.kind == "attempt" and logged.entry.detail.get("minutes") is not None
+                        for logged in decisions)
         return History(source="leadflow ledger", since=start, until=end, policy=policy, decisions=decisions,
-                       settlements=settlements, open_leads=open_leads)
+                       settlements=settlements, open_leads=open_leads, has_durations=durations)
     finally:
         ledger.dispose()

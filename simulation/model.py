@@ -17,6 +17,7 @@ timers) lives in ``simulation.memory``.
 
 from __future__ import annotations
 
+import copy
 import random
 from collections.abc import Callable
 from datetime import datetime, time, timedelta, timezone
@@ -28,7 +29,7 @@ from leadflow.actions import (
     RepAction,
 )
 from leadflow.business_calendar import add_business_time, business_time_between
-from leadflow.decide import decide, due_deadlines, new_journey
+from leadflow.decide import decide, due_deadlines, line_entry, new_journey
 from leadflow.journey import (
     OWNED_STAGES,
     AssignLead,
@@ -50,9 +51,9 @@ from leadflow.kpis import SlaSettled, sla_settled
 from leadflow.lead import EngagementEvent
 from leadflow.policy import Policy, Rep
 from leadflow.routing import is_out_of_office
-from leadflow.scoring import decayed, fit_score, qualifying_event
+from leadflow.scoring import decayed, qualifying_event
 from leadflow.waiting_line import tier_priority
-from simulation.behaviour import ContactCurve, likelihood
+from simulation.behaviour import ContactCurve, likelihood, sample
 from simulation.memory import (
     ArmedDeadline,
     BehaviourStream,
@@ -62,10 +63,11 @@ from simulation.memory import (
     forget_observed,
     never_armed,
 )
-from simulation.population import Arrivals, People, Person, engagement_after
+from simulation.population import RESUMED_INDEX, Arrivals, People, Person, engagement_after
 from simulation.rep_work import OwnerWork, QueueClaim, RepDesk
 from simulation.routing_book import RoutingBook
 from simulation.scenario import Likelihood, LoadedScenario
+from simulation.start_state import StartState
 from simulation.statistics import ReplicationStats
 
 
@@ -188,6 +190,12 @@ class LeadJourney:
             self.owner_work = (state.queued_team, state.assignment_step)
             model.queued(self, state.queued_team, state.assignment_step)
 
+    def resume(self, _event: object = None) -> None:
+        """Go on from where the ledger left this journey (``simulate --from-ledger``)."""
+        model = self.model
+        assert isinstance(model, JourneyModel)
+        model.resume(self)
+
     def owned_by(self, rep_id: str, step: int) -> bool:
         state = self.state
         return state.outcome is None and state.owner_id == rep_id and state.assignment_step == step and state.stage in OWNED_STAGES
@@ -268,11 +276,20 @@ class JourneyModel(SimShell):
 
     def __init__(self, loaded: LoadedScenario, seeds: tuple[int, int, int], keep_traces: bool = False):
         scenario = loaded.scenario
-        super().__init__(loaded.policy, datetime.combine(scenario.start, time(0, 0), tzinfo=timezone.utc), keep_traces)
+        self.start_state: StartState | None = loaded.start_state
+        if self.start_state is None:
+            start = datetime.combine(scenario.start, time(0, 0), tzinfo=timezone.utc)
+        else:  # from today's open journeys: no warm-up, the measured length from now
+            start = self.start_state.as_of
+        super().__init__(loaded.policy, start, keep_traces)
         self.scenario = scenario
         self.behaviour = scenario.behaviour
-        self.horizon = scenario.horizon_days * 24
-        self.warmup = scenario.warmup_days * 24
+        if self.start_state is None:
+            self.horizon = scenario.horizon_days * 24
+            self.warmup = scenario.warmup_days * 24
+        else:
+            self.horizon = (scenario.horizon_days - scenario.warmup_days) * 24
+            self.warmup = 0.0
         arrival_seed, people_seed, _names_seed = seeds  # names come from one pool per process now
         self.arrivals = Arrivals(scenario.population, self.start, self.policy.calendar.timezone, random.Random(arrival_seed))
         self.people = People(scenario.population, self.behaviour, random.Random(people_seed), named=keep_traces)
@@ -298,7 +315,7 @@ class JourneyModel(SimShell):
         rate = self.behaviour.rate(table, state.tier, str(person.lead.source))
         if rate is not None:
             return rate
-        return likelihood(rule, fit_score(person.lead, self.policy.fit), person.intent)
+        return likelihood(rule, state.fit_score, person.intent)
 
     def off_duty_delay(self, rep: Rep) -> float:
         """Hours until the rep is next at work: 0 inside their hours, absences taken out."""
@@ -330,6 +347,8 @@ class JourneyModel(SimShell):
         self.env.process(self.arrive())
         for desk in self.desks.values():
             self.env.process(desk.work())
+        if self.start_state is not None:
+            self._resume_open_journeys(self.start_state)
         self._rep_capacity()
         self._absences_end()
         with collector_tuned():
@@ -358,6 +377,43 @@ class JourneyModel(SimShell):
 
     def sla_settled(self, journey: LeadJourney, settled: SlaSettled) -> None:
         self.stats.sla_settled(settled, journey.counted)
+
+    def _resume_open_journeys(self, start: StartState) -> None:
+        """Put today's open journeys in place: reps' loads, the waiting line, every deadline,
+        and each journey's next step (``simulation.start_state``)."""
+        now = self.now_dt()
+        for number, saved in enumerate(start.journeys):
+            state = copy.deepcopy(saved)  # replications share the saved states
+            person = self.people.resumed(RESUMED_INDEX + number, state, self.env.now)
+            journey = LeadJourney.restored(self, person, state, True, None)
+            if state.stage in OWNED_STAGES and state.owner_id and state.owner_id in self.desks:
+                self.routing.take(state.owner_id)
+            if state.in_line:
+                self.join_line(journey, line_entry(state, self.policy, now))
+            if state.mql_at is not None and state.first_contact_at is None and state.stage in (
+                    Stage.MQL, Stage.ASSIGNED, Stage.ACCEPTED):
+                due = state.first_contact_due
+                self.stats.already_waiting(person.index, state.tier, self.hours(due) if due else None, self.env.now)
+            journey._retime()
+            self.env.timeout(0).callbacks.append(journey.resume)
+
+    def resume(self, journey: LeadJourney) -> None:
+        """Carry a journey read from the ledger on from where it is."""
+        state = journey.state
+        if state.outcome is not None:
+            return
+        if state.stage is Stage.WORKING and state.connected and state.owner_id in self.desks:
+            work = OwnerWork(self, journey, self.desks[state.owner_id], state.assignment_step)
+            journey.owner_work = (state.owner_id, state.assignment_step)
+            work.connected = True
+            work.hang_up()  # reached already: the owner decides next
+        elif state.stage is Stage.SQL and state.owner_id in self.desks:
+            work = OwnerWork(self, journey, self.desks[state.owner_id], state.assignment_step)
+            journey.owner_work = (state.owner_id, state.assignment_step)
+            rng = journey.person.behaviour_rng
+            self.later(rng, sample(self.behaviour.close_within_days, rng.random()) * 24, work.close)
+        else:
+            journey._after_decision()
 
     def observe(self, journey: LeadJourney, entry: DecisionEntry) -> None:
         due = journey.state.first_contact_due

@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from leadflow.lead import EngagementKind, Lead
+from leadflow.journey import JourneyState
+from leadflow.lead import EngagementKind, Lead, LeadSource
 from simulation.behaviour import pick
 from simulation.memory import BehaviourStream
 from simulation.scenario import Behaviour, Population
@@ -24,6 +25,7 @@ HOURS_PER_WEEK = 168.0
 _LEAD_FIELDS = set(Lead.model_fields)
 _IDENTITY_POOL = 256
 _UNNAMED = "lead@sim.invalid"  # an unnamed synthetic lead's address (no rule reads it)
+RESUMED_INDEX = 1 << 40  # people of journeys resumed from the ledger are numbered from here
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +139,20 @@ class People:
             engagement_seed=rng.getrandbits(64),
             behaviour_seed=rng.getrandbits(64),
         )
+
+
+    def resumed(self, index: int, state: JourneyState, arrived_hours: float) -> Person:
+        """The person behind an open journey read from the ledger: the ledger keeps no personal
+        data, so only what the journey knows (its source) is theirs; intent and their own
+        random streams are drawn as for a new lead."""
+        rng, population = self.rng, self.population
+        lead = Lead.model_construct(email=_UNNAMED, first_name=None, last_name=None, company=None, title=None,
+                                    company_size=None, industry=None, country=None,
+                                    source=state.source or LeadSource.OTHER, created_at=state.created_at, custom={},
+                                    _fields_set=_LEAD_FIELDS)
+        return Person(index=index, lead=lead, intent=rng.betavariate(population.intent.a, population.intent.b),
+                      arrived_hours=arrived_hours, engagement_seed=rng.getrandbits(64),
+                      behaviour_seed=rng.getrandbits(64))
 
 
 @lru_cache(maxsize=1)

@@ -116,7 +116,12 @@ class OwnerWork:
 
     def on_worklist(self, _event: object = None) -> None:
         item = self.current_item()
-        if item is not None and item.task in DESK_TASKS:
+        if item is None or item.task not in DESK_TASKS:
+            return
+        model = self.model
+        if item.workable_from is not None and item.workable_from > model.now_dt():
+            model.at(item.workable_from, self.on_worklist)  # a cadence step not open yet
+        else:
             self.desk.add(self, item)
 
     def perform(self, item: WorkItem) -> float:
@@ -151,10 +156,7 @@ class OwnerWork:
         item = work_item(journey.state, model.policy)
         if item is None or item.task is not Task.FOLLOW_UP:
             return
-        if item.workable_from is None:
-            self.desk.add(self, item)
-        else:
-            model.at(item.workable_from, self.on_worklist)
+        self.on_worklist()
 
     def decide(self, _event: object = None) -> None:
         """Qualify or disqualify the connected lead."""

@@ -250,6 +250,9 @@ class LoadedScenario(BaseModel):
     scenario: Scenario
     policy: Policy
     source: str
+    # Open journeys to start from (``simulate --from-ledger``): the run starts at their
+    # instant, with no warm-up, for the scenario's measured length.
+    start_state: Any = None
 
 
 def load_scenario(path: str | Path, **overrides: Any) -> LoadedScenario:

@@ -96,6 +96,11 @@ class ReplicationStats:
             if self.awaiting_contact.pop(index, None) is not None:
                 self._queue(now, -1)
 
+    def already_waiting(self, index: int, tier: str | None, due: float | None, now: float) -> None:
+        """A lead that was an MQL waiting for its first contact when the run started (from the ledger)."""
+        self.awaiting_contact[index] = (tier or "none", due if due is not None else math.inf, True, now)
+        self._queue(now, +1)
+
     def sla_settled(self, settled: SlaSettled, counted: bool) -> None:
         """One SLA settled by the rule of ``leadflow.kpis`` (the live metric's rule)."""
         if counted:
