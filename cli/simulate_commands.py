@@ -151,7 +151,13 @@ def simulate_command(
     if html:
         write_report(simulation_report(result), html)
     if as_json:
-        typer.echo(json.dumps(result.json_summary()))
+        start = loaded.start_state
+        typer.echo(json.dumps({
+            **result.json_summary(),
+            "start": {"from_ledger": True, "open_journeys": len(start.journeys), "as_of": start.as_of.isoformat(),
+                      "warmup_days": 0} if start is not None else
+                     {"from_ledger": False, "warmup_days": loaded.scenario.warmup_days},
+        }))
         return
     table = Table("metric", "mean", "95% interval", title=f"{result.scenario}: {result.replications} replications, "
                   f"{result.leads_simulated:,} leads, {result.wall_seconds:.1f} s")

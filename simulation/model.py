@@ -303,6 +303,7 @@ class JourneyModel(SimShell):
             warmup_hours=self.warmup, horizon_hours=self.horizon, tiers=tuple(tier.name for tier in self.policy.tiers)
         )
         self.leads_simulated = 0
+        self.prepared = False
 
     def working_delay(self, rep: Rep, minutes: float) -> float:
         """Hours until ``minutes`` of the rep's working time have passed."""
@@ -343,12 +344,19 @@ class JourneyModel(SimShell):
 
     # -- running --------------------------------------------------------------------------------
 
-    def run(self) -> ReplicationStats:
+    def prepare(self) -> None:
+        """Start the arrivals and the reps, and put any open journeys in place (once)."""
+        if self.prepared:
+            return
+        self.prepared = True
         self.env.process(self.arrive())
         for desk in self.desks.values():
             self.env.process(desk.work())
         if self.start_state is not None:
             self._resume_open_journeys(self.start_state)
+
+    def run(self) -> ReplicationStats:
+        self.prepare()
         self._rep_capacity()
         self._absences_end()
         with collector_tuned():
