@@ -34,12 +34,15 @@ class Accept(_Action):
     type: Literal["accept"] = "accept"
 
 
+MAX_CALL_MINUTES = 1440.0
+
+
 class LogAttempt(_Action):
     """A contact attempt and how it went."""
 
     type: Literal["attempt"] = "attempt"
     outcome: AttemptOutcome
-    minutes: float | None = Field(default=None, ge=0, le=600, allow_inf_nan=False,
+    minutes: float | None = Field(default=None, ge=0, le=MAX_CALL_MINUTES, allow_inf_nan=False,
                                   description="how long the call took (from the dialer); calibration fits call lengths from it")
 
 

@@ -28,7 +28,7 @@ from leadflow.actions import (
     InvalidAction,
     RepAction,
 )
-from leadflow.business_calendar import add_business_time, business_time_between
+from leadflow.business_calendar import add_business_time, business_time_between, end_of_business_day
 from leadflow.decide import decide, due_deadlines, line_entry, new_journey
 from leadflow.journey import (
     OWNED_STAGES,
@@ -317,6 +317,10 @@ class JourneyModel(SimShell):
         if rate is not None:
             return rate
         return likelihood(rule, state.fit_score, person.intent)
+
+    def end_of_working_day(self, rep: Rep) -> float:
+        """When the rep's current working window closes (hours), for a rep at work now."""
+        return self.hours(end_of_business_day(rep.hours, self.now_dt(), 0))
 
     def off_duty_delay(self, rep: Rep) -> float:
         """Hours until the rep is next at work: 0 inside their hours, absences taken out."""

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from leadflow.actions import Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, Reject
+from leadflow.actions import MAX_CALL_MINUTES, Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, Reject
 from leadflow.journey import Stage
 from leadflow.policy import Rep
 from leadflow.worklist import Task, WorkItem, priority, work_item
@@ -40,7 +40,7 @@ DESK_TASKS = frozenset({Task.ACCEPT, Task.FIRST_ATTEMPT, Task.FOLLOW_UP})
 class RepDesk:
     """A rep and their worklist, worked one task at a time inside their hours."""
 
-    __slots__ = ("model", "rep", "worklist", "idle", "order", "reaction", "call")
+    __slots__ = ("model", "rep", "worklist", "idle", "order", "reaction", "call", "on_until")
 
     def __init__(self, model: JourneyModel, rep: Rep):
         self.model = model
@@ -49,6 +49,7 @@ class RepDesk:
         team = behaviour.teams.get(rep.team)
         self.reaction = (team and team.reaction_minutes) or behaviour.reaction_minutes
         self.call = (team and team.attempt_minutes) or behaviour.attempt_minutes
+        self.on_until = -1.0  # the end of the working window the rep is in (hours), once known
         self.worklist: list[tuple[tuple[Any, ...], int, OwnerWork]] = []
         self.idle: simpy.Event | None = None
         self.order = itertools.count()
@@ -70,10 +71,12 @@ class RepDesk:
                 self.idle = env.event()
                 yield self.idle
                 continue
-            off_shift = model.off_duty_delay(self.rep)
-            if off_shift > 0:
-                yield env.timeout(off_shift)
-                continue
+            if env.now >= self.on_until:
+                off_shift = model.off_duty_delay(self.rep)
+                if off_shift > 0:
+                    yield env.timeout(off_shift)
+                    continue
+                self.on_until = model.end_of_working_day(self.rep)
             key, _, work = heapq.heappop(worklist)
             item = work.current_item()
             if item is None or item.task not in DESK_TASKS:
@@ -139,7 +142,8 @@ class OwnerWork:
         self.connected = connected = rng.random() < model.contact.probability(since_mql)
         outcome = AttemptOutcome.CONNECTED if connected else AttemptOutcome.NO_ANSWER
         minutes = sample(self.desk.call, rng.random())
-        if not journey.act(LogAttempt(by=rep_id, outcome=outcome, minutes=round(minutes, 2))):
+        logged = round(min(minutes, MAX_CALL_MINUTES), 2)  # a day at most, as the API takes it
+        if not journey.act(LogAttempt(by=rep_id, outcome=outcome, minutes=logged)):
             return 0.0
         return minutes / 60
 
