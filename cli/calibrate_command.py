@@ -9,8 +9,10 @@ from pathlib import Path
 
 import typer
 import yaml
+from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from cli.errors import CliError, friendly_errors
 
@@ -18,7 +20,7 @@ out = Console(highlight=False)
 progress_console = Console(stderr=True)
 
 FROM_HELP = ("history: 'ledger' (LEADFLOW_DATABASE_URL), a database URL, a Salesforce export folder "
-             "(Lead.csv, LeadHistory.csv, Task.csv) or a generic events CSV (see docs/calibration.md)")
+             "(Lead.csv, LeadHistory.csv, Task.csv) or a generic events CSV (README: Calibrating from your own history)")
 
 
 def parse_day(value: str | None, option: str) -> date | None:
@@ -89,16 +91,17 @@ def calibrate_command(
     if as_json:
         typer.echo(json.dumps({**fitted.as_json(), "scenario": str(out_path)}))
         return
-    table = Table("parameter", "value", "n", "95% interval", "method",
-                  title=f"{fitted.source}: {fitted.leads:,} leads, {fitted.mqls:,} MQLs, "
-                        f"{history.since.date()} to {history.until.date()}")
-    for item in fitted.fitted:
-        if "profile[" in item.name:
-            continue  # 31 profile values: in --json
-        interval = f"{item.ci95[0]:.4g} .. {item.ci95[1]:.4g}" if item.ci95 else ""
-        table.add_row(item.name, f"{item.value:.4g}{(' ' + item.unit) if item.unit else ''}", f"{item.n:,}", interval,
-                      item.method.split(";")[0])
-    out.print(table)
+    out.print(f"{fitted.source}: {fitted.leads:,} leads, {fitted.mqls:,} MQLs, {history.since.date()} to "
+              f"{history.until.date()} (n, 95% intervals and estimators of every value: --json)")
+    for section in ("population", "behaviour"):
+        table = Table(section, "value", "n", "95% interval", box=box.SIMPLE_HEAD, title_justify="left")
+        for item in fitted.fitted:
+            if not item.name.startswith(section + ".") or "profile[" in item.name:
+                continue  # the 31 weekday and hour profile values: in --json
+            interval = f"{item.ci95[0]:.4g} .. {item.ci95[1]:.4g}" if item.ci95 else ""
+            table.add_row(Text(item.name.removeprefix(section + "."), no_wrap=True),
+                          f"{item.value:.4g}{(' ' + item.unit) if item.unit else ''}", f"{item.n:,}", interval)
+        out.print(table)
     for warning in fitted.warnings:
         out.print(f"[bold yellow]warning:[/] {warning}")
     out.print(f"wrote {out_path}")

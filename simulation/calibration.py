@@ -213,7 +213,8 @@ def _fit_arrivals(calibration: Calibration, times: list[datetime], policy: Polic
                   population: dict[str, Any]) -> None:
     zone = ZoneInfo(policy.calendar.timezone)
     first_day = history.since.astimezone(zone).date()
-    days = max(1, (history.until.astimezone(zone).date() - first_day).days)
+    last_day = (history.until - timedelta(microseconds=1)).astimezone(zone).date()
+    days = (last_day - first_day).days + 1  # local days the period touches (its ends may be partial)
     if len(times) < MIN_SHARE_N:
         calibration.warn(f"population.leads_per_week: only {len(times)} leads in the period; need {MIN_SHARE_N} "
                          "to fit arrivals: the default profile is kept")
