@@ -11,7 +11,6 @@ parameters are the scenario's. No names: ids, times and the lead's firmographics
 
 from __future__ import annotations
 
-import csv
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from leadflow.journey import DecisionEntry, DecisionKind
 from leadflow.lead import Lead, LeadSource
 from simulation.model import JourneyModel, LeadJourney
 from simulation.runner import replication_seeds
+from simulation.salesforce_export import write_export_files
 from simulation.scenario import LoadedScenario
 
 SOURCE_NAMES = {LeadSource.ORGANIC: "Web", LeadSource.WEBINAR: "Webinar", LeadSource.PAID_SEARCH: "Advertisement",
@@ -94,12 +94,7 @@ def write_example_export(loaded: LoadedScenario, folder: Path, seed: int | None 
                     history.append({"LeadId": sf_id, "Field": "Status", "OldValue": str(row["Status"]),
                                     "NewValue": STATUS_OF[kind], "CreatedDate": _iso(entry.at)})
                 row["Status"] = STATUS_OF[kind]
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("Lead.csv", leads), ("LeadHistory.csv", history), ("Task.csv", tasks)):
-        with (folder / name).open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    write_export_files(folder, leads, history, tasks)
     mapping = {
         "statuses": {"Marketing Qualified": "mql", "Accepted": "accepted", "Returned to Marketing": "rejected",
                      "Sales Qualified": "qualified", "Recycled": "recycled", "Closed - Converted": "ignore",

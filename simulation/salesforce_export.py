@@ -203,6 +203,16 @@ def read_salesforce_export(folder: Path, mapping: SalesforceMapping) -> list[Lea
     return events
 
 
+def write_export_files(folder: Path, leads: list[dict], history: list[dict], tasks: list[dict]) -> None:
+    """Write Lead.csv, LeadHistory.csv and Task.csv (each list's first row names the columns)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("Lead.csv", leads), ("LeadHistory.csv", history), ("Task.csv", tasks)):
+        with (folder / name).open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+
 def _tier_at(changes: list[tuple[datetime, str]] | None, at: datetime) -> str | None:
     """The tier field's value at ``at`` (a change logged with the MQL counts)."""
     if not changes:

@@ -10,7 +10,6 @@ exactly what calibration measures on idle reps.
 
 from __future__ import annotations
 
-import csv
 import itertools
 import math
 import random
@@ -24,6 +23,7 @@ import yaml
 from leadflow.business_calendar import add_business_hours, add_business_time
 from leadflow.policy import Policy
 from leadflow.routing import territory_of
+from simulation.salesforce_export import write_export_files
 
 SALESFORCE_SOURCES = {"Web": "organic", "Webinar": "webinar", "Advertisement": "paid_search", "Trade Show": "trade_show",
                       "Phone Inquiry": "contact_request"}
@@ -189,11 +189,7 @@ def write_export(folder: Path, policy: Policy, truth: ExportTruth | None = None,
             history.append({"LeadId": lead_id, "Field": "Status", "OldValue": "Sales Qualified",
                             "NewValue": "Closed - Not Converted", "CreatedDate": _iso(closed)})
             row["Status"], row["Disqualified_Reason__c"] = "Closed - Not Converted", reason.replace("_", " ")
-    for name, rows in (("Lead.csv", leads), ("LeadHistory.csv", history), ("Task.csv", tasks)):
-        with (folder / name).open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+    write_export_files(folder, leads, history, tasks)
     mapping = {
         "statuses": {"Marketing Qualified": "mql", "Returned to Marketing": "rejected", "Sales Qualified": "qualified",
                      "Recycled": "recycled"},
