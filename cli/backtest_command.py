@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from cli.calibrate_command import FROM_HELP, load_period
 from cli.errors import CliError, friendly_errors
@@ -20,7 +22,9 @@ progress_console = Console(stderr=True)
 def _show(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
-    return f"{value:.1%}" if unit == "share" else f"{value:,.2f}"
+    if unit == "share":
+        return f"{value:.1%}"
+    return f"{value:,.0f}" if unit == "leads" else f"{value:,.2f}"
 
 
 @friendly_errors
@@ -60,14 +64,14 @@ def backtest_command(
     if as_json:
         typer.echo(json.dumps({**result.model_dump(mode="json"), "inside": result.inside, "compared": result.compared}))
         return
-    table = Table("metric", "actual", "n", "simulated", "95% prediction interval", "inside",
-                  title=f"{result.scenario} vs {result.source}: {result.since.date()} to {result.until.date()}, "
-                        f"policy {result.policy_version}, {result.replications} replications",
-                  caption=result.interval_method)
+    out.print(f"{result.scenario} vs {result.source}: {result.since.date()} to {result.until.date()}, "
+              f"policy {result.policy_version}, {result.replications} replications")
+    table = Table("metric", "actual", "n", "simulated", "95% prediction", "inside", box=box.SIMPLE_HEAD)
     for row in result.rows:
         interval = f"{_show(row.interval[0], row.unit)} .. {_show(row.interval[1], row.unit)}" if row.interval else "-"
         verdict = "-" if row.inside is None else ("[green]yes[/]" if row.inside else "[bold red]no[/]")
-        table.add_row(row.metric, _show(row.actual, row.unit), f"{row.actual_n:,}", _show(row.simulated, row.unit),
+        table.add_row(Text(row.metric, no_wrap=True), _show(row.actual, row.unit), f"{row.actual_n:,}", _show(row.simulated, row.unit),
                       interval, verdict)
     out.print(table)
-    out.print(f"{result.inside} of {result.compared} actual figures inside the simulation's 95% prediction interval")
+    out.print(f"{result.inside} of {result.compared} actual figures inside the simulation's 95% prediction interval "
+              f"({result.interval_method}; ttfc in business hours)")

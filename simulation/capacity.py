@@ -37,7 +37,8 @@ def capacity(
     on_done: Callable[[ReplicationOutcome], None] | None = None,
     backend: Backend | None = None,
 ) -> CapacityResult:
-    """Bisect headcounts for the smallest whose whole 95% interval meets the target.
+    """The smallest headcount whose whole 95% interval meets the target (gallop from today's
+    team size, then bisect).
 
     Assumes the metric improves with headcount. Every headcount runs on the same seed
     (common random numbers), so neighbouring headcounts compare sharply; every headcount
@@ -58,18 +59,33 @@ def capacity(
         points[headcount] = CapacityPoint(headcount=headcount, metric=estimate, meets_target=meets)
         return meets
 
+    # Start at today's team and gallop (1, 2, 4, ... reps away) to a size on each side of
+    # the target, then bisect between them: near the current size, few sizes are run.
+    start = min(max(len(loaded.policy.reps), smallest), largest)
     found = None
-    if evaluate(largest):
-        low, high = smallest, largest  # high meets the target; search below it
-        if evaluate(low):
-            high = low
-        while high - low > 1:
-            middle = (low + high) // 2
+    if evaluate(start):
+        meets, fails, step = start, smallest - 1, 1
+        while meets - step >= smallest:
+            if not evaluate(meets - step):
+                fails = meets - step
+                break
+            meets, step = meets - step, step * 2
+    else:
+        fails, meets, step = start, None, 1
+        while fails < largest:
+            probe = min(fails + step, largest)
+            if evaluate(probe):
+                meets = probe
+                break
+            fails, step = probe, step * 2
+    if meets is not None:
+        while meets - fails > 1:
+            middle = (fails + meets) // 2
             if evaluate(middle):
-                high = middle
+                meets = middle
             else:
-                low = middle
-        found = high
+                fails = middle
+        found = meets
     return CapacityResult(
         scenario=loaded.scenario.name,
         metric=metric,

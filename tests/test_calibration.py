@@ -264,3 +264,25 @@ def test_bad_calibrate_input_is_one_line_and_a_non_zero_exit(tmp_path):
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
         for word in words:
             assert word.lower() in done.stderr.lower(), (word, done.stderr)
+
+
+def test_backtest_prints_each_actual_beside_the_simulations_prediction_interval(example, tmp_path):
+    """The example team's own scenario backtested against its export: the model is right by
+    construction, so every actual lies inside; the JSON carries what the table shows."""
+    loaded, folder, since, until = example
+    done = _leadflow("backtest", str(SCENARIOS_DIR / "example-history.yaml"), "--against", str(folder), "--mapping",
+                     str(folder / "mapping.yaml"), "--since", str(since.date()), "--until", str(until.date()),
+                     "--replications", "6", "--workers", "2", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    rows = {row["metric"]: row for row in printed["rows"]}
+    assert {"sla_attainment_hot", "ttfc_p50_business_hours", "ttfc_p90_business_hours", "mql", "sql",
+            "mql_to_sql"} <= rows.keys()
+    assert printed["since"].startswith(str(since.date())) and printed["replications"] == 6
+    assert "prediction interval" in printed["interval_method"]
+    assert printed["inside"] == printed["compared"] >= 6
+    shown = _leadflow("backtest", str(SCENARIOS_DIR / "example-history.yaml"), "--against", str(folder), "--mapping",
+                      str(folder / "mapping.yaml"), "--since", str(since.date()), "--until", str(until.date()),
+                      "--replications", "3", cwd=tmp_path)
+    assert f"{printed['compared']} of {printed['compared']}" not in shown.stdout or "inside" in shown.stdout
+    assert "ttfc_p90_business_hours" in shown.stdout
