@@ -70,7 +70,8 @@ def backtest_command(
     for row in result.rows:
         interval = f"{_show(row.interval[0], row.unit)} .. {_show(row.interval[1], row.unit)}" if row.interval else "-"
         verdict = "-" if row.inside is None else ("[green]yes[/]" if row.inside else "[bold red]no[/]")
-        table.add_row(Text(row.metric, no_wrap=True), _show(row.actual, row.unit), f"{row.actual_n:,}", _show(row.simulated, row.unit),
+        label = row.metric.replace("_business_hours", " (business h)")
+        table.add_row(Text(label, no_wrap=True), _show(row.actual, row.unit), f"{row.actual_n:,}", _show(row.simulated, row.unit),
                       interval, verdict)
     out.print(table)
     out.print(f"{result.inside} of {result.compared} actual figures inside the simulation's 95% prediction interval "

@@ -9,16 +9,14 @@ from pathlib import Path
 
 import typer
 import yaml
-from rich import box
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from cli.errors import CliError, friendly_errors
 
 out = Console(highlight=False)
 progress_console = Console(stderr=True)
 
+SHORT_UNITS = {"minutes": "min", "hours": "h", "leads/week": "/week", "events/week": "/week"}
 FROM_HELP = ("history: 'ledger' (LEADFLOW_DATABASE_URL), a database URL, a Salesforce export folder "
              "(Lead.csv, LeadHistory.csv, Task.csv) or a generic events CSV (README: Calibrating from your own history)")
 
@@ -94,14 +92,15 @@ def calibrate_command(
     out.print(f"{fitted.source}: {fitted.leads:,} leads, {fitted.mqls:,} MQLs, {history.since.date()} to "
               f"{history.until.date()} (n, 95% intervals and estimators of every value: --json)")
     for section in ("population", "behaviour"):
-        table = Table(section, "value", "n", "95% interval", box=box.SIMPLE_HEAD, title_justify="left")
+        out.print(f"\n[bold]{section:<37}[/] {'value':>13} {'n':>6}  95% interval")
         for item in fitted.fitted:
             if not item.name.startswith(section + ".") or "profile[" in item.name:
                 continue  # the 31 weekday and hour profile values: in --json
-            interval = f"{item.ci95[0]:.4g} .. {item.ci95[1]:.4g}" if item.ci95 else ""
-            table.add_row(Text(item.name.removeprefix(section + "."), no_wrap=True),
-                          f"{item.value:.4g}{(' ' + item.unit) if item.unit else ''}", f"{item.n:,}", interval)
-        out.print(table)
+            interval = f"{item.ci95[0]:.3g} .. {item.ci95[1]:.3g}" if item.ci95 else ""
+            unit = SHORT_UNITS.get(item.unit, item.unit)
+            value = f"{item.value:.4g}{(' ' + unit) if unit else ''}"
+            out.print(f"{item.name.removeprefix(section + '.'):<37} {value:>13} {item.n:>6,}  {interval}", markup=False)
+    out.print()
     for warning in fitted.warnings:
         out.print(f"[bold yellow]warning:[/] {warning}")
     out.print(f"wrote {out_path}")

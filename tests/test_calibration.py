@@ -285,4 +285,4 @@ def test_backtest_prints_each_actual_beside_the_simulations_prediction_interval(
                       str(folder / "mapping.yaml"), "--since", str(since.date()), "--until", str(until.date()),
                       "--replications", "3", cwd=tmp_path)
     assert f"{printed['compared']} of {printed['compared']}" not in shown.stdout or "inside" in shown.stdout
-    assert "ttfc_p90_business_hours" in shown.stdout
+    assert "ttfc_p90 (business h)" in shown.stdout and "sla_attainment_hot" in shown.stdout
