@@ -31,17 +31,22 @@ def parse_day(value: str | None, option: str) -> date | None:
 
 
 def load_period(source: str, since: str | None, until: str | None, policy: Path | None, mapping: Path | None):
-    """The history named on the command line, under the policy it ran (``--policy`` for files)."""
+    """The history named on the command line, under the policy it ran (``--policy`` for files;
+    the ledger knows its own)."""
+    from activities.ledger_history import LedgerHistoryError, ledger_history
     from runtime.settings import current_settings, load_policy_file, resolve_policy_path
-    from simulation.history import HistoryError
-    from simulation.history_source import load_history
+    from simulation.crm_history import HistoryError
+    from simulation.history_source import is_ledger, load_file_history
 
     settings = current_settings()
     policy_path = resolve_policy_path(policy) if policy else settings.policy_path
+    first, last = parse_day(since, "--since"), parse_day(until, "--until")
     try:
-        return load_history(source, load_policy_file(policy_path), parse_day(since, "--since"),
-                            parse_day(until, "--until"), settings.ledger_url, mapping), policy_path
-    except HistoryError as error:
+        if is_ledger(source):
+            url = settings.ledger_url if source == "ledger" else source
+            return ledger_history(url, first, last, load_policy_file(policy_path)), policy_path
+        return load_file_history(source, load_policy_file(policy_path), first, last, mapping), policy_path
+    except (HistoryError, LedgerHistoryError) as error:
         raise CliError(str(error)) from None
 
 
@@ -63,6 +68,7 @@ def calibrate_command(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from simulation.calibration import calibrate
+    from simulation.history_source import is_ledger
     from simulation.simulated_moments import engagement_fitter
 
     history, policy_path = load_period(source, since, until, policy, mapping)
@@ -75,7 +81,7 @@ def calibrate_command(
         raise CliError(f"--out {out_path}: give a .yaml file name")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     scenario_name = name or out_path.stem
-    if source == "ledger" or "://" in source:
+    if is_ledger(source):
         policy_file = out_path.with_name(f"{out_path.stem}-policy.yaml")
         policy_file.write_text(yaml.safe_dump(history.policy.model_dump(mode="json", exclude_defaults=True),
                                               sort_keys=False))

@@ -72,7 +72,8 @@ def _from_ledger(loaded, as_of: str | None):
     """The scenario started from the ledger's open journeys at ``as_of`` (default: now)."""
     from datetime import datetime, timezone
 
-    from simulation.start_state import StartStateError, from_ledger
+    from activities.ledger_history import LedgerHistoryError, open_journeys
+    from simulation.start_state import StartState
 
     moment = datetime.now(timezone.utc)
     if as_of is not None:
@@ -83,10 +84,10 @@ def _from_ledger(loaded, as_of: str | None):
         if moment.tzinfo is None:
             raise CliError(f"--as-of {as_of!r} has no UTC offset; add Z or +hh:mm")
     try:
-        start = from_ledger(current_settings().ledger_url, moment)
-    except StartStateError as error:
+        journeys = open_journeys(current_settings().ledger_url)
+    except LedgerHistoryError as error:
         raise CliError(str(error)) from None
-    return loaded.model_copy(update={"start_state": start})
+    return loaded.model_copy(update={"start_state": StartState(as_of=moment, journeys=journeys)})
 
 
 def _load(scenario: str, **overrides):

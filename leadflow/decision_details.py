@@ -152,13 +152,33 @@ class CreatedDetail(TypedDetail):
     territory: str | None
     segment: str | None
     policy_version: str
+    # Firmographics, known only for histories read from a CRM (calibration); a live journey
+    # records none (they stay in the encrypted lead, not in the ledger).
+    country: str | None = None
+    company_size: int | None = None
+    title: str | None = None
+    industry: str | None = None
+
+    def to_detail(self) -> Detail:
+        detail = super().to_detail()
+        for name in ("country", "company_size", "title", "industry"):
+            if detail[name] is None:
+                del detail[name]
+        return detail
 
     @classmethod
     def _read(cls, detail: Detail) -> CreatedDetail:
         territory, segment = detail.get("territory"), detail.get("segment")
+        size = detail.get("company_size")
         return cls(source=str(detail.get("source") or ""), fit=float(detail.get("fit") or 0.0),
                    territory=str(territory) if territory else None, segment=str(segment) if segment else None,
-                   policy_version=str(detail.get("policy_version") or ""))
+                   policy_version=str(detail.get("policy_version") or ""),
+                   country=_text(detail.get("country")), company_size=int(size) if isinstance(size, (int, float)) else None,
+                   title=_text(detail.get("title")), industry=_text(detail.get("industry")))
+
+
+def _text(value: object) -> str | None:
+    return str(value) if value else None
 
 
 @dataclass(frozen=True)

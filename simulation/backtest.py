@@ -19,10 +19,10 @@ from datetime import datetime, time, timedelta, timezone
 from pydantic import BaseModel
 from scipy import stats
 
+from leadflow.history import History
 from leadflow.journey import Clock
 from leadflow.report import FunnelCounts, SlaReport
 from simulation.closed_loop import simulated_report
-from simulation.history import History
 from simulation.scenario import LoadedScenario
 
 INTERVAL_METHOD = "95% prediction interval for one period: mean +/- t(0.975, n-1) * s * sqrt(1 + 1/n) over n replications"

@@ -35,6 +35,14 @@ from zoneinfo import ZoneInfo
 
 from leadflow.actions import AttemptOutcome
 from leadflow.business_calendar import business_time_between
+from leadflow.decision_details import (
+    AcceptedDetail,
+    AttemptDetail,
+    CreatedDetail,
+    DisqualifiedDetail,
+    RejectedDetail,
+)
+from leadflow.history import History
 from leadflow.journey import DecisionEntry, DecisionKind
 from leadflow.policy import Policy
 from simulation.calibration_stats import (
@@ -45,7 +53,6 @@ from simulation.calibration_stats import (
     poisson_upper_tail,
     wilson,
 )
-from simulation.history import History
 from simulation.scenario import Behaviour
 
 MIN_DURATIONS = 30  # observations before a duration is fitted (else the default, with a warning)
@@ -104,6 +111,9 @@ class Calibration:
         }
 
 
+_UNKNOWN_LEAD = CreatedDetail(source="other", fit=0.0, territory=None, segment=None, policy_version="")
+
+
 @dataclass
 class _Episode:
     """One MQL episode of a journey, as calibration reads it."""
@@ -111,7 +121,7 @@ class _Episode:
     source: str
     tier: str
     mql_at: datetime
-    created: dict[str, Any]
+    created: CreatedDetail
     owner: str | None = None
     assigned_at: datetime | None = None
     touched_at: datetime | None = None
@@ -125,26 +135,26 @@ class _Episode:
     loss: str | None = None
 
 
-def _episodes(history: History) -> tuple[int, list[tuple[datetime, dict[str, Any]]], list[_Episode]]:
+def _episodes(history: History) -> tuple[int, list[tuple[datetime, CreatedDetail]], list[_Episode]]:
     """(MQL episodes of leads created in the period, (created time, detail) in the period,
     every MQL episode starting in the period)."""
     cohort_mqls = 0
-    arrivals: list[tuple[datetime, dict[str, Any]]] = []
+    arrivals: list[tuple[datetime, CreatedDetail]] = []
     episodes: list[_Episode] = []
     since, until = history.since, history.until
     for journey in history.journeys():
-        created: dict[str, Any] = {}
+        created = _UNKNOWN_LEAD
         in_cohort = False
         episode: _Episode | None = None
         for entry in journey:
             kind, at = entry.kind, entry.at
             if kind is DecisionKind.CREATED:
-                created = dict(entry.detail)
+                created = CreatedDetail.of(entry)
                 in_cohort = since <= at < until
                 if in_cohort:
                     arrivals.append((at, created))
             elif kind is DecisionKind.MQL:
-                episode = _Episode(source=str(created.get("source") or "other"), tier=entry.tier or "", mql_at=at,
+                episode = _Episode(source=created.source or "other", tier=entry.tier or "", mql_at=at,
                                    created=created)
                 if since <= at < until:
                     episodes.append(episode)
@@ -157,19 +167,18 @@ def _episodes(history: History) -> tuple[int, list[tuple[datetime, dict[str, Any
 
 
 def _follow(episode: _Episode, entry: DecisionEntry) -> None:
-    kind, at, detail = entry.kind, entry.at, entry.detail
+    kind, at = entry.kind, entry.at
     if kind in (DecisionKind.ASSIGNED, DecisionKind.REASSIGNED) and entry.owner_id and episode.touched_at is None:
         episode.owner, episode.assigned_at = entry.owner_id, at
-    elif kind is DecisionKind.ACCEPTED and episode.touched_at is None and not detail.get("auto"):
+    elif kind is DecisionKind.ACCEPTED and episode.touched_at is None and not AcceptedDetail.of(entry).auto:
         episode.touched_at = at
     elif kind is DecisionKind.REJECTED:
         episode.touched_at = episode.touched_at or at
-        episode.rejected = str(detail.get("reason") or "unknown")
+        episode.rejected = RejectedDetail.of(entry).reason or "unknown"
     elif kind is DecisionKind.ATTEMPT:
-        connected = detail.get("outcome") == AttemptOutcome.CONNECTED.value
-        minutes = detail.get("minutes")
-        episode.attempts.append((at, str(detail.get("by") or entry.owner_id or ""), connected,
-                                 float(minutes) if isinstance(minutes, (int, float)) else None))
+        attempt = AttemptDetail.of(entry)
+        connected = attempt.outcome is AttemptOutcome.CONNECTED
+        episode.attempts.append((at, attempt.by or entry.owner_id or "", connected, attempt.minutes))
         episode.touched_at = episode.touched_at or at
         if connected and episode.connected_at is None:
             episode.connected_at = at
@@ -180,7 +189,7 @@ def _follow(episode: _Episode, entry: DecisionEntry) -> None:
     elif kind is DecisionKind.CONVERTED:
         episode.closed_at, episode.converted = at, True
     elif kind is DecisionKind.DISQUALIFIED:
-        episode.closed_at, episode.loss = at, str(detail.get("reason") or "unknown")
+        episode.closed_at, episode.loss = at, DisqualifiedDetail.of(entry).reason or "unknown"
 
 
 def calibrate(history: History, fit_engagement: Callable[[Calibration], None] | None = None) -> Calibration:
@@ -305,23 +314,23 @@ def _runs(days: list[int]) -> list[tuple[int, int]]:
 # -- who arrives ----------------------------------------------------------------------------------
 
 
-def _fit_mixes(calibration: Calibration, created: list[dict[str, Any]], history: History,
+def _fit_mixes(calibration: Calibration, created: list[CreatedDetail], history: History,
                population: dict[str, Any], policy: Policy) -> None:
     if len(created) < MIN_SHARE_N:
         calibration.warn(f"population mixes: only {len(created)} leads; need {MIN_SHARE_N}: the defaults are kept")
         return
-    population["source_mix"] = _shares(calibration, "population.source_mix", [str(item.get("source")) for item in created])
+    population["source_mix"] = _shares(calibration, "population.source_mix", [item.source for item in created])
     if not history.has_people:
         calibration.warn("population.countries/company_sizes/titles/industries: not in this source (the ledger keeps "
                          "no personal data): the defaults are kept")
         return
     population["countries"] = _shares(calibration, "population.countries",
-                                      [item.get("country") for item in created if item.get("country")])
+                                      [item.country for item in created if item.country])
     population["titles"] = _shares(calibration, "population.titles",
-                                   [item.get("title") for item in created if item.get("title")], top=15)
+                                   [item.title for item in created if item.title], top=15)
     population["industries"] = _shares(calibration, "population.industries",
-                                       [item.get("industry") for item in created if item.get("industry")], top=15)
-    sizes = [int(item["company_size"]) for item in created if isinstance(item.get("company_size"), (int, float))]
+                                       [item.industry for item in created if item.industry], top=15)
+    sizes = [item.company_size for item in created if item.company_size is not None]
     edges = sorted({band.min_employees for band in policy.fit.company_size}
                    | {segment.max_employees + 1 for segment in policy.routing.segments if segment.max_employees is not None})
     bins: dict[int, list[int]] = defaultdict(list)
@@ -363,10 +372,11 @@ def _fit_reps(calibration: Calibration, episodes: list[_Episode], history: Histo
     for journey in history.journeys():  # every call, also on leads that became MQLs before the period
         for entry in journey:
             if entry.kind is DecisionKind.ATTEMPT:
-                rep_id, length = str(entry.detail.get("by") or entry.owner_id or ""), entry.detail.get("minutes")
+                attempt = AttemptDetail.of(entry)
+                rep_id = attempt.by or entry.owner_id or ""
                 dials[rep_id].append(entry.at)
-                if isinstance(length, (int, float)):
-                    call_ends[rep_id].append(entry.at + timedelta(minutes=length))
+                if attempt.minutes is not None:
+                    call_ends[rep_id].append(entry.at + timedelta(minutes=attempt.minutes))
     for times in (*dials.values(), *call_ends.values()):
         times.sort()
     latency: dict[str, list[float]] = defaultdict(list)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from leadflow.actions import AttemptOutcome
+from leadflow.decision_details import AcceptedDetail, AttemptDetail, DisqualifiedDetail, RecycledDetail, RejectedDetail
 from leadflow.journey import DecisionEntry, DecisionKind
 from leadflow.lead import Lead, LeadSource
 from simulation.model import JourneyModel, LeadJourney
@@ -45,6 +47,17 @@ class _Recorded(JourneyModel):
         super().observe(journey, entry)
         if entry.kind is DecisionKind.CREATED:
             self.leads[journey.state.lead_id] = journey.person.lead
+
+
+def _reason(entry: DecisionEntry) -> str | None:
+    """The reason a lead was lost or handed back, if the decision gives one."""
+    if entry.kind is DecisionKind.REJECTED:
+        return RejectedDetail.of(entry).reason
+    if entry.kind is DecisionKind.DISQUALIFIED:
+        return DisqualifiedDetail.of(entry).reason
+    if entry.kind is DecisionKind.RECYCLED:
+        return RecycledDetail.of(entry).reason
+    return None
 
 
 def _iso(moment: datetime) -> str:
@@ -80,12 +93,13 @@ def write_example_export(loaded: LoadedScenario, folder: Path, seed: int | None 
                                 "NewValue": entry.tier.capitalize(), "CreatedDate": _iso(entry.at)})
                 row["Rating"] = entry.tier.capitalize()
             if kind is DecisionKind.ATTEMPT:
-                tasks.append({"WhoId": sf_id, "OwnerId": user_of.get(str(entry.detail.get("by")), owner),
+                attempt = AttemptDetail.of(entry)
+                tasks.append({"WhoId": sf_id, "OwnerId": user_of.get(attempt.by, owner),
                               "CreatedDate": _iso(entry.at), "TaskSubtype": "Call",
-                              "CallDisposition": "Connected" if entry.detail.get("outcome") == "connected" else "No Answer",
-                              "CallDurationInSeconds": round(60 * float(entry.detail.get("minutes") or 0.0))})
-            if kind in STATUS_OF and not (kind is DecisionKind.ACCEPTED and entry.detail.get("auto")):
-                reason = entry.detail.get("reason")
+                              "CallDisposition": "Connected" if attempt.outcome is AttemptOutcome.CONNECTED else "No Answer",
+                              "CallDurationInSeconds": round(60 * (attempt.minutes or 0.0))})
+            if kind in STATUS_OF and not (kind is DecisionKind.ACCEPTED and AcceptedDetail.of(entry).auto):
+                reason = _reason(entry)
                 if reason and kind is not DecisionKind.MQL:
                     row["Disqualified_Reason__c"] = str(reason)
                 if kind is DecisionKind.CONVERTED:

@@ -27,7 +27,7 @@ from leadflow.actions import AttemptOutcome
 from leadflow.lead import LeadSource
 from leadflow.policy import describe_validation_error
 from runtime.settings import read_yaml_file
-from simulation.history import EventKind, HistoryError, LeadEvent, parse_instant
+from simulation.crm_history import EventKind, HistoryError, LeadEvent, parse_instant
 
 Ignore = Literal["ignore"]
 

@@ -5,7 +5,9 @@ closed form links engagement to MQL volume; the simulator is the model being fit
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 
 from leadflow.journey import DecisionEntry, DecisionKind
 from leadflow.policy import Policy
@@ -33,7 +35,8 @@ def engagement_fitter(policy: Policy, on_step: Callable[[], None] | None = None)
                 data = calibration.scenario("fit", policy.model_dump(mode="json"))
                 data["behaviour"] = {**data["behaviour"], "engagement_per_week": engagement}
                 loaded = resolve_scenario(data, "calibration")
-                counts = [_MqlCounter(loaded, replication_seeds(7, r)).count() for r in range(REPLICATIONS)]
+                with ProcessPoolExecutor(max_workers=min(REPLICATIONS, os.cpu_count() or 1)) as pool:
+                    counts = list(pool.map(_count_mqls, [(loaded, r) for r in range(REPLICATIONS)]))
                 seen[engagement] = sum(counts) / len(counts) / weeks
                 if on_step:
                     on_step()
@@ -86,3 +89,8 @@ class _MqlCounter(JourneyModel):
     def count(self) -> int:
         self.run()
         return self.mqls
+
+
+def _count_mqls(job: tuple[object, int]) -> int:
+    loaded, replication = job
+    return _MqlCounter(loaded, replication_seeds(7, replication)).count()  # type: ignore[arg-type]

@@ -1,50 +1,50 @@
-"""Live journeys on the time-skipping server write the ledger; the simulator then starts from
-its open journeys (``simulate --from-ledger``) and backtests against it (``backtest``)."""
+"""Live journeys on the dev server write the ledger; the simulator then starts from its open
+journeys (``simulate --from-ledger``) and backtests against it (``backtest``)."""
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
 
 from activities.ledger import Ledger
+from activities.ledger_history import ledger_history, open_journeys
 from activities.report_source import ledger_report
 from leadflow.actions import Accept, AttemptOutcome, LogAttempt, Qualify
 from leadflow.journey import OWNED_STAGES, DecisionKind
 from runtime.settings import SCENARIOS_DIR, Settings
 from simulation.backtest import backtest, figures
-from simulation.history_source import load_history
 from simulation.model import JourneyModel
 from simulation.runner import replication_seeds
 from simulation.scenario import load_scenario
-from simulation.start_state import from_ledger
-from tests.journey_helpers import hot_lead, next_local, skip_to, wait_for
+from simulation.start_state import StartState
+from tests.journey_helpers import hot_lead, wait_for
 from worker import running_worker
 from workflows import journey_client
 from workflows.journey_client import act, show
 
-TUESDAY = 1
+pytestmark = pytest.mark.devserver
 
 
-async def _live_morning(env, policy, task_queue, sqlite_url, start):
-    """Twelve hot leads over a morning; reps work eight of them; four wait untouched."""
-    client = env.client
+async def _live_journeys(client, policy, task_queue, sqlite_url):
+    """Twelve hot leads; reps work eight of them; four wait untouched."""
     ids = []
+    run = uuid.uuid4().hex[:8]
     async with running_worker(client, Settings(task_queue=task_queue, database_url=sqlite_url), policy=policy):
         for number in range(12):
-            await skip_to(env, start + timedelta(minutes=20 * number))
-            submitted = await journey_client.submit_lead(client, hot_lead(f"ledger.live{number}@corp.io"), task_queue,
-                                                         visibility=False)
+            submitted = await journey_client.submit_lead(client, hot_lead(f"ledger.live{number}.{run}@corp.io"),
+                                                         task_queue)
             ids.append(submitted.lead_id)
             view = await wait_for(client, submitted.lead_id, lambda v: v.owner_id is not None)
             if number >= 8:
                 continue
             owner = view.owner_id
-            await skip_to(env, start + timedelta(minutes=20 * number + 5))
             await act(client, submitted.lead_id, Accept(by=owner))
             outcome = AttemptOutcome.CONNECTED if number % 2 == 0 else AttemptOutcome.NO_ANSWER
             await act(client, submitted.lead_id, LogAttempt(by=owner, outcome=outcome, minutes=7.5))
             if number % 4 == 0:
                 await act(client, submitted.lead_id, Qualify(by=owner, budget=True, need="live"))
-        await skip_to(env, start + timedelta(hours=5))
         views = [await show(client, lead_id) for lead_id in ids]
         for lead_id in ids:
             handle = journey_client.journey_handle(client, lead_id)
@@ -54,13 +54,13 @@ async def _live_morning(env, policy, task_queue, sqlite_url, start):
 
 
 async def test_a_simulation_starts_from_the_ledgers_open_journeys_and_backtests_against_it(
-        time_env, task_queue, sqlite_url, policy):
-    start = next_local(await time_env.get_current_time(), TUESDAY, time(9, 0))
-    views = await _live_morning(time_env, policy, task_queue, sqlite_url, start)
-    as_of = start + timedelta(hours=5)
+        dev_client, task_queue, sqlite_url, policy):
+    started = datetime.now(timezone.utc)
+    views = await _live_journeys(dev_client, policy, task_queue, sqlite_url)
+    as_of = datetime.now(timezone.utc)
 
     # The ledger keeps every open journey as the workflow last saw it, without personal data.
-    state = from_ledger(sqlite_url, as_of)
+    state = StartState(as_of=as_of, journeys=open_journeys(sqlite_url))
     assert {journey.lead_id for journey in state.journeys} == {view.lead_id for view in views}
     by_lead = {journey.lead_id: journey for journey in state.journeys}
     for view in views:
@@ -90,7 +90,7 @@ async def test_a_simulation_starts_from_the_ledgers_open_journeys_and_backtests_
         assert seqs == list(range(saved.seq + 1, saved.seq + 1 + len(seqs))), lead_id
 
     # A backtest of that morning: the actual side is the ledger's closed-loop report.
-    history = load_history(sqlite_url, policy, start.date(), (start + timedelta(days=1)).date(), sqlite_url)
+    history = ledger_history(sqlite_url, started.date(), (as_of + timedelta(days=1)).date(), policy)
     tiers = [tier.name for tier in policy.tiers]
     ledger = Ledger(sqlite_url)
     try:

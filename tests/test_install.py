@@ -122,12 +122,12 @@ def test_an_installed_wheel_simulates_from_an_empty_folder(installed):
     unknown = run_installed(installed, "-m", "cli.main", "simulate", "no-such-scenario")
     assert unknown.returncode == 1
     assert unknown.stderr.strip().count("\n") == 0, unknown.stderr
-    assert "no-such-scenario" in unknown.stderr and "baseline, faster-hot-sla, mmc-erlang, q4-surge" in unknown.stderr
+    assert "no-such-scenario" in unknown.stderr and "baseline, example-history, faster-hot-sla, mmc-erlang, q4-surge" in unknown.stderr
 
 
 def test_scenarios_resolve_by_name_or_path(tmp_path, monkeypatch):
     baseline = SCENARIOS_DIR / "baseline.yaml"
-    assert bundled_names("scenario") == ["baseline", "faster-hot-sla", "mmc-erlang", "q4-surge"]
+    assert bundled_names("scenario") == ["baseline", "example-history", "faster-hot-sla", "mmc-erlang", "q4-surge"]
     assert bundled_names("policy") == ["demo-policy", "policy"]
     monkeypatch.chdir(tmp_path)  # nothing named like a scenario here
     for given in ("baseline", "baseline.yaml", "scenarios/baseline.yaml", str(baseline)):
@@ -135,7 +135,7 @@ def test_scenarios_resolve_by_name_or_path(tmp_path, monkeypatch):
     mine = tmp_path / "baseline"  # a file of the user's own wins over a bundled name
     mine.write_text("name: mine\n")
     assert resolve_scenario_path("baseline") == Path("baseline")
-    with pytest.raises(SettingsError, match=r"'nosuch': no such file .*\(bundled: baseline, faster-hot-sla, mmc-erlang, q4-surge\)"):
+    with pytest.raises(SettingsError, match=r"'nosuch': no such file .*\(bundled: baseline, example-history, faster-hot-sla, mmc-erlang, q4-surge\)"):
         resolve_scenario_path("nosuch")
     with pytest.raises(SettingsError, match="no such file"):
         resolve_scenario_path(tmp_path / "missing.yaml")  # an absolute path is never taken for a name

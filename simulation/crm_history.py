@@ -34,7 +34,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -42,11 +42,12 @@ from pathlib import Path
 from leadflow.actions import AttemptOutcome
 from leadflow.business_calendar import business_time_between
 from leadflow.decide import first_contact_due
+from leadflow.history import History
 from leadflow.journey import Clock, DecisionEntry, DecisionKind, Stage
 from leadflow.kpis import ContactSla
 from leadflow.lead import Lead, LeadSource
 from leadflow.policy import Policy
-from leadflow.report import LoggedDecision, LoggedSettlement, OpenLead, SlaReport, sla_report
+from leadflow.report import LoggedDecision, LoggedSettlement, OpenLead
 from leadflow.routing import segment_of, territory_of
 from leadflow.scoring import fit_score, tier_for
 
@@ -85,33 +86,6 @@ class LeadEvent:
     company_size: int | None = None
     title: str | None = None
     industry: str | None = None
-
-
-@dataclass
-class History:
-    """Decisions of the journeys active in ``[since, until)``, as the ledger logs them."""
-
-    source: str
-    since: datetime
-    until: datetime
-    policy: Policy
-    decisions: list[LoggedDecision]
-    settlements: list[LoggedSettlement]
-    open_leads: list[OpenLead] = field(default_factory=list)
-    has_durations: bool = False  # attempt lengths are known (``minutes`` in attempt details)
-    has_people: bool = False  # country, size, title and industry are known (in created details)
-
-    def journeys(self) -> list[list[DecisionEntry]]:
-        """Each journey's entries in order."""
-        by_journey: dict[str, list[LoggedDecision]] = defaultdict(list)
-        for logged in self.decisions:
-            by_journey[logged.journey_id].append(logged)
-        return [[logged.entry for logged in sorted(journey, key=lambda item: item.entry.seq)]
-                for journey in by_journey.values()]
-
-    def report(self) -> SlaReport:
-        """The closed-loop report of the period: the actual figures a backtest is held to."""
-        return sla_report(self.decisions, self.settlements, self.open_leads, self.policy, self.since, self.until)
 
 
 _STAGE_AFTER = {
