@@ -2,11 +2,11 @@
 
 Under CPU contention a workflow task can take longer than its timeout, and with a tiny
 workflow cache nearly every task is a full replay. Code that issues its commands in a
-different order live and on replay fails there, and only there. This test runs 150
+different order live and on replay fails there, and only there. This test runs 100
 journeys that way on the real dev server, with search attributes on:
 
 * a CPU hog for the whole run (two with ``LEADFLOW_TORTURE_HOGS=2``), a worker process
-  (``python worker.py``) that caches 10 workflows while 75 journeys run at once (so most
+  (``python worker.py``) that caches 10 workflows while 50 journeys run at once (so most
   tasks replay the journey from the start),
   and a 2 s workflow-task timeout; every 30 s the worker is stopped for 3 s (SIGSTOP), so
   tasks in flight time out and are retried;
@@ -70,14 +70,14 @@ pytestmark = [
 ]
 
 # Overridable to explore harsher settings; the defaults are what CI runs.
-JOURNEYS = int(os.environ.get("LEADFLOW_TORTURE_JOURNEYS", "150"))
+JOURNEYS = int(os.environ.get("LEADFLOW_TORTURE_JOURNEYS", "100"))
 CACHED_WORKFLOWS = int(os.environ.get("LEADFLOW_TORTURE_CACHE", "10"))
 TASK_TIMEOUT = timedelta(seconds=float(os.environ.get("LEADFLOW_TORTURE_TASK_TIMEOUT", "2")))
 # One hog in CI, where the suite must fit its 15 minutes; LEADFLOW_TORTURE_HOGS=2 starves the
 # worker harder and takes about 8.5 minutes (README, "Fault tests").
 CPU_HOGS = int(os.environ.get("LEADFLOW_TORTURE_HOGS", "1"))
 TIME_LIMIT_SECONDS = float(os.environ.get("LEADFLOW_TORTURE_TIME_LIMIT", "480"))
-CONCURRENT_JOURNEYS = int(os.environ.get("LEADFLOW_TORTURE_CONCURRENCY", "75"))
+CONCURRENT_JOURNEYS = int(os.environ.get("LEADFLOW_TORTURE_CONCURRENCY", "50"))
 STRETCH = float(os.environ.get("LEADFLOW_TORTURE_STRETCH", "1.5"))
 # Open leads a rep may hold; lower than the demo policy's 50, most leads wait in the waiting
 # line and are served by signal as slots free (unset: the policy's own).
