@@ -70,7 +70,7 @@ def backtest_command(
     for row in result.rows:
         interval = f"{_show(row.interval[0], row.unit)} .. {_show(row.interval[1], row.unit)}" if row.interval else "-"
         verdict = "-" if row.inside is None else ("[green]yes[/]" if row.inside else "[bold red]no[/]")
-        label = row.metric.replace("_business_hours", " (business h)")
+        label = row.metric.removesuffix("_business_hours")  # business hours: said below the table
         table.add_row(Text(label, no_wrap=True), _show(row.actual, row.unit), f"{row.actual_n:,}", _show(row.simulated, row.unit),
                       interval, verdict)
     out.print(table)
