@@ -1,6 +1,6 @@
 """Fit a scenario to a team's own history (``leadflow calibrate``).
 
-From the decisions of a period (``simulation.history``) it fits, each with its sample
+From the decisions of a period (``leadflow.history``) it fits, each with its sample
 size, a 95% interval and the estimator's name (``simulation.calibration_stats``):
 
 * arrivals: leads a week, by weekday and by hour (policy time zone), with campaign bursts

@@ -1,4 +1,4 @@
-"""A Salesforce export folder as history events (``simulation.history``).
+"""A Salesforce export folder as history events (``simulation.crm_history``).
 
 Three files with the standard API field names (extra columns are ignored):
 
