@@ -145,7 +145,8 @@ class Ledger:
                 if column.name in {found["name"] for found in inspect(conn).get_columns(table_name)}:
                     continue  # another process added it meanwhile
                 kind = column.type.compile(dialect=self.engine.dialect)
-                conn.execute(text(f"ALTER TABLE {table_name} ADD COLUMN {column.name} {kind}"))
+                guard = " IF NOT EXISTS" if self.dialect == "postgresql" else ""  # SQLite: the write lock serialises
+                conn.execute(text(f"ALTER TABLE {table_name} ADD COLUMN{guard} {column.name} {kind}"))
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -87,7 +87,12 @@ def _from_ledger(loaded, as_of: str | None):
         journeys = open_journeys(current_settings().ledger_url)
     except LedgerHistoryError as error:
         raise CliError(str(error)) from None
-    return loaded.model_copy(update={"start_state": StartState(as_of=moment, journeys=journeys)})
+    reps = {rep.id for rep in loaded.policy.reps}
+    kept = tuple(journey for journey in journeys if journey.owner_id is None or journey.owner_id in reps)
+    if len(kept) < len(journeys):
+        progress_console.print(f"[yellow]note:[/] {len(journeys) - len(kept)} open journeys are owned by reps the "
+                               "scenario's policy does not have; they are left out")
+    return loaded.model_copy(update={"start_state": StartState(as_of=moment, journeys=kept)})
 
 
 def _load(scenario: str, **overrides):
@@ -119,8 +124,8 @@ def simulate_command(
         False, "--from-ledger",
         help="start from the ledger's open journeys (LEADFLOW_DATABASE_URL) as they are now: stages, owners, "
              "deadlines, attempts, reps' loads; no warm-up, the scenario's measured length from then"),
-    as_of: str = typer.Option(None, "--as-of", help="with --from-ledger: the instant to start from (ISO 8601 with "
-                              "offset); default: now"),
+    as_of: str = typer.Option(None, "--as-of", help="with --from-ledger: the simulation clock's start (ISO 8601 with "
+                              "offset; default: now); the journeys are always the ledger's latest state"),
 ) -> None:
     """Simulate a scenario: SLA attainment, time to first contact, load and conversions, with 95% intervals."""
     from simulation.report_html import simulation_report, write_report
@@ -128,6 +133,8 @@ def simulate_command(
 
     loaded = _load(scenario)
     if from_ledger:
+        if on_temporal:
+            raise CliError("--from-ledger runs here, not --on-temporal (the sweep's workers do not get the open journeys)")
         loaded = _from_ledger(loaded, as_of)
     elif as_of is not None:
         raise CliError("--as-of goes with --from-ledger")

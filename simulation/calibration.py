@@ -133,6 +133,7 @@ class _Episode:
     closed_at: datetime | None = None
     converted: bool = False
     loss: str | None = None
+    ended_at: datetime | None = None  # recycled or handed back: nothing more can happen in this episode
 
 
 def _episodes(history: History) -> tuple[int, list[tuple[datetime, CreatedDetail]], list[_Episode]]:
@@ -190,6 +191,8 @@ def _follow(episode: _Episode, entry: DecisionEntry) -> None:
         episode.closed_at, episode.converted = at, True
     elif kind is DecisionKind.DISQUALIFIED:
         episode.closed_at, episode.loss = at, DisqualifiedDetail.of(entry).reason or "unknown"
+    if kind in (DecisionKind.RECYCLED, DecisionKind.REJECTED):
+        episode.ended_at = at
 
 
 def calibrate(history: History, fit_engagement: Callable[[Calibration], None] | None = None) -> Calibration:
@@ -250,9 +253,10 @@ def _fit_arrivals(calibration: Calibration, times: list[datetime], policy: Polic
                     burst_days.add(neighbour)
                     grown = True
         rates = _weekday_rates(by_day, weekday_of, burst_days)
-    calm_days = days - len(burst_days)
+    # Exposure is the period itself (its first and last local days may be partial), less the bursts.
+    calm_days = (history.until - history.since).total_seconds() / 86400 - len(burst_days)
     calm_count = sum(count for day, count in by_day.items() if day not in burst_days and 0 <= day < days)
-    per_week, (low, high) = poisson_rate(calm_count, calm_days / 7)
+    per_week, (low, high) = poisson_rate(calm_count, max(calm_days, 1.0) / 7)
     calibration.add(Fitted("population.leads_per_week", per_week, calm_count, (low, high),
                            "count / weeks outside campaign bursts; exact Poisson (Garwood) interval", "leads/week"))
     mean_rate = sum(rates) / 7 or 1.0
@@ -542,12 +546,13 @@ def _fit_outcomes(calibration: Calibration, episodes: list[_Episode], policy: Po
         return business_time_between(policy.calendar, start, stop).total_seconds() / 3600
 
     decide_hours = [business_hours(e.connected_at, e.decided_at) for e in episodes if e.connected_at and e.decided_at]
-    undecided = [business_hours(e.connected_at, end) for e in episodes
+    undecided = [business_hours(e.connected_at, min(e.ended_at or end, end)) for e in episodes
                  if e.connected_at and not e.decided_at and not e.closed_at and e.connected_at < end]
     _exponential(calibration, "behaviour.decide_within_hours", [max(h, 0.01) for h in decide_hours], undecided,
                  "business hours from the connected call to qualify or disqualify", "hours", behaviour)
     close_days = [(e.closed_at - e.sql_at).total_seconds() / 86400 for e in episodes if e.sql_at and e.closed_at]
-    open_deals = [(end - e.sql_at).total_seconds() / 86400 for e in episodes if e.sql_at and not e.closed_at]
+    open_deals = [(min(e.ended_at or end, end) - e.sql_at).total_seconds() / 86400 for e in episodes
+                  if e.sql_at and not e.closed_at]
     _exponential(calibration, "behaviour.close_within_days", [max(d, 0.01) for d in close_days], open_deals,
                  "days from SQL to converted or lost; deals open at the end count as censored", "days", behaviour)
 

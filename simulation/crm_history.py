@@ -146,6 +146,9 @@ class _LeadLog:
             self.settled = True
 
     def become_mql(self, at: datetime, tier: str | None) -> None:
+        if tier is not None and tier not in {known.name for known in self.policy.tiers}:
+            raise HistoryError(f"lead {self.lead_id}: tier {tier!r} is not one of the policy's tiers "
+                               f"({', '.join(known.name for known in self.policy.tiers)}); map it or leave it empty")
         self.tier = tier or _tier_of(self.source, self.fit, self.policy)
         self.owner, self.mql_at, self.contacted, self.attempts, self.settled = None, at, False, 0, False
         self.due = first_contact_due(self.policy, self.tier, at)

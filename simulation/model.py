@@ -419,6 +419,10 @@ class JourneyModel(SimShell):
             journey.owner_work = (state.owner_id, state.assignment_step)
             work.connected = True
             work.hang_up()  # reached already: the owner decides next
+        elif state.stage is Stage.WORKING and state.owner_id in self.desks:  # the cadence's next attempt
+            work = OwnerWork(self, journey, self.desks[state.owner_id], state.assignment_step)
+            journey.owner_work = (state.owner_id, state.assignment_step)
+            work.on_worklist()
         elif state.stage is Stage.SQL and state.owner_id in self.desks:
             work = OwnerWork(self, journey, self.desks[state.owner_id], state.assignment_step)
             journey.owner_work = (state.owner_id, state.assignment_step)

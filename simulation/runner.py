@@ -111,9 +111,16 @@ def summarise(loaded: LoadedScenario, outcomes: list[ReplicationOutcome], seed: 
             "ttfc_wall_hours": [v for o in outcomes for v in o.ttfc_wall],
         },
         timeline=timeline,
-        steady_state=steady_state([(o.timeline[0], o.timeline[1]) for o in outcomes],
-                                  loaded.scenario.warmup_days * 24, loaded.scenario.horizon_days * 24),
+        steady_state=steady_state([(o.timeline[0], o.timeline[1]) for o in outcomes], *_measured_hours(loaded)),
     )
+
+
+def _measured_hours(loaded: LoadedScenario) -> tuple[float, float]:
+    """(warm-up, horizon) in hours as the replications ran: no warm-up from the ledger's open journeys."""
+    scenario = loaded.scenario
+    if loaded.start_state is not None:
+        return 0.0, (scenario.horizon_days - scenario.warmup_days) * 24
+    return scenario.warmup_days * 24, scenario.horizon_days * 24
 
 
 Backend = Callable[[LoadedScenario, int, int, int, "Callable[[ReplicationOutcome], None] | None"], list[ReplicationOutcome]]

@@ -209,6 +209,7 @@ def test_a_generic_events_csv_is_judged_by_the_cores_first_contact_rule(tmp_path
     ("lead_id,at,kind\nA1,yesterday,created\n", ["line 2", "yesterday", "ISO 8601"]),
     ("lead_id,at,kind\nA1,2026-03-03T14:00:00,created\n", ["line 2", "UTC offset"]),
     ("lead_id,at,kind,duration_minutes\nA1,2026-03-03T14:00:00Z,attempt,-3\n", ["line 2", "duration_minutes"]),
+    ("lead_id,at,kind,tier\nA1,2026-03-03T14:00:00Z,mql,platinum\n", ["A1", "platinum", "hot"]),
 ])
 def test_a_bad_events_csv_is_one_clear_line(tmp_path, content, words):
     path = tmp_path / "events.csv"

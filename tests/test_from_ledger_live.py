@@ -12,7 +12,7 @@ from activities.ledger import Ledger
 from activities.ledger_history import ledger_history, open_journeys
 from activities.report_source import ledger_report
 from leadflow.actions import Accept, AttemptOutcome, LogAttempt, Qualify
-from leadflow.journey import OWNED_STAGES, DecisionKind
+from leadflow.journey import OWNED_STAGES, DecisionKind, Stage
 from runtime.settings import SCENARIOS_DIR, Settings
 from simulation.backtest import backtest, figures
 from simulation.model import JourneyModel
@@ -85,6 +85,12 @@ async def test_a_simulation_starts_from_the_ledgers_open_journeys_and_backtests_
     traces = model.traces or {}
     for lead_id in untouched:
         assert DecisionKind.ATTEMPT in {entry.kind for entry in traces[lead_id]}, lead_id
+    assert all(views[number].stage is Stage.WORKING for number in (1, 3, 5, 7))
+    # the cadence's next attempt is made for leads resumed between calls
+    for number in (1, 3, 5, 7):  # by the same owner, not after a breach moved it on
+        owner = views[number].owner_id
+        attempts = [entry for entry in traces.get(views[number].lead_id, []) if entry.kind is DecisionKind.ATTEMPT]
+        assert attempts and attempts[0].owner_id == owner, (views[number].lead_id, attempts[:1])
     for lead_id, saved in by_lead.items():  # each carried on once, from where the ledger left it
         seqs = [entry.seq for entry in traces.get(lead_id, [])]
         assert seqs == list(range(saved.seq + 1, saved.seq + 1 + len(seqs))), lead_id
