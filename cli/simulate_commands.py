@@ -128,8 +128,10 @@ def simulate_command(
                               "offset; default: now); the journeys are always the ledger's latest state"),
 ) -> None:
     """Simulate a scenario: SLA attainment, time to first contact, load and conversions, with 95% intervals."""
+    from simulation.prior_history import PRIOR_CYCLES
     from simulation.report_html import simulation_report, write_report
     from simulation.runner import simulate
+    from simulation.scenario import NurturesAtStart
 
     loaded = _load(scenario)
     if from_ledger:
@@ -164,7 +166,8 @@ def simulate_command(
             **result.json_summary(),
             "start": {"from_ledger": True, "open_journeys": len(start.journeys), "as_of": start.as_of.isoformat(),
                       "warmup_days": 0} if start is not None else
-                     {"from_ledger": False, "warmup_days": loaded.scenario.warmup_days},
+                     {"from_ledger": False, "warmup_days": loaded.scenario.warmup_days,
+                      "nurtures_at_start": str(loaded.scenario.nurtures_at_start)},
         }))
         return
     table = Table("metric", "mean", "95% interval", title=f"{result.scenario}: {result.replications} replications, "
@@ -180,7 +183,10 @@ def simulate_command(
                   f"{loaded.start_state.as_of.isoformat(timespec='minutes')}: no warm-up")
     else:
         out.print(f"warm-up cut: the first {loaded.scenario.warmup_days:g} of {loaded.scenario.horizon_days:g} days "
-                  "(leads arriving then are simulated, not counted)")
+                  "(what happens then is simulated, not counted)")
+        if loaded.scenario.nurtures_at_start is NurturesAtStart.STEADY:
+            out.print(f"started with the nurture pool a steady inflow leaves ({PRIOR_CYCLES * loaded.policy.nurture_days:g} "
+                      "days of arrivals lived out, recycles included)")
     if result.steady_state is not None:
         out.print(("" if result.steady_state.steady else "[bold yellow]warning:[/] ") + result.steady_state.note)
     if html:

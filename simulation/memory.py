@@ -54,7 +54,6 @@ class _Journey(Protocol):
 
     person: Any
     state: JourneyState
-    counted: bool
     owner_work: tuple[str, int] | None
 
     def timer_fired(self) -> None: ...
@@ -132,11 +131,11 @@ class DormantJourney:
     def pack(self, _event: object = None) -> None:
         journey = self.journey
         if journey is not None:
-            self.packed = self.packer.pack((journey.person, journey.state, journey.counted, journey.owner_work))
+            self.packed = self.packer.pack((journey.person, journey.state, journey.owner_work))
             self.journey = None
 
-    def wake(self, restore: Callable[[Any, JourneyState, bool, tuple[str, int] | None], J]) -> J | _Journey:
-        """The journey as it was put away (``restore(person, state, counted, owner_work)`` rebuilds it)."""
+    def wake(self, restore: Callable[[Any, JourneyState, tuple[str, int] | None], J]) -> J | _Journey:
+        """The journey as it was put away (``restore(person, state, owner_work)`` rebuilds it)."""
         if self.journey is not None:
             return self.journey
         return restore(*self.packer.unpack(self.packed))

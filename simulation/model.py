@@ -64,22 +64,24 @@ from simulation.memory import (
     never_armed,
 )
 from simulation.population import RESUMED_INDEX, Arrivals, People, Person, engagement_after
+from simulation.prior_history import PriorHistory
 from simulation.rep_work import OwnerWork, QueueClaim, RepDesk
 from simulation.routing_book import RoutingBook
-from simulation.scenario import Likelihood, LoadedScenario
+from simulation.scenario import Likelihood, LoadedScenario, NurturesAtStart
 from simulation.start_state import StartState
 from simulation.statistics import ReplicationStats
+
+_PRIOR_STREAM = 0x5EED_0F_9A57  # mixed into the seeds of the nurtures running at the start
 
 
 class LeadJourney:
     """One lead: its journey state, fed through ``decide``, and the shell around it."""
 
-    __slots__ = ("model", "person", "state", "counted", "owner_work", "timer", "timer_at")
+    __slots__ = ("model", "person", "state", "owner_work", "timer", "timer_at")
 
-    def __init__(self, model: SimShell, person: Person, counted: bool):
+    def __init__(self, model: SimShell, person: Person):
         self.model = model
         self.person = person
-        self.counted = counted
         self.owner_work: tuple[str, int] | None = None
         self.timer: ArmedDeadline | None = None
         self.timer_at: datetime | None = None
@@ -160,12 +162,12 @@ class LeadJourney:
         return True
 
     @classmethod
-    def restored(cls, model: SimShell, person: Person, state: JourneyState, counted: bool,
+    def restored(cls, model: SimShell, person: Person, state: JourneyState,
                  owner_work: tuple[str, int] | None) -> LeadJourney:
         """A journey woken from ``DormantJourney``, as it was put away."""
         journey = cls.__new__(cls)
         journey.model, journey.timer, journey.timer_at = model, None, None
-        journey.person, journey.state, journey.counted, journey.owner_work = person, state, counted, owner_work
+        journey.person, journey.state, journey.owner_work = person, state, owner_work
         return journey
 
     def timer_fired(self) -> None:
@@ -293,6 +295,9 @@ class JourneyModel(SimShell):
         arrival_seed, people_seed, _names_seed = seeds  # names come from one pool per process now
         self.arrivals = Arrivals(scenario.population, self.start, self.policy.calendar.timezone, random.Random(arrival_seed))
         self.people = People(scenario.population, self.behaviour, random.Random(people_seed), named=keep_traces)
+        # The nurtures already running at the start come from streams of their own, so a
+        # policy with other nurture_days leaves the run's own arrivals as they were.
+        self.prior_seeds = (arrival_seed ^ _PRIOR_STREAM, people_seed ^ _PRIOR_STREAM, people_seed ^ (_PRIOR_STREAM << 1))
         self.desks = {rep.id: RepDesk(self, rep) for rep in self.policy.reps}
         self.team_desks: dict[str, list[RepDesk]] = {}
         for desk in self.desks.values():
@@ -358,6 +363,8 @@ class JourneyModel(SimShell):
             self.env.process(desk.work())
         if self.start_state is not None:
             self._resume_open_journeys(self.start_state)
+        elif self.scenario.nurtures_at_start is NurturesAtStart.STEADY:
+            self._nurtures_already_running()
 
     def run(self) -> ReplicationStats:
         self.prepare()
@@ -382,13 +389,12 @@ class JourneyModel(SimShell):
             person = self.people.person(index, self.now_dt(), self.env.now)
             index += 1
             self.leads_simulated += 1
-            counted = self.env.now >= self.warmup
-            self.stats.arrived(counted)
-            journey = LeadJourney(self, person, counted)
+            self.stats.arrived(self.env.now)
+            journey = LeadJourney(self, person)
             journey.feed(LeadSubmitted(lead=person.lead))
 
     def sla_settled(self, journey: LeadJourney, settled: SlaSettled) -> None:
-        self.stats.sla_settled(settled, journey.counted)
+        self.stats.sla_settled(settled, self.env.now)
 
     def _resume_open_journeys(self, start: StartState) -> None:
         """Put today's open journeys in place: reps' loads, the waiting line, every deadline,
@@ -397,7 +403,7 @@ class JourneyModel(SimShell):
         for number, saved in enumerate(start.journeys):
             state = copy.deepcopy(saved)  # replications share the saved states
             person = self.people.resumed(RESUMED_INDEX + number, state, self.env.now)
-            journey = LeadJourney.restored(self, person, state, True, None)
+            journey = LeadJourney.restored(self, person, state, None)
             if state.stage in OWNED_STAGES and state.owner_id and state.owner_id in self.desks:
                 self.routing.take(state.owner_id)
             if state.in_line:
@@ -434,7 +440,7 @@ class JourneyModel(SimShell):
     def observe(self, journey: LeadJourney, entry: DecisionEntry) -> None:
         due = journey.state.first_contact_due
         self.stats.decided(
-            journey.person.index, journey.counted, entry, journey.state, self.env.now, self.hours(due) if due else None
+            journey.person.index, entry, journey.state, self.env.now, self.hours(due) if due else None
         )
         super().observe(journey, entry)
 
@@ -461,34 +467,57 @@ class JourneyModel(SimShell):
 
     # -- leads -----------------------------------------------------------------------------------
 
-    def schedule_qualifying_engagement(self, journey: LeadJourney) -> None:
-        """Find when the lead's engagement would make it an MQL, and send it then, in one event.
+    def _nurtures_already_running(self) -> None:
+        """Start with the nurture pool a steady inflow would have left (``simulation.prior_history``)."""
+        if self.policy.nurture_days <= 0:
+            return
+        for prior in PriorHistory(self, self.prior_seeds).leads(self._qualifying_engagement):
+            journey = LeadJourney.restored(self, prior.person, prior.state, None)
+            for entry in prior.history:
+                SimShell.observe(self, journey, entry)  # traces only: it happened before the run
+            if self.traces is None:
+                forget_observed(prior.state)
+            journey._retime()
+            self._send_when_qualifying(journey, prior.qualifies)
+
+    def _qualifying_engagement(self, person: Person, state: JourneyState, after_hours: float) -> EngagementEvent | None:
+        """The one engagement event, after ``after_hours``, that makes the nurturing lead an
+        MQL, carrying the engagement accumulated by then; None if none does before its
+        nurture ends or the horizon.
 
         Asking the core (``qualifying_event``) which event crosses the threshold, and sending
         one event that carries the engagement accumulated by then, gives ``decide`` the same
         score at the same moment as sending every page view, at a fraction of the cost.
         """
-        state = journey.state
         nurture_due = state.deadlines.get(Clock.NURTURE)
         until = self.hours(nurture_due) if nurture_due else self.horizon
-        events = engagement_after(journey.person, self.behaviour, self.start, self.env.now, min(until, self.horizon))
+        events = engagement_after(person, self.behaviour, self.start, after_hours, min(until, self.horizon))
         found = qualifying_event(
             state.fit_score, state.engagement_score, state.engagement_as_of, state.hand_raised, events, self.policy
         )
         if found is None:
-            return
+            return None
         crossing, score = found
         already = decayed(state.engagement_score, state.engagement_as_of, crossing.at, self.policy.engagement.half_life_days)
-        event = EngagementEvent(kind=crossing.kind, at=crossing.at, weight=max(0.0, round(score - already, 6)))
+        return EngagementEvent(kind=crossing.kind, at=crossing.at, weight=max(0.0, round(score - already, 6)))
+
+    def schedule_qualifying_engagement(self, journey: LeadJourney) -> None:
+        """Find when the lead's engagement would make it an MQL, and send it then, in one event."""
+        event = self._qualifying_engagement(journey.person, journey.state, self.env.now)
+        if event is not None:
+            self._send_when_qualifying(journey, event)
+
+    def _send_when_qualifying(self, journey: LeadJourney, event: EngagementEvent) -> None:
+        state = journey.state
         cycle = state.recycles
         if self.traces is None and journey.timer is None:
             # Nothing else can happen to a nurturing lead before this event, so until then it
             # is kept as bytes, not as a live journey: most of a year's memory is such leads.
             dormant = DormantJourney(journey, self.packer)
             self.env.timeout(0).callbacks.append(dormant.pack)
-            self.at(crossing.at, self._wake, dormant, event, cycle)
+            self.at(event.at, self._wake, dormant, event, cycle)
         else:
-            self.at(crossing.at, self._engage, journey, event, cycle)
+            self.at(event.at, self._engage, journey, event, cycle)
 
     def _wake(self, dormant: DormantJourney, event: EngagementEvent, cycle: int) -> None:
         journey = dormant.wake(lambda *parts: LeadJourney.restored(self, *parts))

@@ -26,6 +26,7 @@ _LEAD_FIELDS = set(Lead.model_fields)
 _IDENTITY_POOL = 256
 _UNNAMED = "lead@sim.invalid"  # an unnamed synthetic lead's address (no rule reads it)
 RESUMED_INDEX = 1 << 40  # people of journeys resumed from the ledger are numbered from here
+PRIOR_INDEX = 1 << 39  # people of the nurtures already running at the start, from here
 
 
 @dataclass(frozen=True, slots=True)

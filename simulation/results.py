@@ -72,11 +72,15 @@ class Timeline(BaseModel):
 
 class SteadyState(BaseModel):
     """Whether the measured period looks like a steady state: the MQLs waiting for a first
-    touch neither grow nor shrink over it (least-squares slope per replication, Student t
-    interval over replications)."""
+    touch neither grow nor shrink over it, and the MQL inflow neither rises nor falls (its
+    second half of whole weeks against its first); Student t intervals over replications."""
 
-    queue_growth_per_day: Estimate = Field(description="slope of the queue depth after warm-up, MQLs per day")
-    steady: bool = Field(description="the interval holds zero, or the drift is small next to the mean queue")
+    queue_growth_per_day: Estimate = Field(description="change of the queue depth after the warm-up, MQLs per day")
+    mql_inflow_change: Estimate = Field(
+        default_factory=lambda: Estimate(mean=0.0, ci95=(0.0, 0.0)),
+        description="MQLs of the measured period's second half against its first, as a share of the first",
+    )
+    steady: bool = Field(description="for the queue and for the MQL inflow: the interval holds zero, or the drift is small")
     note: str
 
 

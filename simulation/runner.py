@@ -27,7 +27,8 @@ class ReplicationOutcome(BaseModel):
 
     replication: int
     metrics: dict[str, float]
-    timeline: tuple[list[float], list[float], list[float]]
+    timeline: tuple[list[float], list[float], list[float], list[float]]  # hours, queue, utilisation, MQLs
+    daily: tuple[list[float], list[float]] = ([], [])  # per day: mean queue depth, MQLs
     ttfc_business: list[float]
     ttfc_wall: list[float]
     leads_simulated: int
@@ -52,6 +53,7 @@ def run_replication(loaded: LoadedScenario, seed: int, replication: int) -> Repl
         replication=replication,
         metrics=stats.metrics(),
         timeline=stats.timeline(),
+        daily=stats.daily(),
         ttfc_business=list(stats.ttfc_business),
         ttfc_wall=list(stats.ttfc_wall),
         leads_simulated=model.leads_simulated,
@@ -111,7 +113,7 @@ def summarise(loaded: LoadedScenario, outcomes: list[ReplicationOutcome], seed: 
             "ttfc_wall_hours": [v for o in outcomes for v in o.ttfc_wall],
         },
         timeline=timeline,
-        steady_state=steady_state([(o.timeline[0], o.timeline[1]) for o in outcomes], *_measured_hours(loaded)),
+        steady_state=steady_state([o.daily for o in outcomes], *_measured_hours(loaded)),
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 from datetime import date, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,6 +58,13 @@ def _normalised(weights: dict[Any, float], field: str) -> dict[Any, float]:
     if total <= 0:
         raise ValueError(f"{field} weights must not all be zero")
     return {key: weight / total for key, weight in weights.items()}
+
+
+class NurturesAtStart(StrEnum):
+    """What is in the nurture pool when a run starts (without ``--from-ledger``)."""
+
+    STEADY = "steady"
+    NONE = "none"
 
 
 class Population(_Strict):
@@ -227,9 +235,14 @@ class Scenario(_Strict):
     behaviour: Behaviour = Field(default_factory=Behaviour)
     start: date = Field(default=date(2026, 1, 5), description="first day of the horizon (a Monday is usual)")
     horizon_days: float = Field(default=28, gt=0)
-    warmup_days: float = Field(default=7, ge=0, description="leads arriving earlier are simulated, not counted")
+    warmup_days: float = Field(default=7, ge=0, description="simulated, not counted: the measured period starts after it")
     replications: int = Field(default=10, ge=2, le=10_000)
     seed: int = Field(default=1, ge=0)
+    nurtures_at_start: NurturesAtStart = Field(
+        default=NurturesAtStart.STEADY,
+        description="steady: start with the nurtures a steady inflow would have running (leads of the "
+                    "nurture_days before the start still to qualify); none: start with no leads at all",
+    )
 
     @model_validator(mode="after")
     def _warmup_inside_horizon(self) -> Scenario:

@@ -30,7 +30,7 @@ class ScriptedModel(SimShell):
             if key not in self.journeys:
                 person = Person(index=len(self.journeys), lead=lead, intent=0.0, arrived_hours=self.env.now,
                                 engagement_seed=0, behaviour_seed=0)
-                self.journeys[key] = LeadJourney(self, person, counted=True)
+                self.journeys[key] = LeadJourney(self, person)
             self.journeys[key].feed(LeadSubmitted(lead=lead))
 
         self.at(at, arrive)

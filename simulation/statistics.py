@@ -51,6 +51,10 @@ class ReplicationStats:
     queue_area: float = 0.0
     last_change: float = 0.0
     bucket_queue_area: list[float] = field(default_factory=list)
+    bucket_mql: list[float] = field(default_factory=list)  # MQL decisions per bucket
+    # Per day from the start, for the steady-state check: queue area (MQL-hours), MQLs.
+    day_queue_area: list[float] = field(default_factory=list)
+    day_mql: list[float] = field(default_factory=list)
     bucket_busy: list[float] = field(default_factory=list)
     bucket_capacity: list[float] = field(default_factory=list)
     busy_hours: float = 0.0
@@ -58,6 +62,10 @@ class ReplicationStats:
 
     def __post_init__(self) -> None:
         self.bucket_queue_area = [0.0] * self.buckets
+        self.bucket_mql = [0.0] * self.buckets
+        days = max(1, math.ceil(self.horizon_hours / 24))
+        self.day_queue_area = [0.0] * days
+        self.day_mql = [0.0] * days
         self.bucket_busy = [0.0] * self.buckets
         self.bucket_capacity = [0.0] * self.buckets
         self.last_change = 0.0
@@ -66,26 +74,33 @@ class ReplicationStats:
     def bucket_hours(self) -> float:
         return self.horizon_hours / self.buckets
 
-    def arrived(self, counted: bool) -> None:
-        if counted:
+    def arrived(self, now: float) -> None:
+        if now >= self.warmup_hours:
             self.leads += 1
 
-    def decided(self, index: int, counted: bool, entry: DecisionEntry, state: JourneyState, now: float, due: float | None) -> None:
-        """Fold one decision of lead ``index`` in (``due``: its first-contact due time, hours)."""
+    def decided(self, index: int, entry: DecisionEntry, state: JourneyState, now: float, due: float | None) -> None:
+        """Fold one decision of lead ``index`` in (``due``: its first-contact due time, hours).
+
+        Counted by when it happened, as the live counters count (``leadflow.kpis``): a decision
+        of the measured period counts whenever its lead arrived; a first contact counts with
+        the MQL it answers, if that MQL is of the measured period."""
         kind = entry.kind
+        counted = now >= self.warmup_hours
         if counted:
             if kind in _COUNTED_KINDS:
                 self.counts[_COUNTED_KINDS[kind]] += 1
             if (step := funnel_step(entry)) is not None:
                 self.funnel[step] += 1
         if kind is DecisionKind.MQL:
+            self.bucket_mql[min(int(now / self.bucket_hours), self.buckets - 1)] += 1
+            self.day_mql[min(int(now / 24), len(self.day_mql) - 1)] += 1
             self.awaiting_contact[index] = (state.tier or "none", due if due is not None else math.inf, counted, now)
             self._queue(now, +1)
         elif (sample := first_contact_time(entry)) is not None:
             pending = self.awaiting_contact.pop(index, None)
             if pending is not None:
                 self._queue(now, -1)
-            if counted:
+            if pending is not None and pending[2]:
                 business, wall = sample.business_seconds / 3600, sample.wall_seconds / 3600
                 self.ttfc_business_table.contacted(business)
                 self.ttfc_wall_table.contacted(wall)
@@ -101,9 +116,10 @@ class ReplicationStats:
         self.awaiting_contact[index] = (tier or "none", due if due is not None else math.inf, True, now)
         self._queue(now, +1)
 
-    def sla_settled(self, settled: SlaSettled, counted: bool) -> None:
-        """One SLA settled by the rule of ``leadflow.kpis`` (the live metric's rule)."""
-        if counted:
+    def sla_settled(self, settled: SlaSettled, now: float) -> None:
+        """One SLA settled by the rule of ``leadflow.kpis`` (the live metric's rule), counted
+        if it was settled in the measured period (as the report counts it)."""
+        if now >= self.warmup_hours:
             key = (settled.clock, settled.tier, settled.outcome)
             self.settled[key] = self.settled.get(key, 0) + 1
 
@@ -132,14 +148,15 @@ class ReplicationStats:
         if depth == 0 or now <= start:
             return
         self._spread(self.bucket_queue_area, start, now, depth)
+        self._spread(self.day_queue_area, start, now, depth, 24.0)
         counted_from = max(start, self.warmup_hours)
         if now > counted_from:
             self.queue_area += depth * (now - counted_from)
 
-    def _spread(self, buckets: list[float], start: float, end: float, weight: float) -> None:
-        size = self.bucket_hours
+    def _spread(self, buckets: list[float], start: float, end: float, weight: float, size: float | None = None) -> None:
+        size = size or self.bucket_hours
         first = int(start / size)
-        last = min(int(end / size), self.buckets - 1)
+        last = min(int(end / size), len(buckets) - 1)
         for bucket in range(first, last + 1):
             lo, hi = max(start, bucket * size), min(end, (bucket + 1) * size)
             if hi > lo:
@@ -206,12 +223,17 @@ class ReplicationStats:
         values.update(ttfc_metrics(self.ttfc_business_table, self.ttfc_wall_table))
         return values
 
-    def timeline(self) -> tuple[list[float], list[float], list[float]]:
+    def timeline(self) -> tuple[list[float], list[float], list[float], list[float]]:
+        """Per bucket: start (hours), mean queue depth, utilisation, MQLs."""
         size = self.bucket_hours
         hours = [index * size for index in range(self.buckets)]
         depth = [area / size for area in self.bucket_queue_area]
         utilisation = [busy / cap if cap > 0 else 0.0 for busy, cap in zip(self.bucket_busy, self.bucket_capacity)]
-        return hours, depth, utilisation
+        return hours, depth, utilisation, list(self.bucket_mql)
+
+    def daily(self) -> tuple[list[float], list[float]]:
+        """Per day from the start: mean queue depth, MQLs (for the steady-state check)."""
+        return [area / 24 for area in self.day_queue_area], list(self.day_mql)
 
 
 def ttfc_metrics(business: LifeTable, wall: LifeTable) -> dict[str, float]:
@@ -313,37 +335,65 @@ def pooled_ttfc_differences(tables_a: list[tuple[LifeTable, LifeTable]],
 # A drift of the queue over the measured period smaller than this share of its mean depth is
 # taken as steady: the figures describe the period, not a level the queue is settling at.
 STEADY_DRIFT_SHARE = 0.2
+# MQLs in the second half of the measured period against the first: a change smaller than
+# this share is taken as steady (nurture pools still filling show as a rising inflow).
+STEADY_INFLOW_SHARE = 0.1
 
 
-def steady_state(timelines: list[tuple[list[float], list[float]]], warmup_hours: float, horizon_hours: float) -> SteadyState:
-    """Does the queue of MQLs waiting for a first touch drift after the warm-up? ``timelines``:
-    each replication's (bucket start hours, mean depth in the bucket)."""
-    slopes, means = [], []
-    for hours, depth in timelines:
-        kept = [(hour, value) for hour, value in zip(hours, depth) if hour >= warmup_hours]
-        if len(kept) < 3:
+def steady_state(dailies: list[tuple[list[float], list[float]]], warmup_hours: float, horizon_hours: float) -> SteadyState:
+    """Do the measured figures drift after the warm-up? ``dailies``: each replication's
+    (mean queue depth, MQLs) per day from the start.
+
+    The measured days are split into two halves of whole weeks, so that the weekly pattern
+    (queues build over weekends) cancels, and compared over replications (Student t): the
+    queue of MQLs waiting for a first touch (its change per day between the halves' centres)
+    and the MQL inflow (second half against first, a share of the first). Under two weeks
+    measured, the queue's least-squares slope over the days stands in, and the inflow is
+    not checked."""
+    first_day = math.ceil(warmup_hours / 24 - 1e-9)
+    last_day = int(horizon_hours / 24 + 1e-9)  # whole days only
+    days = last_day - first_day
+    weeks = days // 14
+    slopes, means, changes, inflows = [], [], [], []
+    for depth, mqls in dailies:
+        queue, inflow = depth[first_day:last_day], mqls[first_day:last_day]
+        if len(queue) < 3:
             continue
-        x = np.array([hour / 24 for hour, _ in kept])
-        y = np.array([value for _, value in kept])
-        slopes.append(float(np.polyfit(x, y, 1)[0]))
-        means.append(float(y.mean()))
+        means.append(float(np.mean(queue)))
+        if weeks:
+            half = 7 * weeks
+            slopes.append((float(np.mean(queue[half:2 * half])) - float(np.mean(queue[:half]))) / half)
+            changes.append(sum(inflow[half:2 * half]) - sum(inflow[:half]))
+            inflows.append(sum(inflow[:half]))
+        else:
+            slopes.append(float(np.polyfit(np.arange(len(queue)), np.array(queue), 1)[0]))
     if len(slopes) < 2:
         return SteadyState(queue_growth_per_day=Estimate(mean=0.0, ci95=(0.0, 0.0)), steady=True,
-                           note="too few buckets after the warm-up to check for a steady state")
+                           note="too few days after the warm-up to check for a steady state")
     growth = estimate(slopes)
-    days = (horizon_hours - warmup_hours) / 24
     drift = abs(growth.mean) * days
     mean_depth = sum(means) / len(means)
-    holds_zero = growth.ci95[0] <= 0 <= growth.ci95[1]
-    steady = holds_zero or drift <= STEADY_DRIFT_SHARE * max(mean_depth, 1.0)
-    if steady:
-        note = f"steady: the queue moves {growth.mean:+.2f} MQLs/day after the warm-up (mean depth {mean_depth:.1f})"
+    queue_steady = growth.ci95[0] <= 0 <= growth.ci95[1] or drift <= STEADY_DRIFT_SHARE * max(mean_depth, 1.0)
+    notes = []
+    if queue_steady:
+        notes.append(f"the queue moves {growth.mean:+.2f} MQLs/day after the warm-up (mean depth {mean_depth:.1f})")
     else:
         trend, more = ("grows", "more") if growth.mean > 0 else ("shrinks", "fewer")
-        note = (f"NOT steady: the queue {trend} by {abs(growth.mean):.1f} MQLs/day (95% interval {growth.ci95[0]:+.1f} .. "
-                f"{growth.ci95[1]:+.1f}): {drift:.0f} {more} over the {days:.0f} measured days, against a mean depth of "
-                f"{mean_depth:.1f}; the figures describe this period, not a long-run level; lengthen the warm-up or add capacity")
-    return SteadyState(queue_growth_per_day=growth, steady=steady, note=note)
+        notes.append(f"the queue {trend} by {abs(growth.mean):.1f} MQLs/day (95% interval {growth.ci95[0]:+.1f} .. "
+                     f"{growth.ci95[1]:+.1f}): {drift:.0f} {more} over the {days} measured days, against a mean depth of "
+                     f"{mean_depth:.1f}")
+    change, inflow_steady = Estimate(mean=0.0, ci95=(0.0, 0.0)), True
+    first_half = sum(inflows) / len(inflows) if inflows else 0.0
+    if len(changes) >= 2 and first_half:
+        change = estimate([value / first_half for value in changes])
+        inflow_steady = change.ci95[0] <= 0 <= change.ci95[1] or abs(change.mean) <= STEADY_INFLOW_SHARE
+        notes.append(f"MQL inflow {change.mean:+.0%} from the first {7 * weeks} measured days to the next "
+                     f"(95% interval {change.ci95[0]:+.0%} .. {change.ci95[1]:+.0%})")
+    if queue_steady and inflow_steady:
+        return SteadyState(queue_growth_per_day=growth, mql_inflow_change=change, steady=True, note="steady: " + "; ".join(notes))
+    advice = "add capacity or lengthen the warm-up" if not queue_steady and growth.mean > 0 else "lengthen the warm-up"
+    note = "NOT steady: " + "; ".join(notes) + f"; the figures describe this period, not a long-run level; {advice}"
+    return SteadyState(queue_growth_per_day=growth, mql_inflow_change=change, steady=False, note=note)
 
 
 def _share(part: float, whole: float) -> float:

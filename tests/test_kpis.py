@@ -69,11 +69,11 @@ class Observed(ScriptedModel):
         self.stats = ReplicationStats(warmup_hours=0, horizon_hours=48)
 
     def sla_settled(self, journey, settled) -> None:
-        self.stats.sla_settled(settled, journey.counted)
+        self.stats.sla_settled(settled, self.env.now)
 
     def observe(self, journey, entry) -> None:  # as ``JourneyModel`` folds each decision in
         due = journey.state.first_contact_due
-        self.stats.decided(journey.person.index, journey.counted, entry, journey.state, self.env.now,
+        self.stats.decided(journey.person.index, entry, journey.state, self.env.now,
                            self.hours(due) if due else None)
         super().observe(journey, entry)
 

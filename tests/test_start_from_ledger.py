@@ -47,7 +47,7 @@ def test_simulate_from_the_ledger_starts_with_its_open_journeys(tmp_path, policy
     shown = _leadflow("simulate", "baseline", "--from-ledger", "--as-of", as_of, "--replications", "2", env=env)
     assert "started from 5 open journeys in the ledger" in shown.stdout
     plain = _leadflow("simulate", "baseline", "--replications", "2", env=env)
-    assert "warm-up cut: the first 7 of 35 days" in plain.stdout
+    assert "warm-up cut: the first 56 of 84 days" in plain.stdout and "nurture pool a steady inflow leaves" in plain.stdout
 
 
 def test_from_ledger_bad_input_is_one_line(tmp_path):
