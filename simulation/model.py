@@ -399,21 +399,27 @@ class JourneyModel(SimShell):
     def _resume_open_journeys(self, start: StartState) -> None:
         """Put today's open journeys in place: reps' loads, the waiting line, every deadline,
         and each journey's next step (``simulation.start_state``)."""
-        now = self.now_dt()
         for number, saved in enumerate(start.journeys):
             state = copy.deepcopy(saved)  # replications share the saved states
             person = self.people.resumed(RESUMED_INDEX + number, state, self.env.now)
-            journey = LeadJourney.restored(self, person, state, None)
-            if state.stage in OWNED_STAGES and state.owner_id and state.owner_id in self.desks:
-                self.routing.take(state.owner_id)
-            if state.in_line:
-                self.join_line(journey, line_entry(state, self.policy, now))
-            if state.mql_at is not None and state.first_contact_at is None and state.stage in (
-                    Stage.MQL, Stage.ASSIGNED, Stage.ACCEPTED):
-                due = state.first_contact_due
-                self.stats.already_waiting(person.index, state.tier, self.hours(due) if due else None, self.env.now)
-            journey._retime()
-            self.env.timeout(0).callbacks.append(journey.resume)
+            self._take_over(LeadJourney.restored(self, person, state, None), counted=True)
+
+    def _take_over(self, journey: LeadJourney, counted: bool) -> None:
+        """Carry on an open journey begun before the run: the owner's slot, its place in line,
+        its deadlines, and its next step. ``counted``: whether its first contact, if still to
+        come, counts (the ledger's open MQLs do; the prior history's belong to the past)."""
+        state = journey.state
+        if state.stage in OWNED_STAGES and state.owner_id and state.owner_id in self.desks:
+            self.routing.take(state.owner_id)
+        if state.in_line:
+            self.join_line(journey, line_entry(state, self.policy, self.now_dt()))
+        if state.mql_at is not None and state.first_contact_at is None and state.stage in (
+                Stage.MQL, Stage.ASSIGNED, Stage.ACCEPTED):
+            due = state.first_contact_due
+            self.stats.already_waiting(journey.person.index, state.tier, self.hours(due) if due else None, self.env.now,
+                                       counted)
+        journey._retime()
+        self.env.timeout(0).callbacks.append(journey.resume)
 
     def resume(self, journey: LeadJourney) -> None:
         """Carry a journey read from the ledger on from where it is."""
@@ -438,10 +444,11 @@ class JourneyModel(SimShell):
             journey._after_decision()
 
     def observe(self, journey: LeadJourney, entry: DecisionEntry) -> None:
-        due = journey.state.first_contact_due
-        self.stats.decided(
-            journey.person.index, entry, journey.state, self.env.now, self.hours(due) if due else None
-        )
+        if entry.at >= self.start:  # not the prior history's (``simulation.prior_history``)
+            due = journey.state.first_contact_due
+            self.stats.decided(
+                journey.person.index, entry, journey.state, self.env.now, self.hours(due) if due else None
+            )
         super().observe(journey, entry)
 
     def _absences_end(self) -> None:
@@ -473,12 +480,15 @@ class JourneyModel(SimShell):
             return
         for prior in PriorHistory(self, self.prior_seeds).leads(self._qualifying_engagement):
             journey = LeadJourney.restored(self, prior.person, prior.state, None)
-            for entry in prior.history:
-                SimShell.observe(self, journey, entry)  # traces only: it happened before the run
+            for entry in prior.history:  # with traces only
+                self.observe(journey, entry)
             if self.traces is None:
                 forget_observed(prior.state)
-            journey._retime()
-            self._send_when_qualifying(journey, prior.qualifies)
+            if prior.qualifies is None:
+                self._take_over(journey, counted=False)
+            else:
+                journey._retime()
+                self._send_when_qualifying(journey, prior.qualifies)
 
     def _qualifying_engagement(self, person: Person, state: JourneyState, after_hours: float) -> EngagementEvent | None:
         """The one engagement event, after ``after_hours``, that makes the nurturing lead an

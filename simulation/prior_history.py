@@ -16,11 +16,12 @@ its own through the core's ``decide``:
 * a recycled or rejected lead nurtures again, and so on up to the start.
 
 Kept are the leads nurturing at the start whose next qualifying engagement comes after it,
-and the leads of episodes still being worked at the start that the idle team would recycle:
-they join the pool when recycled (the work itself, before and after the start, is not in
-the run, so reps start with empty desks). What this leaves out, and the warm-up covers: the
-reps' open work at the start, the queueing of the past (an idle team reaches more leads than
-a busy one, so somewhat fewer recycled leads are in the pool) and recycles of SQLs that stall.
+and the episodes still being worked at the start (not yet reached): the run takes those
+over as it takes over a ledger's open journeys (``simulate --from-ledger``), the owner's
+slot taken and the next attempt on their worklist. What this leaves out, and the warm-up
+covers: the queueing of the past (an idle team reaches more leads than a busy one, so
+somewhat fewer recycled leads are in the pool), the reached leads still open at the start
+(SQLs among them: reps start with fewer) and recycles of SQLs that stall.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from leadflow.actions import AttemptOutcome, InvalidAction, LogAttempt, Reject
@@ -61,15 +63,23 @@ if TYPE_CHECKING:
 PRIOR_CYCLES = 2
 
 
+class EpisodeEnd(StrEnum):
+    """How a past MQL episode ended, as far as the start of the run can tell."""
+
+    RECYCLED = "recycled"  # back to nurturing before the start (or rejected at the SAL gate)
+    OPEN = "open"  # still being worked at the start: the run takes it over
+    LEFT = "left"  # reached: qualified or disqualified, out of the pool
+
+
 @dataclass(slots=True)
 class PriorLead:
-    """A lead nurturing at the start, and the engagement event that will make it an MQL."""
+    """A lead of the past still in play at the start: nurturing, with the engagement event that
+    will make it an MQL (``qualifies``), or in an episode still being worked (``qualifies`` None)."""
 
     person: Person
     state: JourneyState
-    qualifies: EngagementEvent
-    history: list[DecisionEntry]  # its creation (kept only with traces: the reports read the lead's source from it)
-
+    qualifies: EngagementEvent | None
+    history: list[DecisionEntry]  # its decisions before the start (kept only with traces)
 
 class PriorHistory:
     """Lives the leads of the ``prior_days`` before the start, each on its own."""
@@ -123,35 +133,38 @@ class PriorHistory:
                 continue
             if state.stage is not Stage.MQL:
                 return None
-            episode = self._episode(person, state, commands, history)
-            if episode is None:
-                return None  # reached: it leaves the pool
-            state = episode
+            end, state = self._episode(state, commands, history)
+            if end is EpisodeEnd.LEFT:
+                return None
+            if end is EpisodeEnd.OPEN:
+                return PriorLead(person, state, None, history)
 
     def _feed(self, state: JourneyState, event: JourneyEvent, at: datetime,
               history: list[DecisionEntry]) -> tuple[JourneyState, list]:
         state, commands = decide(state, event, at, self.policy)
-        if self.keep_history and isinstance(event, LeadSubmitted):
+        if self.keep_history:
             history.extend(command.entry for command in commands if isinstance(command, Record))
         if not self.keep_history:
             forget_observed(state)
         return state, commands
 
-    def _episode(self, person: Person, state: JourneyState, commands: list,
-                 history: list[DecisionEntry]) -> JourneyState | None:
-        """One MQL episode worked by an idle team: the nurturing state it recycles to, or None."""
+    def _episode(self, state: JourneyState, commands: list, history: list[DecisionEntry]) -> tuple[EpisodeEnd, JourneyState]:
+        """One MQL episode worked by an idle team, up to the start at most."""
+        start = self.model.start
         assign = next((command for command in commands if isinstance(command, AssignLead)), None)
         mql_at = state.mql_at
         if assign is None or mql_at is None:
-            return None
+            return EpisodeEnd.LEFT, state
         answer = self.routing.assign(assign, mql_at)
         if isinstance(answer, NoRepAvailable):
-            return None
+            return EpisodeEnd.LEFT, state
         self.routing.release(answer.rep_id)  # an idle team: every rep stays free
         desk = self.model.desks[answer.rep_id]
         state, _ = self._feed(state, answer, mql_at, history)
         behaviour, rng = self.model.behaviour, self.rng
         at = add_business_time(desk.rep.hours, mql_at, timedelta(minutes=sample(desk.reaction, rng.random())))
+        if at >= start:
+            return EpisodeEnd.OPEN, state
         if behaviour.reject_probability and rng.random() < behaviour.reject_probability:
             reason = pick(behaviour.reject_reasons, rng.random())
             try:
@@ -159,16 +172,18 @@ class PriorHistory:
             except InvalidAction:  # a reason the policy does not know: the rep works the lead, as in the run
                 rejected = None
             if rejected is not None:
-                return rejected if rejected.stage is Stage.NURTURING else None
+                return (EpisodeEnd.RECYCLED if rejected.stage is Stage.NURTURING else EpisodeEnd.LEFT), rejected
         while True:
             hours_since_mql = (at - mql_at).total_seconds() / 3600
             if rng.random() < self.model.contact.probability(hours_since_mql):
-                return None
+                return EpisodeEnd.LEFT, state
             attempt = LogAttempt.model_construct(by=desk.rep.id, outcome=AttemptOutcome.NO_ANSWER, minutes=None)
             state, _ = self._feed(state, RepActed(action=attempt), at, history)
             if state.stage is Stage.NURTURING:
-                return state  # the cadence ran out: recycled as unresponsive
+                return EpisodeEnd.RECYCLED, state  # the cadence ran out: recycled as unresponsive
             item = work_item(state, self.policy)
             if item is None:
-                return None
+                return EpisodeEnd.LEFT, state
             at = add_business_time(desk.rep.hours, max(at, item.workable_from or at), timedelta(0))
+            if at >= start:
+                return EpisodeEnd.OPEN, state

@@ -111,9 +111,9 @@ class ReplicationStats:
             if self.awaiting_contact.pop(index, None) is not None:
                 self._queue(now, -1)
 
-    def already_waiting(self, index: int, tier: str | None, due: float | None, now: float) -> None:
-        """A lead that was an MQL waiting for its first contact when the run started (from the ledger)."""
-        self.awaiting_contact[index] = (tier or "none", due if due is not None else math.inf, True, now)
+    def already_waiting(self, index: int, tier: str | None, due: float | None, now: float, counted: bool = True) -> None:
+        """A lead that was an MQL waiting for its first contact when the run started."""
+        self.awaiting_contact[index] = (tier or "none", due if due is not None else math.inf, counted, now)
         self._queue(now, +1)
 
     def sla_settled(self, settled: SlaSettled, now: float) -> None:

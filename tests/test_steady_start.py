@@ -8,9 +8,10 @@ from datetime import date, timedelta
 import pytest
 from scipy import stats as scipy_stats
 
-from leadflow.journey import Stage
+from leadflow.journey import OWNED_STAGES, DecisionKind, Stage
 from runtime.settings import SCENARIOS_DIR
 from simulation.model import JourneyModel
+from simulation.population import PRIOR_INDEX
 from simulation.prior_history import PriorHistory
 from simulation.results import SimulationResult
 from simulation.runner import replication_seeds, run_replications
@@ -54,19 +55,34 @@ def test_an_empty_start_with_the_same_warm_up_measures_too_few_mqls(long_run_mql
     assert _welch_p(empty, long_run_mqls) < 0.01 and estimate(empty).mean < 0.85 * estimate(long_run_mqls).mean
 
 
-def test_the_pool_holds_nurturing_leads_first_time_and_recycled_that_qualify_after_the_start():
+def test_the_pool_holds_nurturing_leads_first_time_and_recycled_and_the_episodes_open_at_the_start():
     loaded = load_scenario(SCENARIOS_DIR / "baseline.yaml")
     model = JourneyModel(loaded, replication_seeds(loaded.scenario.seed, 0))
     pool = PriorHistory(model, model.prior_seeds).leads(model._qualifying_engagement)
     again = PriorHistory(model, model.prior_seeds).leads(model._qualifying_engagement)
-    assert [lead.qualifies.at for lead in pool] == [lead.qualifies.at for lead in again]  # reproducible
-    assert pool and all(lead.state.stage is Stage.NURTURING and lead.qualifies.at >= model.start for lead in pool)
-    assert all(lead.person.lead.created_at is not None and lead.person.lead.created_at < model.start for lead in pool)
-    recycled = [lead for lead in pool if lead.state.recycles > 0]
-    # recycled leads come back: a fair share of the pool, each recycled before it qualifies again
-    assert 0.1 * len(pool) < len(recycled) < 0.6 * len(pool)
-    assert all(lead.state.engagement_as_of is not None and lead.state.engagement_as_of < lead.qualifies.at for lead in recycled)
+    assert [(lead.state.lead_id, lead.qualifies) for lead in pool] == [(lead.state.lead_id, lead.qualifies) for lead in again]
     assert len({lead.state.lead_id for lead in pool}) == len(pool)
+    assert all(lead.person.lead.created_at is not None and lead.person.lead.created_at < model.start for lead in pool)
+    nurturing = [lead for lead in pool if lead.qualifies is not None]
+    open_now = [lead for lead in pool if lead.qualifies is None]
+    assert all(lead.state.stage is Stage.NURTURING and lead.qualifies.at >= model.start for lead in nurturing)
+    # episodes being worked at the start: owned, not yet reached, begun before it
+    assert open_now and all(lead.state.stage in OWNED_STAGES and lead.state.owner_id and not lead.state.connected
+                            and lead.state.mql_at < model.start for lead in open_now)
+    recycled = [lead for lead in nurturing if lead.state.recycles > 0]
+    # recycled leads come back: a fair share of the pool, each recycled before the start
+    assert 0.1 * len(nurturing) < len(recycled) < 0.6 * len(nurturing)
+    assert all(lead.state.engagement_as_of is not None and lead.state.engagement_as_of < model.start for lead in recycled)
+
+
+def test_traces_hold_the_prior_history_and_new_assignments_follow_the_run():
+    loaded = load_scenario(SCENARIOS_DIR / "baseline.yaml", warmup_days=3, horizon_days=10)
+    model = JourneyModel(loaded, replication_seeds(loaded.scenario.seed, 0), keep_traces=True)
+    model.run()
+    prior = [trace for lead_id, trace in model.traces.items() if int(lead_id[1:]) >= PRIOR_INDEX]
+    assert prior and all(trace[0].kind is DecisionKind.CREATED and trace[0].at < model.start for trace in prior)
+    for trace in model.traces.values():  # whole histories, in order, as a ledger holds them
+        assert [entry.seq for entry in trace] == list(range(1, len(trace) + 1))
 
 
 def test_the_simulate_output_says_the_run_is_steady_and_shows_the_warm_up_cut():
