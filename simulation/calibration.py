@@ -60,7 +60,7 @@ MIN_CELL = 20  # closed cases before a tier x source rate stands on its own
 MIN_SHARE_N = 50  # leads before a mix is fitted
 CONTACT_BINS = [0.0, 1.0, 2.0, 4.0, 8.0, 24.0, 72.0]  # hours since MQL
 IDLE_AFTER_CALL_MINUTES = 30.0  # a rep who dialled this recently may still be on the call
-WARMUP_DAYS = 56  # nurtures started before the period still become MQLs in it
+WARMUP_DAYS = 56  # the work in flight settles; the nurture pool starts steady (``simulation.prior_history``)
 BURST_ALPHA = 0.001
 
 
@@ -104,6 +104,7 @@ class Calibration:
             "start": (self.since - timedelta(days=WARMUP_DAYS)).date().isoformat(),
             "horizon_days": round(days + WARMUP_DAYS, 3),
             "warmup_days": WARMUP_DAYS,
+            "nurtures_at_start": "steady",
             "replications": 10,
             "seed": 1,
             "population": self.population,
