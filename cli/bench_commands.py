@@ -19,8 +19,9 @@ def bench_sim_command(
     scenario: str = typer.Option("baseline", "--scenario", help="scenario to time: a bundled name or a YAML file"),
     replications: int = typer.Option(1, "--replications", "-r", min=1),
     seed: int = typer.Option(1, "--seed", min=0),
-    horizon_days: float = typer.Option(None, "--horizon-days", min=1, help="override the scenario's horizon"),
-    leads_per_week: float = typer.Option(None, "--leads-per-week", min=1, help="override the arrival volume"),
+    # The workload the speed targets were set on: the baseline as it was (400 leads a week, 35 days).
+    horizon_days: float = typer.Option(35.0, "--horizon-days", min=1, help="the simulated days"),
+    leads_per_week: float = typer.Option(400.0, "--leads-per-week", min=1, help="the arrival volume"),
     headcount: int = typer.Option(None, "--headcount", min=1, help="grow or shrink the roster to this many reps"),
     as_json: bool = typer.Option(True, "--json/--no-json", help="print JSON (the default)"),
 ) -> None:
