@@ -70,11 +70,15 @@ def simulation_report(result: SimulationResult) -> str:
 
 
 def _steady_state(result: SimulationResult) -> str:
-    check = result.steady_state
+    check, timeline, cut = result.steady_state, result.timeline, ""
+    if timeline is not None and timeline.warmup_hours > 0 and len(timeline.hours) > 1:
+        horizon = timeline.hours[-1] + timeline.hours[1] - timeline.hours[0]
+        cut = (f'<p class="note">Warm-up cut: the first {timeline.warmup_hours / 24:g} of {horizon / 24:.0f} days '
+               "(simulated, not counted; shaded in the plots).</p>")
     if check is None:
-        return ""
+        return cut
     css = "note" if check.steady else "warning"
-    return f'<p class="{css}">{_e(check.note)}</p>'
+    return cut + f'<p class="{css}">{_e(check.note)}</p>'
 
 
 def comparison_report(result: ComparisonResult) -> str:
@@ -337,11 +341,17 @@ def _timeline_figure(timeline: Timeline | None) -> Figure | None:
         return None
     fig, (top, bottom) = _new_figure(rows=2, height=2.8)
     edges = _bucket_edges(timeline.hours)
+    if timeline.warmup_hours > 0:
+        for axis in (top, bottom):
+            axis.axvspan(0, timeline.warmup_hours, color="#d5d8dc", alpha=0.5, linewidth=0,
+                         label="warm-up: simulated, not counted")
     top.stairs(timeline.queue_depth, edges, color=COLOURS[0], linewidth=1.6)
     top.set_ylabel("MQLs waiting")
     bottom.stairs(np.asarray(timeline.utilisation) * 100, edges, color=COLOURS[1], linewidth=1.6)
     bottom.set_ylabel("rep utilisation (%)")
     bottom.set_xlabel("hours since start of horizon")
+    if timeline.warmup_hours > 0:
+        top.legend(loc="upper left")
     return fig
 
 

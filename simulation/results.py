@@ -23,22 +23,22 @@ METRIC_DESCRIPTIONS: dict[str, str] = {
     "ttfc_wall_p99": "99th percentile time to first contact (wall-clock hours)",
     "ttfc_wall_mean": "mean time to first contact up to the longest seen (restricted mean, wall-clock hours)",
     "uncontacted_at_horizon": "share of counted MQLs still waiting for a first contact when the horizon ends",
-    "converted": "leads converted",
+    "converted": "conversions in the measured period",
     "leads": "leads that arrived after the warm-up",
-    "breaches": "SLA breaches",
+    "breaches": "SLA breaches in the measured period",
     "escalations": "escalations (notify, reassign, team queue)",
     "reassignments": "reassignments to another rep",
     "queue_depth_max": "most MQLs waiting for a first touch at once",
     "queue_depth_mean": "time-average of MQLs waiting for a first touch",
     "rep_utilisation": "share of rep working time spent on attempts",
-    "mql": "leads that became MQLs",
-    "sql": "leads that became SQLs",
+    "mql": "MQL decisions in the measured period, whenever the lead arrived",
+    "sql": "SQL decisions in the measured period",
     "sla_attainment_acceptance": "acceptance windows met (leads accepted before the acceptance SLA ran out)",
     "sla_attainment_follow_up": "follow-up windows met (the next attempt made before the follow-up SLA ran out)",
     "mql_to_sql": "SQLs per MQL",
     "acceptance_rate": "hand-offs to a rep that the rep accepted",
     "attempts_per_lead": "contact attempts per MQL",
-    "recycled": "leads recycled to nurturing",
+    "recycled": "leads recycled to nurturing in the measured period",
     "first_contact_within_5m": "service level: MQLs first contacted within 5 minutes (wall clock; waiting MQLs count as not yet)",
     "first_contact_within_15m": "service level: MQLs first contacted within 15 minutes (wall clock; waiting MQLs count as not yet)",
     "first_contact_within_30m": "service level: MQLs first contacted within 30 minutes (wall clock; waiting MQLs count as not yet)",
@@ -68,6 +68,7 @@ class Timeline(BaseModel):
     hours: list[float] = Field(description="bucket start, hours since the start of the horizon")
     queue_depth: list[float] = Field(description="mean MQLs waiting for a first touch in the bucket")
     utilisation: list[float] = Field(description="share of rep working time busy in the bucket")
+    warmup_hours: float = Field(default=0.0, description="the warm-up cut: hours simulated before the measured period")
 
 
 class SteadyState(BaseModel):

@@ -8,6 +8,7 @@ with the same seed see the same leads (common random numbers).
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -92,7 +93,7 @@ def summarise(loaded: LoadedScenario, outcomes: list[ReplicationOutcome], seed: 
     for name in names:
         values = [outcome.metrics[name] for outcome in outcomes if name in outcome.metrics]
         if len(values) == len(outcomes):
-            metrics[name] = estimate(values, bounds=(0.0, 1.0) if name in SHARE_METRICS else None)
+            metrics[name] = estimate(values, bounds=(0.0, 1.0) if name in SHARE_METRICS else (0.0, math.inf))  # none negative
     # Time to first contact: pooled over replications, not averaged (``pooled_ttfc``).
     metrics.update(pooled_ttfc([outcome.life_tables() for outcome in outcomes]))
     hours = outcomes[0].timeline[0]
@@ -100,6 +101,7 @@ def summarise(loaded: LoadedScenario, outcomes: list[ReplicationOutcome], seed: 
         hours=hours,
         queue_depth=[float(v) for v in np.mean([o.timeline[1] for o in outcomes], axis=0)],
         utilisation=[float(v) for v in np.mean([o.timeline[2] for o in outcomes], axis=0)],
+        warmup_hours=_measured_hours(loaded)[0],
     )
     return SimulationResult(
         scenario=loaded.scenario.name,

@@ -230,3 +230,14 @@ def test_write_report(tmp_path, make):
     path = write_report(page, tmp_path / "nested" / "report.html")
     assert path == tmp_path / "nested" / "report.html"
     assert path.read_text(encoding="utf-8") == page
+
+
+def test_the_simulation_page_shows_the_warm_up_cut():
+    result = sim("baseline").model_copy(update={"timeline": Timeline(
+        hours=[0.0, 24.0, 48.0, 72.0], queue_depth=[0.0, 2.5, 4.0, 1.0], utilisation=[0.1, 0.6, 0.9, 0.4],
+        warmup_hours=48.0)})
+    page = simulation_report(result)
+    assert "Warm-up cut: the first 2 of 4 days" in page
+    assert "warm-up: simulated, not counted" in page  # the plots' shaded band, in their legend
+    plain = simulation_report(sim("baseline"))
+    assert "Warm-up cut" not in plain
