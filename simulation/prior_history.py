@@ -81,6 +81,7 @@ class PriorLead:
     qualifies: EngagementEvent | None
     history: list[DecisionEntry]  # its decisions before the start (kept only with traces)
 
+
 class PriorHistory:
     """Lives the leads of the ``prior_days`` before the start, each on its own."""
 
@@ -98,8 +99,9 @@ class PriorHistory:
         self.routing = RoutingBook(self.policy)
 
     def leads(self, qualifying: Callable[[Person, JourneyState, float], EngagementEvent | None]) -> list[PriorLead]:
-        """The leads nurturing at the start that qualify after it. ``qualifying(person, state,
-        after_hours)``: the engagement event that next makes the nurturing lead an MQL."""
+        """The leads in play at the start: nurturing ones that qualify after it, and episodes
+        still being worked. ``qualifying(person, state, after_hours)``: the engagement event
+        that next makes a nurturing lead an MQL."""
         kept: list[PriorLead] = []
         index, hours = PRIOR_INDEX, self.arrivals.next_after(0.0)
         while hours < self.span:
