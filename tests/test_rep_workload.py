@@ -9,7 +9,7 @@ from runtime.settings import SCENARIOS_DIR
 from simulation.capacity import with_headcount
 from simulation.results import SimulationResult
 from simulation.runner import simulate
-from simulation.scenario import LoadedScenario, load_scenario
+from simulation.scenario import LoadedScenario, NurturesAtStart, load_scenario
 
 
 def _run(loaded: LoadedScenario, policy: Policy, replications: int = 4) -> SimulationResult:
@@ -19,7 +19,12 @@ def _run(loaded: LoadedScenario, policy: Policy, replications: int = 4) -> Simul
 
 @pytest.fixture(scope="module")
 def baseline() -> LoadedScenario:
-    return load_scenario(SCENARIOS_DIR / "baseline.yaml", horizon_days=21, warmup_days=3, replications=4)
+    """The baseline's team under four times its volume, started empty: reps busy enough for
+    headcount to matter within three weeks."""
+    loaded = load_scenario(SCENARIOS_DIR / "baseline.yaml", horizon_days=21, warmup_days=3, replications=4,
+                           nurtures_at_start=NurturesAtStart.NONE)
+    population = loaded.scenario.population.model_copy(update={"leads_per_week": 400})
+    return loaded.model_copy(update={"scenario": loaded.scenario.model_copy(update={"population": population})})
 
 
 def test_sla_attainment_rises_with_headcount_until_reaction_latency_dominates(baseline):
