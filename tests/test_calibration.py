@@ -138,12 +138,20 @@ def test_an_export_reads_back_the_closed_loop_report_of_the_journeys_that_made_i
             assert actual[metric][0] == pytest.approx(value, abs=1e-3), metric
 
 
-def test_parameters_are_recovered_from_a_ledger_of_simulated_journeys(example, ledger_url):
+@pytest.fixture(scope="module")
+def example_journeys(example):
+    """The example team's journeys, simulated once for both ledgers."""
+    loaded = example[0]
+    model = _Recorded(loaded, loaded.scenario.seed)
+    model.run()
+    return model
+
+
+def test_parameters_are_recovered_from_a_ledger_of_simulated_journeys(example, example_journeys, ledger_url):
     """The example team's journeys written to a real ledger (SQLite and PostgreSQL) as the
     workers write them, then calibrated from the ledger."""
     loaded, _, since, until = example
-    model = _Recorded(loaded, loaded.scenario.seed)
-    model.run()
+    model = example_journeys
     ledger = Ledger(ledger_url)
     ledger.create_schema()
     try:
