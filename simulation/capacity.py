@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from leadflow.policy import Policy
 from simulation.results import CapacityPoint, CapacityResult
-from simulation.runner import Backend, ReplicationOutcome, simulate
+from simulation.runner import Backend, ReplicationOutcome, ReplicationPool, simulate
 from simulation.scenario import LoadedScenario
 
 LOWER_IS_BETTER = {"ttfc_p50", "ttfc_p90", "ttfc_p99", "ttfc_wall_p50", "ttfc_wall_p90", "ttfc_wall_p99", "ttfc_mean",
@@ -48,9 +48,14 @@ def capacity(
     largest = largest or 3 * len(loaded.policy.reps)
     points: dict[int, CapacityPoint] = {}
 
+    # Every headcount starts from the same past, worked by today's team (``team_before_start``).
+    team_before_start = loaded.team_before_start or tuple(loaded.policy.reps)
+    pool = ReplicationPool(workers if backend is None else 1)
+
     def evaluate(headcount: int) -> bool:
-        staffed = loaded.model_copy(update={"policy": with_headcount(loaded.policy, headcount)})
-        result, _ = simulate(staffed, replications, seed, workers, on_done, backend)
+        staffed = loaded.model_copy(update={"policy": with_headcount(loaded.policy, headcount),
+                                            "team_before_start": team_before_start})
+        result, _ = simulate(staffed, replications, seed, workers, on_done, backend or pool.run)
         if metric not in result.metrics:
             raise ValueError(f"unknown metric {metric!r}; known: {', '.join(sorted(result.metrics))}")
         estimate = result.metrics[metric]
@@ -61,8 +66,21 @@ def capacity(
 
     # Start at today's team and gallop (1, 2, 4, ... reps away) to a size on each side of
     # the target, then bisect between them: near the current size, few sizes are run.
-    start = min(max(len(loaded.policy.reps), smallest), largest)
-    found = None
+    with pool:
+        found = _search(evaluate, min(max(len(loaded.policy.reps), smallest), largest), smallest, largest)
+    return CapacityResult(
+        scenario=loaded.scenario.name,
+        metric=metric,
+        target=target,
+        higher_is_better=higher_is_better,
+        curve=[points[headcount] for headcount in sorted(points)],
+        smallest_meeting_target=found,
+    )
+
+
+def _search(evaluate: Callable[[int], bool], start: int, smallest: int, largest: int) -> int | None:
+    """The smallest headcount in [smallest, largest] that ``evaluate`` passes, galloping from
+    ``start`` and then bisecting; None if even ``largest`` fails."""
     if evaluate(start):
         meets, fails, step = start, smallest - 1, 1
         while meets - step >= smallest:
@@ -78,19 +96,12 @@ def capacity(
                 meets = probe
                 break
             fails, step = probe, step * 2
-    if meets is not None:
-        while meets - fails > 1:
-            middle = (fails + meets) // 2
-            if evaluate(middle):
-                meets = middle
-            else:
-                fails = middle
-        found = meets
-    return CapacityResult(
-        scenario=loaded.scenario.name,
-        metric=metric,
-        target=target,
-        higher_is_better=higher_is_better,
-        curve=[points[headcount] for headcount in sorted(points)],
-        smallest_meeting_target=found,
-    )
+    if meets is None:
+        return None
+    while meets - fails > 1:
+        middle = (fails + meets) // 2
+        if evaluate(middle):
+            meets = middle
+        else:
+            fails = middle
+    return meets

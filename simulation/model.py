@@ -64,7 +64,7 @@ from simulation.memory import (
     never_armed,
 )
 from simulation.population import RESUMED_INDEX, Arrivals, People, Person, engagement_after
-from simulation.prior_history import PriorHistory
+from simulation.prior_history import prior_leads
 from simulation.rep_work import OwnerWork, QueueClaim, RepDesk
 from simulation.routing_book import RoutingBook
 from simulation.scenario import Likelihood, LoadedScenario, NurturesAtStart
@@ -298,6 +298,7 @@ class JourneyModel(SimShell):
         # The nurtures already running at the start come from streams of their own, so a
         # policy with other nurture_days leaves the run's own arrivals as they were.
         self.prior_seeds = (arrival_seed ^ _PRIOR_STREAM, people_seed ^ _PRIOR_STREAM, people_seed ^ (_PRIOR_STREAM << 1))
+        self.team_before_start = loaded.team_before_start
         self.desks = {rep.id: RepDesk(self, rep) for rep in self.policy.reps}
         self.team_desks: dict[str, list[RepDesk]] = {}
         for desk in self.desks.values():
@@ -343,8 +344,14 @@ class JourneyModel(SimShell):
         self.schedule_qualifying_engagement(journey)
 
     def owned(self, journey: LeadJourney, rep_id: str, step: int) -> None:
+        desk = self.desks.get(rep_id)
+        if desk is None:
+            # An open journey taken over whose owner is not on this run's team (a rep who has
+            # left, or a capacity search's smaller team): nobody works it, and its SLA clocks
+            # run out into escalation, which hands it to someone who is, as live.
+            return
         # Started once the decision that gave the rep the lead is fully carried out.
-        work = OwnerWork(self, journey, self.desks[rep_id], step)
+        work = OwnerWork(self, journey, desk, step)
         # A lead a manager handed over from the team queue was taken by the rep already.
         self.env.timeout(0).callbacks.append(work.on_worklist if journey.state.stage is Stage.ACCEPTED else work.start)
 
@@ -478,7 +485,7 @@ class JourneyModel(SimShell):
         """Start with the nurture pool a steady inflow would have left (``simulation.prior_history``)."""
         if self.policy.nurture_days <= 0:
             return
-        for prior in PriorHistory(self, self.prior_seeds).leads(self._qualifying_engagement):
+        for prior in prior_leads(self, self.prior_seeds):
             journey = LeadJourney.restored(self, prior.person, prior.state, None)
             for entry in prior.history:  # with traces only
                 self.observe(journey, entry)

@@ -7,8 +7,10 @@ the same arrival process brought in the ``prior_days`` before it, each one's pas
 its own through the core's ``decide``:
 
 * nurturing until its engagement qualifies it (``leadflow.scoring.qualifying_event``);
-* then one sales episode, worked by an *idle* team: routed by the core with every rep
-  free, rejected at the SAL gate with the scenario's ``reject_probability``, else called on
+* then one sales episode, worked by an *idle* team (the policy's, or the scenario's
+  ``team_before_start``: a capacity search keeps today's team for the past whatever
+  headcount it tries, so each replication's past is lived once per process): routed by
+  the core with every rep free, rejected at the SAL gate with the scenario's ``reject_probability``, else called on
   the cadence from the owner's reaction latency, each attempt connecting with the
   scenario's contact curve; never reached, the core recycles it (``unresponsive``);
   reached, the lead leaves the pool (qualified or disqualified: the rest of its story
@@ -27,8 +29,9 @@ somewhat fewer recycled leads are in the pool), the reached leads still open at 
 from __future__ import annotations
 
 import random
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -53,6 +56,7 @@ from leadflow.worklist import work_item
 from simulation.behaviour import pick, sample
 from simulation.memory import forget_observed
 from simulation.population import PRIOR_INDEX, Arrivals, People, Person
+from simulation.rep_work import reaction_minutes
 from simulation.routing_book import RoutingBook
 
 if TYPE_CHECKING:
@@ -81,6 +85,48 @@ class PriorLead:
     qualifies: EngagementEvent | None
     history: list[DecisionEntry]  # its decisions before the start (kept only with traces)
 
+    def copied(self) -> PriorLead:
+        """A copy the run may change (its person's streams and its state move on) without
+        touching the cached one: the containers the run can alter are copied, records shared."""
+        state = self.state
+        return PriorLead(
+            person=replace(self.person),
+            state=replace(state, stage_history=list(state.stage_history),
+                          engagement_event_ids=list(state.engagement_event_ids),
+                          previous_owners=list(state.previous_owners), deadlines=dict(state.deadlines),
+                          log=list(state.log)),
+            qualifies=self.qualifies,
+            history=list(self.history),
+        )
+
+
+# The prior of a replication depends only on the scenario, the team before the start and the
+# replication's seeds, not on the team the run tries: a capacity search asks for the same
+# prior at every headcount, so each worker process keeps the last few it lived.
+_CACHE_SIZE = 24
+_cache: OrderedDict[tuple[object, ...], list[PriorLead]] = OrderedDict()
+
+
+def prior_leads(model: JourneyModel, seeds: tuple[int, int, int]) -> list[PriorLead]:
+    """The leads in play at the start of ``model``'s run (see the module doc), lived once per
+    scenario, team before the start and seeds in this process, and copied for each run."""
+    history = PriorHistory(model, seeds)
+    key = (
+        model.scenario.model_dump_json(),
+        model.policy.model_copy(update={"reps": []}).model_dump_json(),
+        history.policy.model_dump_json(),
+        seeds, history.keep_history, model.waits_in_line, model.start, model.horizon,
+    )
+    kept = _cache.get(key)
+    if kept is None:
+        kept = history.leads(model._qualifying_engagement)
+        _cache[key] = kept
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    else:
+        _cache.move_to_end(key)
+    return [prior.copied() for prior in kept]
+
 
 class PriorHistory:
     """Lives the leads of the ``prior_days`` before the start, each on its own."""
@@ -88,7 +134,10 @@ class PriorHistory:
     def __init__(self, model: JourneyModel, seeds: tuple[int, int, int]):
         arrival_seed, people_seed, episode_seed = seeds
         self.model = model
-        self.policy = model.policy
+        team = model.team_before_start
+        self.policy = model.policy if team is None else model.policy.model_copy(update={"reps": list(team)})
+        self.reps = {rep.id: rep for rep in self.policy.reps}
+        self.reaction = {rep.id: reaction_minutes(model.behaviour, rep) for rep in self.policy.reps}
         self.keep_history = model.traces is not None
         population = model.scenario.population.model_copy(update={"campaigns": []})
         self.span = PRIOR_CYCLES * self.policy.nurture_days * 24.0
@@ -161,16 +210,16 @@ class PriorHistory:
         if isinstance(answer, NoRepAvailable):
             return EpisodeEnd.LEFT, state
         self.routing.release(answer.rep_id)  # an idle team: every rep stays free
-        desk = self.model.desks[answer.rep_id]
+        rep = self.reps[answer.rep_id]
         state, _ = self._feed(state, answer, mql_at, history)
         behaviour, rng = self.model.behaviour, self.rng
-        at = add_business_time(desk.rep.hours, mql_at, timedelta(minutes=sample(desk.reaction, rng.random())))
+        at = add_business_time(rep.hours, mql_at, timedelta(minutes=sample(self.reaction[rep.id], rng.random())))
         if at >= start:
             return EpisodeEnd.OPEN, state
         if behaviour.reject_probability and rng.random() < behaviour.reject_probability:
             reason = pick(behaviour.reject_reasons, rng.random())
             try:
-                rejected, _ = self._feed(state, RepActed(action=Reject(by=desk.rep.id, reason=reason)), at, history)
+                rejected, _ = self._feed(state, RepActed(action=Reject(by=rep.id, reason=reason)), at, history)
             except InvalidAction:  # a reason the policy does not know: the rep works the lead, as in the run
                 rejected = None
             if rejected is not None:
@@ -179,13 +228,13 @@ class PriorHistory:
             hours_since_mql = (at - mql_at).total_seconds() / 3600
             if rng.random() < self.model.contact.probability(hours_since_mql):
                 return EpisodeEnd.LEFT, state
-            attempt = LogAttempt.model_construct(by=desk.rep.id, outcome=AttemptOutcome.NO_ANSWER, minutes=None)
+            attempt = LogAttempt.model_construct(by=rep.id, outcome=AttemptOutcome.NO_ANSWER, minutes=None)
             state, _ = self._feed(state, RepActed(action=attempt), at, history)
             if state.stage is Stage.NURTURING:
                 return EpisodeEnd.RECYCLED, state  # the cadence ran out: recycled as unresponsive
             item = work_item(state, self.policy)
             if item is None:
                 return EpisodeEnd.LEFT, state
-            at = add_business_time(desk.rep.hours, max(at, item.workable_from or at), timedelta(0))
+            at = add_business_time(rep.hours, max(at, item.workable_from or at), timedelta(0))
             if at >= start:
                 return EpisodeEnd.OPEN, state

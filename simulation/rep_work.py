@@ -28,6 +28,7 @@ from leadflow.journey import Stage
 from leadflow.policy import Rep
 from leadflow.worklist import Task, WorkItem, priority, work_item
 from simulation.behaviour import pick, sample
+from simulation.scenario import Behaviour, Distribution
 
 if TYPE_CHECKING:
     from simulation.model import JourneyModel, LeadJourney
@@ -35,6 +36,18 @@ if TYPE_CHECKING:
 # Tasks a rep spends desk time on; the rest (qualify, close) follow a connected call by
 # the behaviour's own delays.
 DESK_TASKS = frozenset({Task.ACCEPT, Task.FIRST_ATTEMPT, Task.FOLLOW_UP})
+
+
+def reaction_minutes(behaviour: Behaviour, rep: Rep) -> Distribution:
+    """How long the rep takes to get to a new task when idle: their team's, else everyone's."""
+    team = behaviour.teams.get(rep.team)
+    return (team and team.reaction_minutes) or behaviour.reaction_minutes
+
+
+def attempt_minutes(behaviour: Behaviour, rep: Rep) -> Distribution:
+    """How long one of the rep's calls takes: their team's, else everyone's."""
+    team = behaviour.teams.get(rep.team)
+    return (team and team.attempt_minutes) or behaviour.attempt_minutes
 
 
 class RepDesk:
@@ -45,10 +58,8 @@ class RepDesk:
     def __init__(self, model: JourneyModel, rep: Rep):
         self.model = model
         self.rep = rep
-        behaviour = model.behaviour
-        team = behaviour.teams.get(rep.team)
-        self.reaction = (team and team.reaction_minutes) or behaviour.reaction_minutes
-        self.call = (team and team.attempt_minutes) or behaviour.attempt_minutes
+        self.reaction = reaction_minutes(model.behaviour, rep)
+        self.call = attempt_minutes(model.behaviour, rep)
         self.on_until = -1.0  # the end of the working window the rep is in (hours), once known
         self.worklist: list[tuple[tuple[Any, ...], int, OwnerWork]] = []
         self.idle: simpy.Event | None = None

@@ -87,6 +87,38 @@ def run_replications(
     return outcomes
 
 
+class ReplicationPool:
+    """Worker processes kept across several runs, replication ``r`` always on process
+    ``r % workers``: what a process remembers of a replication (its prior history,
+    ``simulation.prior_history``) is there when another run asks for it again, as a
+    capacity search does at every headcount. Results do not depend on it."""
+
+    def __init__(self, workers: int):
+        self.workers = max(1, workers)
+        self.processes = [ProcessPoolExecutor(max_workers=1) for _ in range(self.workers)] if self.workers > 1 else []
+
+    def __enter__(self) -> ReplicationPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for process in self.processes:
+            process.shutdown(cancel_futures=True)
+
+    def run(self, loaded: LoadedScenario, replications: int, seed: int, workers: int = 1,
+            on_done: Callable[[ReplicationOutcome], None] | None = None) -> list[ReplicationOutcome]:
+        """Like ``run_replications`` (``workers`` is the pool's own)."""
+        if not self.processes:
+            return run_replications(loaded, replications, seed, 1, on_done)
+        futures = [self.processes[replication % self.workers].submit(run_replication, loaded, seed, replication)
+                   for replication in range(replications)]
+        outcomes: list[ReplicationOutcome] = []
+        for future in futures:
+            outcomes.append(future.result())
+            if on_done:
+                on_done(outcomes[-1])
+        return outcomes
+
+
 def summarise(loaded: LoadedScenario, outcomes: list[ReplicationOutcome], seed: int, wall_seconds: float) -> SimulationResult:
     names = sorted({name for outcome in outcomes for name in outcome.metrics})
     metrics: dict[str, Estimate] = {}

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from leadflow.lead import EngagementKind, LeadSource
 from leadflow.policy import Absence as PolicyAbsence
-from leadflow.policy import Policy, PolicyError, describe_validation_error, parse_policy
+from leadflow.policy import Policy, PolicyError, Rep, describe_validation_error, parse_policy
 from runtime.settings import bundled_file, read_yaml_file
 
 
@@ -266,6 +266,10 @@ class LoadedScenario(BaseModel):
     # Open journeys to start from (``simulate --from-ledger``): the run starts at their
     # instant, with no warm-up, for the scenario's measured length.
     start_state: Any = None
+    # The team that worked the leads before the start (``nurtures_at_start: steady``); None:
+    # the policy's own. A capacity search sets today's team: the headcount it tries changes
+    # from the start on, the past stays as it was (and is computed once per replication).
+    team_before_start: tuple[Rep, ...] | None = None
 
 
 def load_scenario(path: str | Path, **overrides: Any) -> LoadedScenario:

@@ -93,3 +93,40 @@ def test_the_simulate_output_says_the_run_is_steady_and_shows_the_warm_up_cut():
     assert isinstance(result, SimulationResult) and result.steady_state is not None
     assert result.steady_state.steady, result.steady_state.note
     assert "MQL inflow" in result.steady_state.note
+
+
+def test_a_capacity_search_lives_each_replications_past_once_and_gets_the_same_results(monkeypatch):
+    """The prior is lived by the team before the start (``team_before_start``), whatever team the
+    run tries: a process lives it once and copies it for each headcount. Copies, not the cached
+    leads, go into runs: a run after another gives what a run in a fresh process gives, even on a
+    smaller team that lacks the owner of an episode open at the start (escalation reassigns it)."""
+    from simulation import prior_history
+    from simulation.capacity import with_headcount
+    from simulation.runner import run_replication
+
+    loaded = load_scenario(SCENARIOS_DIR / "baseline.yaml", warmup_days=14, horizon_days=28)
+    team = tuple(loaded.policy.reps)
+    smaller = loaded.model_copy(update={"policy": with_headcount(loaded.policy, 5), "team_before_start": team})
+    larger = loaded.model_copy(update={"policy": with_headcount(loaded.policy, 12), "team_before_start": team})
+    lived = []
+    monkeypatch.setattr(prior_history, "_cache", prior_history.OrderedDict())
+    original = prior_history.PriorHistory.leads
+    monkeypatch.setattr(prior_history.PriorHistory, "leads", lambda self, q: lived.append(1) or original(self, q))
+
+    fresh = run_replication(smaller, 7, 0).metrics
+    prior_history._cache.clear()
+    run_replication(larger, 7, 0)
+    after_another = run_replication(smaller, 7, 0).metrics
+    again = run_replication(smaller, 7, 0).metrics
+    assert fresh == after_another == again
+    assert len(lived) == 2  # the fresh run's, then one for the larger and both smaller runs
+    # the departed owners' episodes were taken over and handed on by escalation, not dropped
+    model = JourneyModel(smaller, replication_seeds(7, 0), keep_traces=True)
+    on_team = {rep.id for rep in smaller.policy.reps}
+    orphans = [prior.state.lead_id for prior in prior_history.prior_leads(model, model.prior_seeds)
+               if prior.qualifies is None and prior.state.owner_id not in on_team]
+    assert orphans, "the test needs an episode whose owner is not on the smaller team"
+    model.run()
+    for lead_id in orphans:
+        after = [entry for entry in model.traces[lead_id] if entry.at >= model.start]
+        assert any(entry.kind is DecisionKind.REASSIGNED for entry in after), [entry.kind for entry in after]
