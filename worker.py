@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,10 +33,11 @@ from activities.policy_store import PolicyStore
 from leadflow.policy import Policy
 from runtime.id_key import IdKeyError, require_id_key
 from runtime.settings import Settings, current_settings, load_policy_file
+from workflows.core_health import EXIT_RESTART, CoreBroken, CoreStateBroken
 from workflows.journey_client import JourneyError, OperatorApiUnavailable, check_search_attributes, connect
 from workflows.lead_journey import LeadJourneyWorkflow
 from workflows.sandbox import workflow_runner
-from workflows.telemetry import prometheus_runtime, use_logging_runtime
+from workflows.telemetry import CORE_LOGGER, prometheus_runtime, use_logging_runtime
 
 log = logging.getLogger("leadflow.worker")
 
@@ -153,8 +155,18 @@ async def serve(settings: Settings | None = None, *, target_host: str | None = N
         if settings.deployment_name
         else "unversioned",
     )
+    core = CoreBroken(loop)
+    CORE_LOGGER.addHandler(core)
     run = asyncio.create_task(parts.worker.run())
-    await asyncio.wait([run, asyncio.create_task(stop.wait())], return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait([run, asyncio.create_task(stop.wait()), asyncio.create_task(core.broken.wait())],
+                       return_when=asyncio.FIRST_COMPLETED)
+    if core.message is not None:
+        # The core holds a run it will not finish, and may not let shutdown finish either.
+        try:
+            await asyncio.wait_for(parts.worker.shutdown(), timeout=_GRACE.total_seconds() * 2)
+        except TimeoutError:
+            pass
+        raise CoreStateBroken(core.message)
     if not run.done():
         log.info("shutting down: finishing tasks in flight")
         await parts.worker.shutdown()
@@ -164,12 +176,23 @@ async def serve(settings: Settings | None = None, *, target_host: str | None = N
     log.info("worker stopped")
 
 
+async def serve_process(settings: Settings | None = None) -> None:
+    """``serve`` as a process of its own: if the SDK core breaks, exit ``EXIT_RESTART`` at once
+    for the supervisor to start a fresh worker (``workflows.core_health``)."""
+    try:
+        await serve(settings)
+    except CoreStateBroken as broken:
+        log.error("the SDK core reported its workflow state broken (%s): exiting %d for a restart", broken, EXIT_RESTART)
+        logging.shutdown()
+        os._exit(EXIT_RESTART)  # not a normal exit: the core's threads may hold the interpreter open
+
+
 def main() -> None:
     from runtime.clean_exit import run_then_exit
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     use_logging_runtime()
-    run_then_exit(lambda: asyncio.run(serve()))
+    run_then_exit(lambda: asyncio.run(serve_process()))
 
 
 if __name__ == "__main__":

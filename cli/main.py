@@ -61,10 +61,11 @@ def worker(
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a worker against the Temporal server in the environment (TEMPORAL_ADDRESS, ...)."""
-    from worker import serve
+    from worker import serve_process
 
     _logging(verbose)
-    asyncio.run(serve(current_settings().replace(policy_path=policy, task_queue=task_queue, metrics_address=metrics_address)))
+    asyncio.run(serve_process(current_settings().replace(policy_path=policy, task_queue=task_queue,
+                                                         metrics_address=metrics_address)))
 
 
 @app.command()

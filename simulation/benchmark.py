@@ -9,9 +9,12 @@ import pstats
 import resource
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+import simulation.model as model_module
 from runtime.settings import resolve_scenario_path
 from simulation.capacity import with_headcount
 from simulation.mmc_reference import ciw_mmc, simpy_mmc
@@ -66,6 +69,7 @@ def bench_sim(
     ciw = ciw_mmc(arrival_rate=4.5, service_rate=1.0, servers=5, customers=leads, seed=seed)
     same_queue = _same_queue(seed, mmc_days)
     calls_per_lead, where = _profile(loaded, seed, profiled_days)
+    decide_time = _decide_time(loaded, seed, profiled_days)
     return {
         "scenario": loaded.scenario.name,
         "replications": replications,
@@ -78,6 +82,7 @@ def bench_sim(
         "ratio_vs_ciw": round(leads_per_s / ciw.customers_per_s, 4),
         **same_queue,
         "python_calls_per_lead": calls_per_lead,
+        **decide_time,
         "time_by_function": where,
         "sim_peak_rss_mb": sim_peak_rss_mb,
         "rss_mb_by_month": rss_by_month,
@@ -127,19 +132,72 @@ def _same_queue(seed: int, days: float) -> dict[str, float]:
     rate = loaded.scenario.population.leads_per_week / HOURS_PER_WEEK
     service_rate = 60 / loaded.scenario.behaviour.attempt_minutes.mean
     raw = simpy_mmc(arrival_rate=rate, service_rate=service_rate, servers=len(loaded.policy.reps), customers=customers, seed=seed)
+    with _timed_decide() as decide_time:
+        run_replication(loaded, seed, 0)
+    calls, seconds = decide_time
+    decide_per_customer = seconds / max(customers, 1)
     return {
         "mmc_customers": customers,
         "mmc_stack_customers_per_s": round(stack_per_s, 1),
         "mmc_simpy_customers_per_s": round(raw.customers_per_s, 1),
         "mmc_same_queue_ratio": round(stack_per_s / raw.customers_per_s, 4),
+        "mmc_decide_calls_per_customer": round(calls / max(customers, 1), 2),
+        "mmc_decide_us_per_call": round(seconds / max(calls, 1) * 1e6, 1),
+        "mmc_decide_share": round(decide_per_customer * stack_per_s, 3),
+        # The ratio if the shell around the rules cost nothing: the most the design allows
+        # while every customer's steps go through the same ``decide`` as the live workflow.
+        "mmc_ratio_ceiling_decide_only": round(1 / decide_per_customer / raw.customers_per_s, 4),
+    }
+
+
+@contextmanager
+def _timed_decide() -> Iterator[list[float]]:
+    """Count and time every ``decide`` call the simulator makes inside the block:
+    yields ``[calls, seconds]``, filled in as it runs (a wall-clock timer per call, no profiler)."""
+    original = model_module.decide
+    totals = [0.0, 0.0]
+    clock = time.perf_counter
+
+    def timed(*args, **kwargs):
+        began = clock()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            totals[0] += 1
+            totals[1] += clock() - began
+
+    model_module.decide = timed
+    try:
+        yield totals
+    finally:
+        model_module.decide = original
+
+
+def _short(loaded: LoadedScenario, days: float) -> LoadedScenario:
+    horizon = min(days, loaded.scenario.horizon_days)
+    warmup = min(loaded.scenario.warmup_days, horizon / 2)
+    return loaded.model_copy(update={"scenario": loaded.scenario.model_copy(update={"horizon_days": horizon, "warmup_days": warmup})})
+
+
+def _decide_time(loaded: LoadedScenario, seed: int, days: float) -> dict[str, float]:
+    """The rules' own share of a short replication: ``decide`` calls per lead, their mean
+    cost, and what share of the run they take (unprofiled, so the share is not skewed)."""
+    short = _short(loaded, days)
+    started = time.perf_counter()
+    with _timed_decide() as decide_time:
+        leads = run_replication(short, seed, 0).leads_simulated
+    total = time.perf_counter() - started
+    calls, seconds = decide_time
+    return {
+        "decide_calls_per_lead": round(calls / max(leads, 1), 2),
+        "decide_us_per_call": round(seconds / max(calls, 1) * 1e6, 1),
+        "decide_share": round(seconds / total, 3),
     }
 
 
 def _profile(loaded: LoadedScenario, seed: int, days: float) -> tuple[float, list[dict[str, object]]]:
     """Python calls per lead over a short profiled replication, and where its time goes."""
-    horizon = min(days, loaded.scenario.horizon_days)
-    warmup = min(loaded.scenario.warmup_days, horizon / 2)
-    short = loaded.model_copy(update={"scenario": loaded.scenario.model_copy(update={"horizon_days": horizon, "warmup_days": warmup})})
+    short = _short(loaded, days)
     profiler = cProfile.Profile()
     profiler.enable()
     leads = run_replication(short, seed, 0).leads_simulated

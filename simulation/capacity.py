@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from leadflow.policy import Policy
+from simulation.prior_history import keep_priors, priors_kept
 from simulation.results import CapacityPoint, CapacityResult
 from simulation.runner import Backend, ReplicationOutcome, ReplicationPool, simulate
 from simulation.scenario import LoadedScenario
@@ -50,7 +51,7 @@ def capacity(
 
     # Every headcount starts from the same past, worked by today's team (``team_before_start``).
     team_before_start = loaded.team_before_start or tuple(loaded.policy.reps)
-    pool = ReplicationPool(workers if backend is None else 1)
+    pool = ReplicationPool(workers if backend is None else 1, initializer=keep_priors)
 
     def evaluate(headcount: int) -> bool:
         staffed = loaded.model_copy(update={"policy": with_headcount(loaded.policy, headcount),
@@ -66,7 +67,7 @@ def capacity(
 
     # Start at today's team and gallop (1, 2, 4, ... reps away) to a size on each side of
     # the target, then bisect between them: near the current size, few sizes are run.
-    with pool:
+    with pool, priors_kept():
         found = _search(evaluate, min(max(len(loaded.policy.reps), smallest), largest), smallest, largest)
     return CapacityResult(
         scenario=loaded.scenario.name,

@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -102,15 +103,37 @@ class PriorLead:
 
 # The prior of a replication depends only on the scenario, the team before the start and the
 # replication's seeds, not on the team the run tries: a capacity search asks for the same
-# prior at every headcount, so each worker process keeps the last few it lived.
-_CACHE_SIZE = 24
-_cache: OrderedDict[tuple[object, ...], list[PriorLead]] = OrderedDict()
+# prior at every headcount, so while it runs (``priors_kept``) each process keeps the priors
+# it lived. Outside one, nothing is kept: a long-lived process (the API) holds no leads.
+_cache: OrderedDict[tuple[object, ...], list[PriorLead]] | None = None
+_CACHE_SIZE = 64  # replications a process may be asked for again (about 2 MB each for the baseline)
+
+
+def keep_priors() -> None:
+    """Keep the priors this process lives from now on (a worker process of a capacity search)."""
+    global _cache
+    if _cache is None:
+        _cache = OrderedDict()
+
+
+@contextmanager
+def priors_kept() -> Iterator[None]:
+    """Within the block, this process lives each replication's prior once; after it, forgets them."""
+    global _cache
+    outer = _cache
+    keep_priors()
+    try:
+        yield
+    finally:
+        _cache = outer
 
 
 def prior_leads(model: JourneyModel, seeds: tuple[int, int, int]) -> list[PriorLead]:
-    """The leads in play at the start of ``model``'s run (see the module doc), lived once per
-    scenario, team before the start and seeds in this process, and copied for each run."""
+    """The leads in play at the start of ``model``'s run (see the module doc); lived once per
+    scenario, team before the start and seeds while priors are kept, and copied for each run."""
     history = PriorHistory(model, seeds)
+    if _cache is None:
+        return history.leads(model._qualifying_engagement)
     key = (
         model.scenario.model_dump_json(),
         model.policy.model_copy(update={"reps": []}).model_dump_json(),

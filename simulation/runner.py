@@ -93,9 +93,10 @@ class ReplicationPool:
     ``simulation.prior_history``) is there when another run asks for it again, as a
     capacity search does at every headcount. Results do not depend on it."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, initializer: Callable[[], None] | None = None):
         self.workers = max(1, workers)
-        self.processes = [ProcessPoolExecutor(max_workers=1) for _ in range(self.workers)] if self.workers > 1 else []
+        self.processes = [ProcessPoolExecutor(max_workers=1, initializer=initializer)
+                          for _ in range(self.workers)] if self.workers > 1 else []
 
     def __enter__(self) -> ReplicationPool:
         return self

@@ -31,6 +31,11 @@ def engagement_fitter(policy: Policy, on_step: Callable[[], None] | None = None)
     """The ``fit_engagement`` step of ``calibrate``, simulating under ``policy``."""
 
     def fit(calibration: Calibration) -> None:
+        # One pool for every step: a process started per step pays for its imports each time.
+        with ProcessPoolExecutor(max_workers=min(REPLICATIONS, os.cpu_count() or 1)) as pool:
+            fit_with(calibration, pool)
+
+    def fit_with(calibration: Calibration, pool: ProcessPoolExecutor) -> None:
         target, (low_target, high_target), n = engagement_rate_target(calibration)
         weeks = (calibration.until - calibration.since).total_seconds() / (7 * 86400)
         seen: dict[float, float] = {}
@@ -41,8 +46,7 @@ def engagement_fitter(policy: Policy, on_step: Callable[[], None] | None = None)
                 data = calibration.scenario("fit", policy.model_dump(mode="json"))
                 data["behaviour"] = {**data["behaviour"], "engagement_per_week": engagement}
                 loaded = resolve_scenario(data, "calibration")
-                with ProcessPoolExecutor(max_workers=min(REPLICATIONS, os.cpu_count() or 1)) as pool:
-                    counts = list(pool.map(_count_mqls, [(loaded, r) for r in range(REPLICATIONS)]))
+                counts = list(pool.map(_count_mqls, [(loaded, r) for r in range(REPLICATIONS)]))
                 seen[engagement] = sum(counts) / len(counts) / weeks
                 # Poisson at least: two replications say little about their own spread
                 spread[engagement] = max(statistics.stdev(counts), math.sqrt(seen[engagement] * weeks)) / math.sqrt(

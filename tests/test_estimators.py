@@ -175,6 +175,10 @@ def test_bench_sim_reports_its_ratios_and_where_the_time_goes():
     assert len(figures["rss_mb_by_month"]) == 1  # 40 days: one 30-day mark
     assert len(figures["seconds_by_month"]) == len(figures["decisions_by_month"]) == 1
     assert figures["decisions_by_month"][0] > figures["leads_simulated"] * 30 / 40  # several decisions per lead
+    # the rules' own cost, timed per call: a share of the run, and the ceiling it sets on the same-queue ratio
+    assert figures["decide_calls_per_lead"] > 1 and figures["mmc_decide_calls_per_customer"] > 3
+    assert 0 < figures["decide_share"] < 1 and 0 < figures["mmc_decide_share"] < 1
+    assert figures["mmc_ratio_ceiling_decide_only"] > figures["mmc_same_queue_ratio"]
 
 
 def test_replications_added_later_are_the_ones_a_longer_run_draws():

@@ -109,22 +109,22 @@ def test_a_capacity_search_lives_each_replications_past_once_and_gets_the_same_r
     smaller = loaded.model_copy(update={"policy": with_headcount(loaded.policy, 5), "team_before_start": team})
     larger = loaded.model_copy(update={"policy": with_headcount(loaded.policy, 12), "team_before_start": team})
     lived = []
-    monkeypatch.setattr(prior_history, "_cache", prior_history.OrderedDict())
     original = prior_history.PriorHistory.leads
     monkeypatch.setattr(prior_history.PriorHistory, "leads", lambda self, q: lived.append(1) or original(self, q))
 
     fresh = run_replication(smaller, 7, 0).metrics
-    prior_history._cache.clear()
-    run_replication(larger, 7, 0)
-    after_another = run_replication(smaller, 7, 0).metrics
-    again = run_replication(smaller, 7, 0).metrics
+    with prior_history.priors_kept():
+        run_replication(larger, 7, 0)
+        after_another = run_replication(smaller, 7, 0).metrics
+        again = run_replication(smaller, 7, 0).metrics
+        model = JourneyModel(smaller, replication_seeds(7, 0), keep_traces=True)
+        on_team = {rep.id for rep in smaller.policy.reps}
+        orphans = [prior.state.lead_id for prior in prior_history.prior_leads(model, model.prior_seeds)
+                   if prior.qualifies is None and prior.state.owner_id not in on_team]
+    assert prior_history._cache is None  # forgotten after the block
     assert fresh == after_another == again
-    assert len(lived) == 2  # the fresh run's, then one for the larger and both smaller runs
+    assert len(lived) == 3  # the fresh run's; then one for the larger and both smaller runs; one with traces
     # the departed owners' episodes were taken over and handed on by escalation, not dropped
-    model = JourneyModel(smaller, replication_seeds(7, 0), keep_traces=True)
-    on_team = {rep.id for rep in smaller.policy.reps}
-    orphans = [prior.state.lead_id for prior in prior_history.prior_leads(model, model.prior_seeds)
-               if prior.qualifies is None and prior.state.owner_id not in on_team]
     assert orphans, "the test needs an episode whose owner is not on the smaller team"
     model.run()
     for lead_id in orphans:

@@ -57,6 +57,7 @@ from leadflow.policy import Policy, parse_policy
 from runtime.id_key import lead_id_of
 from runtime.settings import REPO_ROOT
 from workflows import search_attributes as sa
+from workflows.core_health import EXIT_RESTART
 from workflows.dev_server import free_port
 from workflows.journey_client import JourneyBusy, JourneyError, act, engage, journey_handle, show
 from workflows.journey_io import JourneyInput
@@ -313,29 +314,54 @@ async def _report_off_script(client, lead_id: str, folder: Path) -> None:
         print(f"  kept {path} ({len(history.events)} events, {execution.status})")
 
 
+class SupervisedWorker:
+    """``python worker.py`` as users run it, with a tiny workflow cache (stdout and stderr in
+    ``folder``), under a supervisor like ``restart: unless-stopped``: a worker that exits
+    ``EXIT_RESTART`` (its SDK core broke, ``workflows.core_health``) is started again."""
+
+    def __init__(self, dev_server, queue: str, policy: Policy, folder: Path):
+        policy_file = folder / "policy.yaml"
+        policy_file.write_text(yaml.safe_dump(policy.model_dump(mode="json")))
+        self.env = {**os.environ, "TEMPORAL_ADDRESS": dev_server.address, "TEMPORAL_NAMESPACE": "default",
+                    "LEADFLOW_TASK_QUEUE": queue, "LEADFLOW_POLICY": str(policy_file),
+                    "LEADFLOW_DATABASE_URL": f"sqlite:///{folder / 'ledger.db'}",
+                    "LEADFLOW_MAX_CACHED_WORKFLOWS": str(CACHED_WORKFLOWS)}
+        self.folder = folder
+        self.restarts: list[int] = []  # exit codes of the workers restarted
+        self.process = self._start()
+
+    def _start(self) -> subprocess.Popen:
+        env = {**self.env, "LEADFLOW_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"}
+        with open(self.folder / "worker.out", "a") as out, open(self.folder / "worker.err", "a") as err:
+            return subprocess.Popen([sys.executable, "worker.py"], cwd=REPO_ROOT, env=env, stdout=out, stderr=err)
+
+    async def supervise(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            code = self.process.poll()
+            if code is not None:
+                self.restarts.append(code)
+                if code != EXIT_RESTART:
+                    return  # any other exit is a failure: reported, not hidden by a restart
+                self.process = self._start()
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGCONT)
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 @contextmanager
-def worker_process(dev_server, queue: str, policy: Policy, folder: Path) -> Iterator[subprocess.Popen]:
-    """``python worker.py`` as users run it, with a tiny workflow cache (stdout and stderr in ``folder``)."""
-    policy_file = folder / "policy.yaml"
-    policy_file.write_text(yaml.safe_dump(policy.model_dump(mode="json")))
-    env = {**os.environ, "TEMPORAL_ADDRESS": dev_server.address, "TEMPORAL_NAMESPACE": "default",
-           "LEADFLOW_TASK_QUEUE": queue, "LEADFLOW_POLICY": str(policy_file),
-           "LEADFLOW_DATABASE_URL": f"sqlite:///{folder / 'ledger.db'}",
-           "LEADFLOW_MAX_CACHED_WORKFLOWS": str(CACHED_WORKFLOWS),
-           "LEADFLOW_METRICS_ADDRESS": f"127.0.0.1:{free_port()}"}
-    stdout, stderr = folder / "worker.out", folder / "worker.err"
-    with open(stdout, "w") as out, open(stderr, "w") as err:
-        worker = subprocess.Popen([sys.executable, "worker.py"], cwd=REPO_ROOT, env=env, stdout=out, stderr=err)
+def worker_process(dev_server, queue: str, policy: Policy, folder: Path) -> Iterator[SupervisedWorker]:
+    worker = SupervisedWorker(dev_server, queue, policy, folder)
     try:
         yield worker
     finally:
-        worker.send_signal(signal.SIGCONT)
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        worker.stop()
 
 
 async def test_journeys_survive_a_starved_worker_with_no_cache(dev_server, dev_client, demo_policy, tmp_path):
@@ -368,15 +394,16 @@ async def test_journeys_survive_a_starved_worker_with_no_cache(dev_server, dev_c
         async def freeze() -> None:  # the worker descheduled now and then, as a noisy neighbour or a GC pause does
             while True:
                 await asyncio.sleep(FREEZE_EVERY_SECONDS)
-                worker.send_signal(signal.SIGSTOP)
+                frozen = worker.process
+                frozen.send_signal(signal.SIGSTOP)
                 await asyncio.sleep(FREEZE_SECONDS)
-                worker.send_signal(signal.SIGCONT)
+                frozen.send_signal(signal.SIGCONT)
 
-        reporter, freezer = asyncio.create_task(report()), asyncio.create_task(freeze())
+        helpers = [asyncio.create_task(report()), asyncio.create_task(freeze()), asyncio.create_task(worker.supervise())]
         await asyncio.gather(*(play(person, rng.random()) for person in people))
-        reporter.cancel()
-        freezer.cancel()
-        worker.send_signal(signal.SIGCONT)
+        for helper in helpers:
+            helper.cancel()
+        worker.process.send_signal(signal.SIGCONT)
         print(f"torture: all {len(people)} journeys played in {time.monotonic() - started:.0f} s")
     ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     ledger_kinds = Counter(event["kind"] for person in people for event in ledger.events(lead_id_of(person.lead)))
@@ -398,12 +425,15 @@ async def test_journeys_survive_a_starved_worker_with_no_cache(dev_server, dev_c
     core_lines = [line for line in (tmp_path / "worker.err").read_text().splitlines() if "temporalio_sdk_core" in line]
     print(f"outcomes: {dict(Counter(person.outcome for person in people))}; workflow tasks: {dict(problems)}; "
           f"runs continued as new: {continued}; leads served from the waiting line by signal: {served_from_line}; "
-          f"ledger: {dict(ledger_kinds)}; SDK core log lines on the worker's stderr: {len(core_lines)}")
+          f"ledger: {dict(ledger_kinds)}; SDK core log lines on the worker's stderr: {len(core_lines)}; "
+          f"worker restarts (exit codes): {worker.restarts}")
     print(f"rep actions: {len(ACT_SECONDS)}, answer p50 {_quantile(ACT_SECONDS, 0.5):.2f} s, "
           f"p90 {_quantile(ACT_SECONDS, 0.9):.2f} s, max {max(ACT_SECONDS, default=0):.2f} s; "
           f"unanswered in time: {ACT_UNANSWERED[0]}")
     for lead_id, _, _ in wrong:
         await _report_off_script(dev_client, lead_id, KEPT_HISTORIES)
+    # A worker may restart when its SDK core breaks (``workflows.core_health``), never stop otherwise.
+    assert set(worker.restarts) <= {EXIT_RESTART}, f"the worker exited: {worker.restarts} (its log: {tmp_path / 'worker.err'})"
     assert not wrong, f"{len(wrong)} journeys off script (lead, expected, got): {wrong[:10]}; tasks: {dict(problems)}"
     # The run exercised what it claims to: breaches, escalations, reassignments.
     assert ledger_kinds["breach"] > 0 and ledger_kinds["escalated"] > 0 and ledger_kinds["reassigned"] > 0, ledger_kinds
