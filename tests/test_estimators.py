@@ -123,7 +123,8 @@ def test_compare_adds_replications_until_the_difference_is_known_well_enough():
     from tests.test_simulation import mmc_scenario
 
     a, b = (mmc_scenario(servers, 2.1, horizon_days=2, replications=3, warmup_days=0.5) for servers in (3, 4))
-    result = compare(a, b, replications=3, precision=0.1, precision_metric="sla_attainment", max_replications=40)
+    result = compare(a, b, replications=3, workers=2, precision=0.1, precision_metric="sla_attainment",
+                     max_replications=40)
     assert result.precision is not None and "reached" in result.precision and "NOT" not in result.precision
     low, high = result.differences["sla_attainment"].difference.ci95
     assert (high - low) / 2 <= 0.1 * result.a.metrics["sla_attainment"].mean

@@ -110,7 +110,7 @@ def test_same_seed_gives_identical_results_whatever_the_workers(small_baseline):
     assert serial.metrics == parallel.metrics
     assert serial.distributions == parallel.distributions
     assert serial.leads_simulated == parallel.leads_simulated > 0
-    other_seed, _ = simulate(small_baseline, seed=small_baseline.scenario.seed + 1)
+    other_seed, _ = simulate(small_baseline, seed=small_baseline.scenario.seed + 1, workers=2)
     assert other_seed.metrics != serial.metrics
 
 
@@ -132,7 +132,7 @@ def test_a_faster_hot_sla_is_harder_to_meet_on_the_same_leads():
     today, faster = (load_scenario(SCENARIOS_DIR / name, horizon_days=14, warmup_days=3, replications=3,
                                    nurtures_at_start=NurturesAtStart.NONE)
                      for name in ("baseline.yaml", "faster-hot-sla.yaml"))
-    result = compare(today, faster, replications=6)
+    result = compare(today, faster, replications=6, workers=2)
     hot = result.differences["sla_attainment_hot"]
     # One metric chosen in advance: its own interval, not Holm's correction over all thirty.
     # Reps now put hot leads first when their clock is tighter, so the drop is smaller than
@@ -152,7 +152,7 @@ def test_q4_surge_has_more_leads_and_longer_queues():
     base = load_scenario(SCENARIOS_DIR / "baseline.yaml", horizon_days=28, warmup_days=3, replications=3,
                          start=surge.scenario.start)
     assert len(surge.policy.reps) == len(base.policy.reps) - 2
-    result = compare(base, surge, replications=6)  # enough pairs for Holm over every metric
+    result = compare(base, surge, replications=6, workers=2)  # enough pairs for Holm over every metric
     assert result.differences["leads"].difference.mean > 0
     assert result.differences["queue_depth_max"].significant and result.differences["queue_depth_max"].difference.mean > 0
 
