@@ -157,9 +157,12 @@ async def serve(settings: Settings | None = None, *, target_host: str | None = N
     )
     core = CoreBroken(loop)
     CORE_LOGGER.addHandler(core)
-    run = asyncio.create_task(parts.worker.run())
-    await asyncio.wait([run, asyncio.create_task(stop.wait()), asyncio.create_task(core.broken.wait())],
-                       return_when=asyncio.FIRST_COMPLETED)
+    try:
+        run = asyncio.create_task(parts.worker.run())
+        await asyncio.wait([run, asyncio.create_task(stop.wait()), asyncio.create_task(core.broken.wait())],
+                           return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        CORE_LOGGER.removeHandler(core)  # one worker's watch: a process that serves again starts a new one
     if core.message is not None:
         # The core holds a run it will not finish, and may not let shutdown finish either.
         try:
