@@ -18,6 +18,8 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 _MAX_DAYS_SEARCHED = 3660
 _WINDOWS_KEPT = 65536  # days of business hours memoised per calendar (179 years)
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+_ONE_MICROSECOND = timedelta(microseconds=1)
 
 
 class BusinessCalendar(BaseModel):
@@ -80,6 +82,12 @@ class BusinessCalendar(BaseModel):
         """Business hours of each day asked about so far (the calendar is frozen, so they never change)."""
         return {}
 
+    @cached_property
+    def last_day(self) -> list[Any]:
+        """``[begins, ends, day]``: the UTC span of the local date asked about last, when the
+        UTC offset is the same all that day (a day with a daylight-saving change is never kept)."""
+        return [_NEVER, _NEVER, None]
+
     # A copy (``model_copy(update=...)`` included) may have other hours: it starts with no memo.
     def __copy__(self) -> BusinessCalendar:
         return _forget_memos(super().__copy__())
@@ -95,6 +103,7 @@ class BusinessCalendar(BaseModel):
 def _forget_memos(calendar: BusinessCalendar) -> BusinessCalendar:
     calendar.__dict__.pop("always_open", None)
     calendar.__dict__.pop("windows", None)
+    calendar.__dict__.pop("last_day", None)
     return calendar
 
 
@@ -134,10 +143,21 @@ def _business_window(calendar: BusinessCalendar, day: date) -> tuple[datetime, d
 
 
 def _local_date(calendar: BusinessCalendar, instant: datetime) -> date:
-    return instant.astimezone(calendar.zone).date()
+    last = calendar.last_day
+    if last[0] <= instant < last[1]:
+        return last[2]  # type: ignore[no-any-return]
+    zone = calendar.zone
+    day = instant.astimezone(zone).date()
+    begins = datetime.combine(day, time(0), tzinfo=zone)
+    ends = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    if begins.utcoffset() == (ends - _ONE_MICROSECOND).utcoffset() == ends.utcoffset():
+        last[:] = begins.astimezone(timezone.utc), ends.astimezone(timezone.utc), day
+    return day
 
 
 def _require_aware(instant: datetime) -> datetime:
+    if instant.tzinfo is timezone.utc:
+        return instant
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise ValueError("naive datetime: give a time zone")
     return instant.astimezone(timezone.utc)

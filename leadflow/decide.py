@@ -75,10 +75,10 @@ from leadflow.journey import (
     StartDeadline,
     copy_state,
 )
-from leadflow.lead import EngagementEvent, EngagementKind
+from leadflow.lead import EngagementEvent
 from leadflow.policy import CadenceUnit, Policy
 from leadflow.routing import segment_of, territory_of
-from leadflow.scoring import add_engagement, bounded, decayed, fit_score, qualifies
+from leadflow.scoring import Engagement, SourceCredit, add_engagement, bounded, decayed, fit_score, qualifies
 from leadflow.waiting_line import tier_priority
 
 
@@ -382,13 +382,13 @@ class _Transition:
             self.record(DecisionKind.MERGED, source=str(lead.source), submissions=s.submissions, **overflow)
         credit = policy.engagement.source_points.get(lead.source)
         if credit:
-            self._score(EngagementEvent(kind=EngagementKind.PAGE_VIEW, at=self.at, weight=credit))
+            self._score(SourceCredit(at=self.at, weight=credit))
         if hand_raise:
             s.hand_raised = True
         if s.stage is Stage.NURTURING:
             self._maybe_qualify()
 
-    def _score(self, event: EngagementEvent) -> None:
+    def _score(self, event: Engagement) -> None:
         s = self.state
         s.engagement_score, s.engagement_as_of = add_engagement(
             s.engagement_score, s.engagement_as_of, event, self.policy.engagement

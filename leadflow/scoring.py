@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Protocol, TypeVar
 
 from leadflow.lead import EngagementEvent, EngagementKind, Lead
@@ -18,7 +20,7 @@ def fit_score(lead: Lead, rules: FitRules) -> float:
     """Points for seniority, company size, industry and country against the ICP."""
     score = 0.0
     if lead.title:
-        words = set(_WORD.findall(lead.title.lower()))
+        words = _title_words(lead.title)
         matched = [points for keyword, points in rules.seniority.items() if keyword in words]
         score += max(matched, default=0.0)
     if lead.company_size is not None:
@@ -29,6 +31,12 @@ def fit_score(lead: Lead, rules: FitRules) -> float:
     if lead.country and lead.country in rules.icp_countries:
         score += rules.country_points
     return round(score, 6)
+
+
+@lru_cache(maxsize=4096)
+def _title_words(title: str) -> frozenset[str]:
+    """The lower-case words of a job title (titles repeat, so they are split once)."""
+    return frozenset(_WORD.findall(title.lower()))
 
 
 def decayed(score: float, as_of: datetime | None, at: datetime, half_life_days: float) -> float:
@@ -52,6 +60,16 @@ class Engagement(Protocol):
 
 
 E = TypeVar("E", bound=Engagement)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCredit:
+    """The engagement a lead's source is worth on arrival (``EngagementRules.source_points``):
+    scored like a page view of that weight, and made by the rules, so it needs no validation."""
+
+    at: datetime
+    weight: float
+    kind: EngagementKind = EngagementKind.PAGE_VIEW
 
 
 def engagement_weight(event: Engagement, rules: EngagementRules) -> float:

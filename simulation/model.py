@@ -224,9 +224,12 @@ class SimShell:
     def now_dt(self) -> datetime:
         """Now as a datetime: exactly the scheduled instant when a timer fired."""
         at_hours, moment = self._exact
-        if at_hours == self.env.now:
+        now = self.env.now
+        if at_hours == now:
             return moment
-        return self.start + timedelta(hours=self.env.now)
+        moment = self.start + timedelta(hours=now)
+        self._exact = (now, moment)  # asked again at this instant, the same answer
+        return moment
 
     def hours(self, moment: datetime) -> float:
         return (moment - self.start).total_seconds() / 3600
@@ -474,8 +477,14 @@ class JourneyModel(SimShell):
         for bucket in range(stats.buckets):
             lo, hi = self.start + timedelta(hours=bucket * size), self.start + timedelta(hours=(bucket + 1) * size)
             after_warmup = max(0.0, min(1.0, ((bucket + 1) * size - self.warmup) / size))
+            by_calendar: dict[tuple, timedelta] = {}  # reps on the same hours share them
             for desk in self.desks.values():
-                available = _available_hours(desk.rep, lo, hi)
+                hours = desk.rep.hours
+                key = (hours.timezone, tuple(hours.workdays), hours.opens, hours.closes, tuple(hours.holidays))
+                working = by_calendar.get(key)
+                if working is None:
+                    working = by_calendar[key] = business_time_between(hours, lo, hi)
+                available = _available_hours(desk.rep, lo, hi, working)
                 stats.bucket_capacity[bucket] += available
                 stats.working_hours += available * after_warmup
 
@@ -558,11 +567,12 @@ class JourneyModel(SimShell):
         return self.hours(add_business_time(self.policy.calendar, self.now_dt(), timedelta(hours=hours))) - self.env.now
 
 
-def _available_hours(rep: Rep, start: datetime, end: datetime) -> float:
-    """Hours of ``rep``'s working time between ``start`` and ``end``, less their absences."""
+def _available_hours(rep: Rep, start: datetime, end: datetime, working: timedelta) -> float:
+    """Hours of ``rep``'s working time between ``start`` and ``end`` (``working``, before
+    absences), less their absences."""
     if rep.away:
         return 0.0
-    hours = business_time_between(rep.hours, start, end)
+    hours = working
     covered = start  # absences may overlap: each stretch of time is taken out once
     for absence in sorted(rep.out_of_office, key=lambda absence: absence.start):
         away_from = datetime.combine(absence.start, time(0, 0), tzinfo=rep.hours.zone)

@@ -22,6 +22,7 @@ from simulation.memory import BehaviourStream
 from simulation.scenario import Behaviour, Population
 
 HOURS_PER_WEEK = 168.0
+_ONE_HOUR = timedelta(hours=1)
 _LEAD_FIELDS = set(Lead.model_fields)
 _IDENTITY_POOL = 256
 _UNNAMED = "lead@sim.invalid"  # an unnamed synthetic lead's address (no rule reads it)
@@ -54,15 +55,30 @@ class Arrivals:
         for campaign in population.campaigns:
             peak_campaign *= max(1.0, campaign.multiplier)
         self.peak_rate = self.base_rate * max(weekday) * max(hour) * peak_campaign
+        self._local_hour = (0.0, 0.0, 0.0)  # (begins, ends, rate) of the last local hour asked about
 
     def rate(self, hours: float) -> float:
-        local = (self.start + timedelta(hours=hours)).astimezone(self.zone)
-        rate = self.base_rate * self.population.weekday_profile[local.weekday()] * self.population.hour_profile[local.hour]
+        begins, ends, rate = self._local_hour
+        if not begins <= hours < ends:
+            self._local_hour = begins, ends, rate = self._local_hour_at(hours)
         day = hours / 24
         for campaign in self.population.campaigns:
             if campaign.start_day <= day < campaign.start_day + campaign.days:
                 rate *= campaign.multiplier
         return rate
+
+    def _local_hour_at(self, hours: float) -> tuple[float, float, float]:
+        """The local clock hour that ``hours`` falls in, as (begins, ends) in hours since the
+        start, and the weekday and hour-of-day rate through it: thinning asks about the same
+        hour several times, and the time zone conversion is the expensive part."""
+        local = (self.start + timedelta(hours=hours)).astimezone(self.zone)
+        rate = self.base_rate * self.population.weekday_profile[local.weekday()] * self.population.hour_profile[local.hour]
+        begins = local.replace(minute=0, second=0, microsecond=0)
+        ends = begins + timedelta(hours=1)  # wall-clock arithmetic: the next local hour
+        return self._hours(begins), max(self._hours(ends), hours + 1e-9), rate
+
+    def _hours(self, moment: datetime) -> float:
+        return (moment - self.start) / _ONE_HOUR
 
     def next_after(self, hours: float) -> float:
         """The next arrival strictly after ``hours`` (thinning against the peak rate)."""
@@ -117,20 +133,20 @@ class People:
             companies, first_names, last_names, domains = self.identities
             email, company = f"sim{index}@{domains[slot]}", companies[slot]
             first_name, last_name = first_names[slot], last_names[(slot * 7 + index) % _IDENTITY_POOL]
-        lead = Lead.model_construct(
-            email=email,
-            first_name=first_name,
-            last_name=last_name,
-            company=company,
-            title=pick(population.titles, rng.random()),
-            company_size=pick(population.company_sizes, rng.random()),
-            industry=pick(population.industries, rng.random()),
-            country=pick(population.countries, rng.random()),
-            source=pick(population.source_mix, rng.random()),
-            created_at=created_at,
-            custom={},
-            _fields_set=_LEAD_FIELDS,  # one shared record for every lead, not 700 bytes each
-        )
+        lead = synthetic_lead({
+            "email": email,
+            "first_name": first_name,
+            "last_name": last_name,
+            "company": company,
+            "phone": None,
+            "title": pick(population.titles, rng.random()),
+            "company_size": pick(population.company_sizes, rng.random()),
+            "industry": pick(population.industries, rng.random()),
+            "country": pick(population.countries, rng.random()),
+            "source": pick(population.source_mix, rng.random()),
+            "created_at": created_at,
+            "custom": {},
+        })
         intent = rng.betavariate(population.intent.a, population.intent.b)
         return Person(
             index=index,
@@ -147,13 +163,32 @@ class People:
         data, so only what the journey knows (its source) is theirs; intent and their own
         random streams are drawn as for a new lead."""
         rng, population = self.rng, self.population
-        lead = Lead.model_construct(email=_UNNAMED, first_name=None, last_name=None, company=None, title=None,
-                                    company_size=None, industry=None, country=None,
-                                    source=state.source or LeadSource.OTHER, created_at=state.created_at, custom={},
-                                    _fields_set=_LEAD_FIELDS)
+        lead = synthetic_lead({"email": _UNNAMED, "first_name": None, "last_name": None, "company": None, "phone": None,
+                               "title": None, "company_size": None, "industry": None, "country": None,
+                               "source": state.source or LeadSource.OTHER, "created_at": state.created_at, "custom": {}})
         return Person(index=index, lead=lead, intent=rng.betavariate(population.intent.a, population.intent.b),
                       arrived_hours=arrived_hours, engagement_seed=rng.getrandbits(64),
                       behaviour_seed=rng.getrandbits(64))
+
+
+_set_attribute = object.__setattr__
+
+
+def synthetic_lead(fields: dict[str, object]) -> Lead:
+    """A ``Lead`` of the simulator's own drawing, every field given and already valid.
+
+    What ``Lead.model_construct`` builds, at an eighth of its cost (it is paid once per
+    simulated lead): no validation, no defaults to resolve, and one shared record of the
+    fields set for every lead rather than a set of its own.
+    """
+    if fields.keys() != _LEAD_FIELDS:
+        raise ValueError(f"a synthetic lead needs exactly the fields {sorted(_LEAD_FIELDS)}")
+    lead = Lead.__new__(Lead)
+    _set_attribute(lead, "__dict__", fields)
+    _set_attribute(lead, "__pydantic_fields_set__", _LEAD_FIELDS)
+    _set_attribute(lead, "__pydantic_extra__", None)
+    _set_attribute(lead, "__pydantic_private__", None)
+    return lead
 
 
 @lru_cache(maxsize=1)

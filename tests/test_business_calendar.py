@@ -371,3 +371,30 @@ def test_business_time_between_is_additive(calendar, start, middle, end):
         calendar, b, c
     )
     assert business_time_between(calendar, a, c) <= c - a
+
+
+@PROPERTY
+@given(calendar=calendars(), moments=st.lists(instants, min_size=1, max_size=30))
+def test_the_local_date_memo_answers_as_the_time_zone_does(calendar, moments):
+    # ``_local_date`` keeps the UTC span of the last local date it was asked about (never one
+    # with a daylight-saving change in it): whatever order instants come in, same answers.
+    from leadflow.business_calendar import _local_date
+
+    for moment in moments:
+        instant = moment.astimezone(UTC)
+        assert _local_date(calendar, instant) == instant.astimezone(calendar.zone).date()
+        assert _local_date(calendar, instant - TICK) == (instant - TICK).astimezone(calendar.zone).date()
+
+
+def test_the_local_date_memo_is_not_kept_across_a_daylight_saving_change():
+    from leadflow.business_calendar import _local_date
+
+    new_york = BusinessCalendar(timezone="America/New_York")
+    change = datetime(2026, 3, 8, 7, 0, tzinfo=UTC)  # 02:00 EST becomes 03:00 EDT
+    for instant in (change - timedelta(hours=3), change, datetime(2026, 3, 9, 3, 59, tzinfo=UTC),
+                    datetime(2026, 3, 9, 4, 0, tzinfo=UTC), datetime(2026, 3, 8, 4, 59, tzinfo=UTC)):
+        assert _local_date(new_york, instant) == instant.astimezone(new_york.zone).date()
+    assert _local_date(new_york, datetime(2026, 3, 9, 12, tzinfo=UTC)) == date(2026, 3, 9)
+    assert new_york.last_day[2] == date(2026, 3, 9)  # a plain 24-hour day is kept
+    assert _local_date(new_york, change) == date(2026, 3, 8)
+    assert new_york.last_day[2] == date(2026, 3, 9)  # the 23-hour day is not

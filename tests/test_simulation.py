@@ -7,7 +7,7 @@ import pickle
 import random
 import subprocess
 import sys
-from datetime import datetime, time
+from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from scipy import stats as scipy_stats
 
 from leadflow.journey import DecisionKind
 from leadflow.kpis import FunnelStep
+from leadflow.lead import Lead, LeadSource
 from runtime.settings import REPO_ROOT, SCENARIOS_DIR
 from simulation.capacity import capacity, with_headcount
 from simulation.compare import compare
@@ -332,3 +333,39 @@ def test_a_replication_tunes_the_garbage_collector_only_while_it_runs():
     with collector_tuned():
         assert gc.get_threshold() != before and gc.get_freeze_count() > 0
     assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_a_synthetic_lead_is_the_lead_model_construct_would_build():
+    from simulation.population import synthetic_lead
+
+    fields = {"email": "lead@sim.invalid", "first_name": None, "last_name": None, "company": None, "phone": None,
+              "title": "VP Sales", "company_size": 250, "industry": "software", "country": "US",
+              "source": LeadSource.WEBINAR, "created_at": datetime(2026, 1, 5, tzinfo=timezone.utc), "custom": {}}
+    lead = synthetic_lead(dict(fields))
+    assert lead == Lead.model_construct(**fields)
+    assert lead.model_dump() == Lead.model_construct(**fields).model_dump()
+    assert pickle.loads(pickle.dumps(lead)) == lead
+    with pytest.raises(ValueError, match="exactly the fields"):
+        synthetic_lead({**fields, "nickname": "x"})
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"])
+def test_the_arrival_rate_memo_answers_as_the_profiles_do(zone: str):
+    # ``Arrivals.rate`` keeps the local hour it was last asked about; across daylight-saving
+    # changes (Lord Howe's is half an hour) it answers as converting every instant would.
+    import random
+
+    from simulation.population import Arrivals
+    from simulation.scenario import Population
+
+    population = Population(leads_per_week=500, weekday_profile=[1, 2, 3, 4, 5, 0.5, 0.25],
+                            hour_profile=[0.1 + hour for hour in range(24)])
+    arrivals = Arrivals(population, datetime(2026, 3, 1, tzinfo=timezone.utc), zone, random.Random(1))
+
+    def converted(hours: float) -> float:
+        local = (arrivals.start + timedelta(hours=hours)).astimezone(arrivals.zone)
+        return arrivals.base_rate * population.weekday_profile[local.weekday()] * population.hour_profile[local.hour]
+
+    rng = random.Random(2)
+    for hours in sorted(rng.uniform(0, 24 * 250) for _ in range(3000)) + [rng.uniform(0, 24 * 250) for _ in range(500)]:
+        assert arrivals.rate(hours) == converted(hours), hours
