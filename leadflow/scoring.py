@@ -136,10 +136,13 @@ def qualifying_event(
     event carrying the accumulated weight instead of every page view, with the same result.
     ``events`` is read only up to that event, so it may be a lazy stream.
     """
+    # ``qualifies`` unrolled: this loop reads every engagement event of a nurture.
+    rules, qualification = policy.engagement, policy.qualification
+    hand_raises, by_score = qualification.fast_track_kinds, fit >= qualification.fit_threshold
+    threshold = qualification.engagement_threshold
     for event in events:
-        score, as_of = add_engagement(score, as_of, event, policy.engagement)
-        hand_raised = hand_raised or is_hand_raise(event.kind, policy)
-        if qualifies(fit, score, hand_raised, policy):
+        score, as_of = add_engagement(score, as_of, event, rules)
+        if hand_raised or event.kind in hand_raises or (by_score and score >= threshold):
             return event, score
     return None
 

@@ -59,6 +59,7 @@ from simulation.memory import forget_observed
 from simulation.population import PRIOR_INDEX, Arrivals, People, Person
 from simulation.rep_work import reaction_minutes
 from simulation.routing_book import RoutingBook
+from simulation.unvalidated import unvalidated
 
 if TYPE_CHECKING:
     from simulation.model import JourneyModel
@@ -251,7 +252,8 @@ class PriorHistory:
             hours_since_mql = (at - mql_at).total_seconds() / 3600
             if rng.random() < self.model.contact.probability(hours_since_mql):
                 return EpisodeEnd.LEFT, state
-            attempt = LogAttempt.model_construct(by=rep.id, outcome=AttemptOutcome.NO_ANSWER, minutes=None)
+            attempt = unvalidated(LogAttempt, {"by": rep.id, "type": "attempt", "outcome": AttemptOutcome.NO_ANSWER,
+                                               "minutes": None})
             state, _ = self._feed(state, RepActed(action=attempt), at, history)
             if state.stage is Stage.NURTURING:
                 return EpisodeEnd.RECYCLED, state  # the cadence ran out: recycled as unresponsive

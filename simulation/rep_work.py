@@ -29,6 +29,7 @@ from leadflow.policy import Rep
 from leadflow.worklist import Task, WorkItem, priority, work_item
 from simulation.behaviour import pick, sample
 from simulation.scenario import Behaviour, Distribution
+from simulation.unvalidated import unvalidated
 
 if TYPE_CHECKING:
     from simulation.model import JourneyModel, LeadJourney
@@ -146,7 +147,7 @@ class OwnerWork:
             if behaviour.reject_probability and rng.random() < behaviour.reject_probability:
                 journey.act(Reject(by=rep_id, reason=pick(behaviour.reject_reasons, rng.random())))
                 return 0.0
-            if not journey.act(Accept(by=rep_id)):
+            if not journey.act(unvalidated(Accept, {"by": rep_id, "type": "accept"})):
                 return 0.0
         state = journey.state
         since_mql = model.env.now - model.hours(state.mql_at) if state.mql_at else 0.0
@@ -154,7 +155,8 @@ class OwnerWork:
         outcome = AttemptOutcome.CONNECTED if connected else AttemptOutcome.NO_ANSWER
         minutes = sample(self.desk.call, rng.random())
         logged = round(min(minutes, MAX_CALL_MINUTES), 2)  # a day at most, as the API takes it
-        if not journey.act(LogAttempt(by=rep_id, outcome=outcome, minutes=logged)):
+        attempt = unvalidated(LogAttempt, {"by": rep_id, "type": "attempt", "outcome": outcome, "minutes": logged})
+        if not journey.act(attempt):
             return 0.0
         return minutes / 60
 

@@ -13,6 +13,7 @@ from leadflow.journey import AssignLead, JoinWaitingLine, NoRepAvailable, RepAss
 from leadflow.policy import Policy
 from leadflow.routing import RouteRequest, RoutingSnapshot, choose_rep, on_shift, pool_key
 from leadflow.waiting_line import WaitingLead, WaitingLine, may_serve
+from simulation.unvalidated import unvalidated
 
 
 class RoutingBook:
@@ -28,12 +29,11 @@ class RoutingBook:
             self.release(command.release_rep_id)
         # Built from the core's command and this book's own consistent state: no need to
         # validate (and copy) them per lead.
-        request = RouteRequest.model_construct(territory=command.territory, segment=command.segment,
-                                               exclude=command.exclude, at=at)
+        request = unvalidated(RouteRequest, {"territory": command.territory, "segment": command.segment,
+                                             "exclude": command.exclude, "at": at})
         pool = pool_key(command.territory, command.segment)
-        snapshot = RoutingSnapshot.model_construct(
-            open_leads=self.open_leads, assigned_total=self.assigned_total, last_assigned=self.pointers.get(pool)
-        )
+        snapshot = unvalidated(RoutingSnapshot, {"open_leads": self.open_leads, "assigned_total": self.assigned_total,
+                                                 "last_assigned": self.pointers.get(pool)})
         decision = choose_rep(self.policy, request, snapshot)
         if decision.rep_id is None:
             return NoRepAvailable(step=command.step, why=decision.why_none or "no rep available")
