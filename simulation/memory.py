@@ -14,8 +14,8 @@ the statistics need and lets the rest go; none of them changes a decision or a n
   a timeout out of its queue, so a timer no longer needed is cut loose from its journey and
   does not keep a finished lead alive.
 * ``DormantJourney``: a nurturing lead with nothing to do until its qualifying event is
-  kept as compressed bytes, not as a live journey (``Packer``: against a dictionary learnt
-  from the run's first ones).
+  kept as compressed bytes, not as a live journey (``Packer``: its records pickled as
+  tuples of values, then compressed against a dictionary learnt from the run's first ones).
 * ``BehaviourStream``: a lead's random stream holds its 2.5 kB generator only while in use.
 * ``collector_tuned``: while a replication runs, what existed before it (policy, calendars,
   name pool) is frozen out of the cyclic garbage collector, and full collections are rarer;
@@ -25,14 +25,20 @@ the statistics need and lets the rest go; none of them changes a decision or a n
 from __future__ import annotations
 
 import gc
+import io
+import operator
 import pickle
 import random
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import fields
+from enum import Enum
 from typing import Any, Protocol, TypeVar
 
-from leadflow.journey import Clock, JourneyState
+from leadflow.journey import Clock, DecisionEntry, DecisionKind, EscalationLevel, JourneyState, Outcome, Stage, StageChange
+from leadflow.lead import EngagementKind, Lead, LeadSource
+from simulation.unvalidated import unvalidated
 
 J = TypeVar("J")
 
@@ -76,6 +82,53 @@ class ArmedDeadline:
             self.journey.timer_fired()
 
 
+def _from_values(cls: type) -> Callable[[tuple[Any, ...]], Any]:
+    """A function building a ``cls`` dataclass from its field values in order, without its
+    ``__init__`` (defaults, factories): what unpickling does, field by field."""
+    names = [item.name for item in fields(cls)]
+    body = "".join(f"    set_(built, {name!r}, values[{index}])\n" for index, name in enumerate(names))
+    source = f"def build(values):\n    built = new(cls)\n{body}    return built\n"
+    namespace: dict[str, Any] = {}
+    exec(source, {"new": object.__new__, "cls": cls, "set_": object.__setattr__}, namespace)  # noqa: S102 - field names only
+    build = namespace["build"]
+    build.__qualname__ = build.__name__ = f"build_{cls.__name__}"
+    build.__module__ = __name__  # so that pickle finds it by name, not by searching every module
+    return build
+
+
+# Unpickling needs the builders by name: one module attribute per packed dataclass.
+_BUILDERS: dict[type, Callable[[tuple[Any, ...]], Any]] = {}
+
+
+def _dataclass_reducer(cls: type) -> Callable[[Any], tuple[Any, ...]]:
+    build = _BUILDERS.get(cls)
+    if build is None:
+        build = _BUILDERS[cls] = _from_values(cls)
+        globals()[build.__name__] = build
+    values = operator.attrgetter(*(item.name for item in fields(cls)))
+    return lambda instance: (build, (values(instance),))
+
+
+def _lead_values(lead: Lead) -> tuple[Any, ...]:
+    """A lead with every field set (as the simulator draws them) goes as its values in order."""
+    if len(lead.__pydantic_fields_set__) == len(_LEAD_FIELDS) and lead.__pydantic_extra__ is None:
+        return _lead_from_values, (_lead_field_values(lead.__dict__),)
+    return lead.__reduce_ex__(pickle.HIGHEST_PROTOCOL)  # type: ignore[return-value]
+
+
+def _lead_from_values(values: tuple[Any, ...]) -> Lead:
+    return unvalidated(Lead, dict(zip(_LEAD_FIELDS, values, strict=True)))
+
+
+def _enum_member(member: Enum) -> tuple[Any, ...]:
+    return getattr, (type(member), member.name)
+
+
+_LEAD_FIELDS = tuple(Lead.model_fields)
+_lead_field_values = operator.itemgetter(*_LEAD_FIELDS)
+_ENUMS = (Stage, Clock, EscalationLevel, Outcome, DecisionKind, LeadSource, EngagementKind)
+
+
 class Packer:
     """Packs dormant journeys with a preset compression dictionary.
 
@@ -87,19 +140,37 @@ class Packer:
     itself, so the same seed gives the same run.
     """
 
-    __slots__ = ("_zdict", "_samples")
+    __slots__ = ("_zdict", "_samples", "_buffer", "_pickler")
     _LEARN_FROM = 16
     _ZDICT_BYTES = 4096  # setting up a bigger dictionary costs more than it saves
     # An 8 kB window holds the dictionary and a journey. zlib's default (32 kB) packs no
     # smaller and costs four times as much to set up, per journey (55 us against 12 us).
     _WINDOW_BITS = 13
 
-    def __init__(self) -> None:
+    def __init__(self, dataclasses: tuple[type, ...] = ()) -> None:
+        """``dataclasses``: the simulator's own records packed with each journey (its person)."""
         self._zdict: bytes | None = None
         self._samples: list[bytes] = []
+        # One pickler, reused: a journey's records go as tuples of their values and its enum
+        # members by name, not through the generic protocol's Python-level hooks.
+        self._buffer = io.BytesIO()
+        self._pickler = pickle.Pickler(self._buffer, pickle.HIGHEST_PROTOCOL)
+        table: dict[type, Callable[[Any], tuple[Any, ...]]] = {
+            cls: _dataclass_reducer(cls) for cls in (JourneyState, DecisionEntry, StageChange, *dataclasses)}
+        table[Lead] = _lead_values
+        table.update({enum: _enum_member for enum in _ENUMS})
+        self._pickler.dispatch_table = table
+
+    def _pickled(self, parts: tuple[Any, ...]) -> bytes:
+        buffer, pickler = self._buffer, self._pickler
+        buffer.seek(0)
+        buffer.truncate()
+        pickler.clear_memo()
+        pickler.dump(parts)
+        return buffer.getvalue()
 
     def pack(self, parts: tuple[Any, ...]) -> bytes:
-        raw = pickle.dumps(parts, pickle.HIGHEST_PROTOCOL)
+        raw = self._pickled(parts)
         if self._zdict is None:
             self._samples.append(raw)
             if len(self._samples) >= self._LEARN_FROM:

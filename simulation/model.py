@@ -216,7 +216,7 @@ class SimShell:
         self.start = start
         self.routing = RoutingBook(policy)
         self.in_line: dict[str, LeadJourney] = {}
-        self.packer = Packer()
+        self.packer = Packer(dataclasses=(Person,))
         self.decisions = 0  # events fed to ``decide``
         self.traces: dict[str, list[DecisionEntry]] | None = {} if keep_traces else None
         self._exact: tuple[float, datetime] = (0.0, start)
