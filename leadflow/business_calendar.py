@@ -65,7 +65,12 @@ class BusinessCalendar(BaseModel):
         return self
 
     def __hash__(self) -> int:  # lists are not hashable; the calendar's content is what counts
-        return hash((self.timezone, tuple(self.workdays), self.opens, self.closes, tuple(self.holidays)))
+        return hash(self.content)
+
+    @property
+    def content(self) -> tuple[object, ...]:
+        """What the calendar says, hashable: two calendars with the same content count the same hours."""
+        return self.timezone, tuple(self.workdays), self.opens, self.closes, tuple(self.holidays)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -83,10 +88,11 @@ class BusinessCalendar(BaseModel):
         return {}
 
     @cached_property
-    def last_day(self) -> list[Any]:
-        """``[begins, ends, day]``: the UTC span of the local date asked about last, when the
-        UTC offset is the same all that day (a day with a daylight-saving change is never kept)."""
-        return [_NEVER, _NEVER, None]
+    def last_day(self) -> list[tuple[datetime, datetime, date | None]]:
+        """``[(begins, ends, day)]``: the UTC span of the local date asked about last, when the
+        UTC offset is the same all that day (a day with a daylight-saving change is never kept).
+        One tuple, replaced whole, so a reader in another thread never sees half of two days."""
+        return [(_NEVER, _NEVER, None)]
 
     # A copy (``model_copy(update=...)`` included) may have other hours: it starts with no memo.
     def __copy__(self) -> BusinessCalendar:
@@ -143,15 +149,16 @@ def _business_window(calendar: BusinessCalendar, day: date) -> tuple[datetime, d
 
 
 def _local_date(calendar: BusinessCalendar, instant: datetime) -> date:
-    last = calendar.last_day
-    if last[0] <= instant < last[1]:
-        return last[2]  # type: ignore[no-any-return]
+    memo = calendar.last_day
+    begins, ends, day = memo[0]
+    if begins <= instant < ends and day is not None:
+        return day
     zone = calendar.zone
     day = instant.astimezone(zone).date()
-    begins = datetime.combine(day, time(0), tzinfo=zone)
-    ends = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
-    if begins.utcoffset() == (ends - _ONE_MICROSECOND).utcoffset() == ends.utcoffset():
-        last[:] = begins.astimezone(timezone.utc), ends.astimezone(timezone.utc), day
+    local_begins = datetime.combine(day, time(0), tzinfo=zone)
+    local_ends = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    if local_begins.utcoffset() == (local_ends - _ONE_MICROSECOND).utcoffset() == local_ends.utcoffset():
+        memo[0] = local_begins.astimezone(timezone.utc), local_ends.astimezone(timezone.utc), day
     return day
 
 

@@ -477,13 +477,12 @@ class JourneyModel(SimShell):
         for bucket in range(stats.buckets):
             lo, hi = self.start + timedelta(hours=bucket * size), self.start + timedelta(hours=(bucket + 1) * size)
             after_warmup = max(0.0, min(1.0, ((bucket + 1) * size - self.warmup) / size))
-            by_calendar: dict[tuple, timedelta] = {}  # reps on the same hours share them
+            by_calendar: dict[tuple[object, ...], timedelta] = {}  # reps on the same hours share them
             for desk in self.desks.values():
                 hours = desk.rep.hours
-                key = (hours.timezone, tuple(hours.workdays), hours.opens, hours.closes, tuple(hours.holidays))
-                working = by_calendar.get(key)
+                working = by_calendar.get(hours.content)
                 if working is None:
-                    working = by_calendar[key] = business_time_between(hours, lo, hi)
+                    working = by_calendar[hours.content] = business_time_between(hours, lo, hi)
                 available = _available_hours(desk.rep, lo, hi, working)
                 stats.bucket_capacity[bucket] += available
                 stats.working_hours += available * after_warmup

@@ -395,6 +395,6 @@ def test_the_local_date_memo_is_not_kept_across_a_daylight_saving_change():
                     datetime(2026, 3, 9, 4, 0, tzinfo=UTC), datetime(2026, 3, 8, 4, 59, tzinfo=UTC)):
         assert _local_date(new_york, instant) == instant.astimezone(new_york.zone).date()
     assert _local_date(new_york, datetime(2026, 3, 9, 12, tzinfo=UTC)) == date(2026, 3, 9)
-    assert new_york.last_day[2] == date(2026, 3, 9)  # a plain 24-hour day is kept
+    assert new_york.last_day[0][2] == date(2026, 3, 9)  # a plain 24-hour day is kept
     assert _local_date(new_york, change) == date(2026, 3, 8)
-    assert new_york.last_day[2] == date(2026, 3, 9)  # the 23-hour day is not
+    assert new_york.last_day[0][2] == date(2026, 3, 9)  # the 23-hour day is not
