@@ -144,7 +144,7 @@ class Packer:
     _LEARN_FROM = 16
     _ZDICT_BYTES = 4096  # setting up a bigger dictionary costs more than it saves
     # An 8 kB window holds the dictionary and a journey. zlib's default (32 kB) packs no
-    # smaller and costs four times as much to set up, per journey (55 us against 12 us).
+    # smaller and costs several times as much to set up, once per journey.
     _WINDOW_BITS = 13
 
     def __init__(self, dataclasses: tuple[type, ...] = ()) -> None:
