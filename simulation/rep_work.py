@@ -147,8 +147,8 @@ class OwnerWork:
             if behaviour.reject_probability and rng.random() < behaviour.reject_probability:
                 journey.act(Reject(by=rep_id, reason=pick(behaviour.reject_reasons, rng.random())))
                 return 0.0
-            if not journey.act(unvalidated(Accept, {"by": rep_id, "type": "accept"})):
-                return 0.0
+            # Accepting is the dial itself: the core takes an owner's attempt on an assigned
+            # lead as its acceptance too (the same decisions, in one transition, not two).
         state = journey.state
         since_mql = model.env.now - model.hours(state.mql_at) if state.mql_at else 0.0
         self.connected = connected = rng.random() < model.contact.probability(since_mql)
