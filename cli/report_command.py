@@ -106,8 +106,9 @@ def show(report: SlaReport) -> None:
               f"human (assigned→first attempt) p50 {readable_hours(ttfc.human.p50)}, p90 {readable_hours(ttfc.human.p90)}")
     attempts = report.attempts
     mean = "–" if attempts.mean_before_disposition is None else f"{attempts.mean_before_disposition:.1f}"
-    out.print(f"Attempts before disposition: mean {mean} (minimum {attempts.minimum}); "
-              f"{attempts.below_minimum} of {attempts.dispositioned} dispositioned below the minimum without a connect")
+    out.print(f"Attempts before disposition: mean {mean} (connected leads count too); the cadence's minimum before giving "
+              f"up on an unreached lead is {attempts.minimum}: {attempts.below_minimum} of {attempts.dispositioned} "
+              "dispositioned below it without a connect")
 
     commitments = Table(title="Marketing: MQLs delivered per week", title_justify="left")
     for column in ("week", "committed", "delivered"):

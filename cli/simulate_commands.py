@@ -16,6 +16,7 @@ from cli.errors import CliError, friendly_errors
 from leadflow.report import Dimension
 from runtime.settings import current_settings
 from simulation.results import SHARE_METRICS as SHARES
+from simulation.results import metric_unit
 
 out = Console(highlight=False)
 progress_console = Console(stderr=True)
@@ -119,7 +120,7 @@ def simulate_command(
         False, "--report",
         help="print the closed-loop SLA report of the first replication's measured period instead, in the shape of "
         "`leadflow report` (with --json: its JSON; with --html: its page)"),
-    by: Dimension = typer.Option(Dimension.SOURCE, "--by", help="with --report: break the funnel down by this"),
+    by: Dimension = typer.Option(None, "--by", help="with --report: break the funnel down by this [default: source]"),
     from_ledger: bool = typer.Option(
         False, "--from-ledger",
         help="start from the ledger's open journeys (LEADFLOW_DATABASE_URL) as they are now: stages, owners, "
@@ -140,12 +141,14 @@ def simulate_command(
         loaded = _from_ledger(loaded, as_of)
     elif as_of is not None:
         raise CliError("--as-of goes with --from-ledger")
+    if by is not None and not report:
+        raise CliError("--by goes with --report (it breaks the report's funnel down)")
     if report:
         from cli.report_command import show
         from cli.report_html import write_report_html
         from simulation.closed_loop import simulated_report
 
-        closed_loop = simulated_report(loaded, seed if seed is not None else loaded.scenario.seed, 0, by)
+        closed_loop = simulated_report(loaded, seed if seed is not None else loaded.scenario.seed, 0, by or Dimension.SOURCE)
         if html:
             write_report_html(closed_loop, html)
         if as_json:
@@ -170,13 +173,14 @@ def simulate_command(
                       "nurtures_at_start": str(loaded.scenario.nurtures_at_start)},
         }))
         return
-    table = Table("metric", "mean", "95% interval", title=f"{result.scenario}: {result.replications} replications, "
+    table = Table("metric", "mean", "95% interval", "unit", title=f"{result.scenario}: {result.replications} replications, "
                   f"{result.leads_simulated:,} leads, {result.wall_seconds:.1f} s")
     for name in SHOWN:
         if name in result.metrics:
             estimate = result.metrics[name]
             low, high = estimate.ci95
-            table.add_row(name, _format(name, estimate.mean), f"{_format(name, low)} .. {_format(name, high)}")
+            table.add_row(name, _format(name, estimate.mean), f"{_format(name, low)} .. {_format(name, high)}",
+                          metric_unit(name))
     out.print(table)
     if loaded.start_state is not None:
         out.print(f"started from {len(loaded.start_state.journeys):,} open journeys in the ledger as of "
@@ -274,16 +278,27 @@ def capacity_command(
 ) -> None:
     """The smallest team that meets a target (its whole 95% interval), with the curve searched."""
     from cli.errors import CliError
-    from simulation.capacity import capacity
+    from simulation.capacity import MetricNotMeasured, capacity
     from simulation.report_html import capacity_report, write_report
+    from simulation.results import METRIC_DESCRIPTIONS
 
     goal = target if target is not None else target_sla
     if goal is None:
         raise CliError("say what to reach: --target-sla 0.9, or --metric NAME --target VALUE")
+    if largest is not None and largest < smallest:
+        raise typer.BadParameter(f"--max {largest} is below --min {smallest}; give a range with min <= max",
+                                 param_hint="--max")
     loaded = _load(scenario)
+    known = {*METRIC_DESCRIPTIONS, *(f"sla_attainment_{tier.name}" for tier in loaded.policy.tiers)}
+    if metric not in known:
+        raise typer.BadParameter(f"unknown metric {metric!r}; try one of: {', '.join(sorted(known))}", param_hint="--metric")
     with Progress(TextColumn("[bold]searching headcount"), TimeElapsedColumn(), console=progress_console, transient=True) as progress:
         progress.add_task("search")
-        result = capacity(loaded, goal, metric, smallest, largest, replications, seed, workers, backend=_backend(on_temporal))
+        try:
+            result = capacity(loaded, goal, metric, smallest, largest, replications, seed, workers,
+                              backend=_backend(on_temporal))
+        except MetricNotMeasured as error:
+            raise CliError(str(error)) from None
     if html:
         write_report(capacity_report(result), html)
     if as_json:

@@ -148,7 +148,8 @@ class Commitments(BaseModel):
     mql_per_week: dict[str, WeekCommitment] = Field(default_factory=dict)
     mql_per_week_by_source: dict[str, dict[str, WeekCommitment]] = Field(default_factory=dict)
     mql_per_week_by_segment: dict[str, dict[str, WeekCommitment]] = Field(default_factory=dict)
-    acceptance_rate: Attainment = Field(default_factory=Attainment, description="accepted / MQLs handed to sales")
+    acceptance_rate: Attainment = Field(
+        default_factory=Attainment, description="accepted / (accepted + rejected): MQL episodes sales decided on")
     min_acceptance_rate: float | None = None
 
 

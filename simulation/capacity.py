@@ -26,6 +26,10 @@ def with_headcount(policy: Policy, headcount: int) -> Policy:
     return policy.model_copy(update={"reps": reps})
 
 
+class MetricNotMeasured(ValueError):
+    """The capacity search's metric is not among what a simulation measured."""
+
+
 def capacity(
     loaded: LoadedScenario,
     target: float,
@@ -58,7 +62,8 @@ def capacity(
                                             "team_before_start": team_before_start})
         result, _ = simulate(staffed, replications, seed, workers, on_done, backend or pool.run)
         if metric not in result.metrics:
-            raise ValueError(f"unknown metric {metric!r}; known: {', '.join(sorted(result.metrics))}")
+            raise MetricNotMeasured(f"{metric} was not measured at headcount {headcount} (in some replication nothing "
+                                    f"settled it, e.g. a clock the policy never runs); measured: {', '.join(sorted(result.metrics))}")
         estimate = result.metrics[metric]
         low, high = estimate.ci95
         meets = low >= target if higher_is_better else high <= target

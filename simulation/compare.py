@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from simulation.results import ComparisonResult
+from simulation.results import SHARE_METRICS, ComparisonResult
 from simulation.runner import Backend, ReplicationOutcome, simulate
 from simulation.scenario import LoadedScenario
 from simulation.statistics import holm, paired_difference, pooled_ttfc_differences
@@ -63,7 +63,8 @@ def compare(
         if name in pooled:
             differences[name] = pooled[name]
         elif all(name in outcome.metrics for outcome in outcomes_a + outcomes_b):
-            differences[name] = paired_difference([o.metrics[name] for o in outcomes_a], [o.metrics[name] for o in outcomes_b])
+            differences[name] = paired_difference([o.metrics[name] for o in outcomes_a], [o.metrics[name] for o in outcomes_b],
+                                                  bounds=(-1.0, 1.0) if name in SHARE_METRICS else None)
     return ComparisonResult(a=result_a, b=result_b, differences=holm(differences), precision=rule)
 
 

@@ -55,6 +55,28 @@ SHARE_METRICS = frozenset(
 )
 
 
+_COUNTED_IN_PERIOD = frozenset({"breaches", "escalations", "reassignments", "mql", "sql", "recycled", "converted", "leads"})
+
+
+def metric_unit(name: str) -> str:
+    """What a metric's figures are in, for tables (shares print as percentages)."""
+    if name.startswith("ttfc_wall_"):
+        return "hours, wall clock"
+    if name.startswith("ttfc_"):
+        return "business hours"
+    if name in _COUNTED_IN_PERIOD:
+        return "count, measured period"
+    if name.startswith("queue_depth"):
+        return "MQLs"
+    if name == "attempts_per_lead":
+        return "attempts per MQL"
+    if name == "mql_to_sql":
+        return "SQLs per MQL"
+    if name == "acceptance_rate":
+        return "of hand-offs to a rep"
+    return ""
+
+
 class Estimate(BaseModel):
     """Mean over replications with a 95% confidence interval (Student t)."""
 

@@ -213,7 +213,8 @@ class ReplicationStats:
         for clock in sorted(SLA_CLOCKS - {Clock.FIRST_CONTACT}):
             clock_met = sum(self._by_tier(clock, ContactSla.MET).values())
             clock_missed = sum(self._by_tier(clock, ContactSla.MISSED).values())
-            values[f"sla_attainment_{clock}"] = _share(clock_met, clock_met + clock_missed)
+            if clock_met + clock_missed:  # absent, not 0%, when the clock never ran (one-attempt cadences)
+                values[f"sla_attainment_{clock}"] = clock_met / (clock_met + clock_missed)
         for ratio in FunnelRatio:  # leadflow.kpis's definitions; 0 when the denominator is
             values[str(ratio)] = funnel_ratio(ratio, self.funnel) or 0.0
         for tier in self.tiers:
@@ -385,10 +386,10 @@ def steady_state(dailies: list[tuple[list[float], list[float]]], warmup_hours: f
     change, inflow_steady = Estimate(mean=0.0, ci95=(0.0, 0.0)), True
     first_half = sum(inflows) / len(inflows) if inflows else 0.0
     if len(changes) >= 2 and first_half:
-        change = estimate([value / first_half for value in changes])
+        change = estimate([value / first_half for value in changes], bounds=(-1.0, math.inf))  # none falls below -100%
         inflow_steady = change.ci95[0] <= 0 <= change.ci95[1] or abs(change.mean) <= STEADY_INFLOW_SHARE
         notes.append(f"MQL inflow {change.mean:+.0%} from the first {7 * weeks} measured days to the next "
-                     f"(95% interval {change.ci95[0]:+.0%} .. {change.ci95[1]:+.0%})")
+                     f"(95% interval {change.ci95[0]:+.0%} .. {change.ci95[1]:+.0%}, {len(changes)} replications)")
     if queue_steady and inflow_steady:
         return SteadyState(queue_growth_per_day=growth, mql_inflow_change=change, steady=True, note="steady: " + "; ".join(notes))
     advice = "add capacity or lengthen the warm-up" if not queue_steady and growth.mean > 0 else "lengthen the warm-up"
@@ -413,14 +414,15 @@ def estimate(values: list[float], bounds: tuple[float, float] | None = None) -> 
     return Estimate(mean=mean, ci95=(low, high))
 
 
-def paired_difference(a: list[float], b: list[float]) -> Difference:
+def paired_difference(a: list[float], b: list[float], bounds: tuple[float, float] | None = None) -> Difference:
     """B minus A, paired replication by replication (valid under common random numbers),
     with the paired t test's p-value; ``significant`` is this metric's test alone until
-    ``holm`` adjusts it for the family."""
+    ``holm`` adjusts it for the family. ``bounds``: where a difference can lie at all (two
+    shares differ by at most 1 either way); the interval is clipped to them."""
     differences = [y - x for x, y in zip(a, b)]
     p_value = _paired_p(differences)
-    return Difference(a=float(np.mean(a)), b=float(np.mean(b)), difference=estimate(differences), p_value=p_value,
-                      significant=p_value < 0.05)
+    return Difference(a=float(np.mean(a)), b=float(np.mean(b)), difference=estimate(differences, bounds),
+                      p_value=p_value, significant=p_value < 0.05)
 
 
 def _paired_p(differences: list[float]) -> float:

@@ -13,7 +13,7 @@ from simulation.compare import compare
 from simulation.life_table import RELATIVE_WIDTH, LifeTable
 from simulation.results import Difference, Estimate
 from simulation.runner import simulate
-from simulation.statistics import holm, pooled_ttfc
+from simulation.statistics import holm, paired_difference, pooled_ttfc
 
 
 def exponential_waits_with_a_horizon(seed: int, leads: int, horizon: float, mean: float = 1.0) -> tuple[LifeTable, list[float]]:
@@ -205,3 +205,13 @@ def test_compare_shows_the_same_ttfc_figures_as_simulate():
         assert low <= diff.difference.mean <= high
     # A fourth rep cuts the wait: more leads are reached within 15 minutes.
     assert result.differences["first_contact_within_15m"].difference.mean > 0
+
+
+def test_a_difference_of_two_shares_is_never_outside_plus_or_minus_one():
+    # Two replications disagreeing wildly: Student t on 1 degree of freedom reaches far
+    # past what a difference of two shares can be; the interval stops at -1 and +1.
+    a, b = [0.95, 0.20], [0.10, 0.90]
+    unbounded = paired_difference(a, b).difference.ci95
+    assert unbounded[0] < -1 and unbounded[1] > 1
+    low, high = paired_difference(a, b, bounds=(-1.0, 1.0)).difference.ci95
+    assert (low, high) == (-1.0, 1.0)

@@ -241,6 +241,28 @@ def test_a_bad_scenario_is_one_line_and_a_non_zero_exit(tmp_path: Path):
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.parametrize(("args", "code", "says"), [
+    (["capacity", "baseline", "--metric", "nosuch", "--target", "3", "-r", "2"], 2, "unknown metric 'nosuch'"),
+    (["capacity", "baseline", "--target-sla", "0.8", "--min", "10", "--max", "5", "-r", "2"], 2, "--max 5 is below --min 10"),
+    (["simulate", "baseline", "--by", "rep", "-r", "2"], 1, "--by goes with --report"),
+])
+def test_options_that_cannot_work_are_refused_before_simulating(args: list[str], code: int, says: str, tmp_path: Path):
+    run = subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True, timeout=60,
+                         env={"COLUMNS": "400", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, cwd=REPO_ROOT)
+    assert run.returncode == code
+    assert says in " ".join(run.stderr.split()) and "Traceback" not in run.stderr
+    assert "searching headcount" not in run.stderr + run.stdout and not run.stdout  # nothing was simulated
+
+
+def test_a_clock_that_never_runs_has_no_attainment_rather_than_zero():
+    # The M/M/c scenario makes one attempt that always connects: no follow-up window ever
+    # opens, so there is no follow-up attainment to report (not 0%); acceptance windows run.
+    loaded = load_scenario(SCENARIOS_DIR / "mmc-erlang.yaml", horizon_days=10, warmup_days=1, replications=2)
+    result, _ = simulate(loaded, seed=3)
+    assert "sla_attainment_follow_up" not in result.metrics
+    assert result.metrics["sla_attainment_acceptance"].mean > 0
+
+
 def test_overlapping_campaigns_multiply_the_arrival_rate():
     import random
     from datetime import datetime, timezone
