@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from cli.errors import CliError, friendly_errors
 from leadflow.report import Dimension
@@ -243,7 +243,8 @@ def compare_command(
             "precision": result.precision,
         }))
         return
-    table = Table("metric", result.a.scenario, result.b.scenario, "B - A (95% interval)", "significant",
+    # Metric names are never cut short (several share a long prefix); narrow terminals wrap the figures instead.
+    table = Table(Column("metric", no_wrap=True), result.a.scenario, result.b.scenario, "B - A (95% interval)", "significant",
                   title=f"{result.b.scenario} vs {result.a.scenario}: {result.a.replications} paired replications",
                   caption=f"significant: family-wise 5% over {len(result.differences)} metrics (Holm)"
                           + (f"; {result.precision}" if result.precision else ""))

@@ -428,3 +428,18 @@ def test_the_arrival_rate_memo_answers_as_the_profiles_do(zone: str):
     rng = random.Random(2)
     for hours in sorted(rng.uniform(0, 24 * 250) for _ in range(3000)) + [rng.uniform(0, 24 * 250) for _ in range(500)]:
         assert arrivals.rate(hours) == converted(hours), hours
+
+
+def test_compare_on_a_narrow_terminal_keeps_every_metric_name_whole(tmp_path: Path):
+    # Several metrics share a long prefix (sla_attainment_...): cut short, their rows look alike.
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.yaml").write_text(
+            f"extends: {SCENARIOS_DIR / 'baseline.yaml'}\nname: {name}\nhorizon_days: 21\nwarmup_days: 7\n"
+            "nurtures_at_start: none\n")
+    run = subprocess.run([sys.executable, "-m", "cli.main", "compare", str(tmp_path / "a.yaml"), str(tmp_path / "b.yaml"),
+                          "-r", "2"], capture_output=True, text=True, timeout=120,
+                         env={"COLUMNS": "80", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    names = [line.split("│")[1].strip() for line in run.stdout.splitlines() if line.startswith("│")]
+    assert {"sla_attainment_hot", "sla_attainment_acceptance", "first_contact_within_5m"} <= set(names)
+    assert not any("…" in name for name in names)
