@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
@@ -15,8 +16,11 @@ from rich.table import Column, Table
 from cli.errors import CliError, friendly_errors
 from leadflow.report import Dimension
 from runtime.settings import current_settings
+from simulation.results import METRIC_DESCRIPTIONS, metric_unit
 from simulation.results import SHARE_METRICS as SHARES
-from simulation.results import metric_unit
+
+if TYPE_CHECKING:
+    from simulation.scenario import LoadedScenario
 
 out = Console(highlight=False)
 progress_console = Console(stderr=True)
@@ -28,6 +32,11 @@ SHOWN = [
     "queue_depth_max", "queue_depth_mean", "rep_utilisation", "mql", "sql", "mql_to_sql", "acceptance_rate", "attempts_per_lead",
     "recycled",
 ]
+
+
+def _known_metrics(*scenarios: LoadedScenario) -> set[str]:
+    """Every metric a run of these scenarios can report: the fixed ones and each tier's attainment."""
+    return {*METRIC_DESCRIPTIONS, *(f"sla_attainment_{tier.name}" for loaded in scenarios for tier in loaded.policy.tiers)}
 
 
 def _format(name: str, value: float) -> str:
@@ -221,12 +230,12 @@ def compare_command(
     """
     from simulation.compare import compare
     from simulation.report_html import comparison_report, write_report
-    from simulation.results import METRIC_DESCRIPTIONS
 
-    if precision is not None and precision_metric not in METRIC_DESCRIPTIONS:
-        raise typer.BadParameter(f"unknown metric {precision_metric!r}; try one of: {', '.join(sorted(METRIC_DESCRIPTIONS))}",
-                                 param_hint="--precision-metric")
     first, second = _load(a), _load(b)
+    known = _known_metrics(first, second)
+    if precision is not None and precision_metric not in known:
+        raise typer.BadParameter(f"unknown metric {precision_metric!r}; try one of: {', '.join(sorted(known))}",
+                                 param_hint="--precision-metric")
     total = 2 * (max_replications if precision is not None else
                  replications or max(first.scenario.replications, second.scenario.replications))
     with _progress(total, f"comparing {first.scenario.name} with {second.scenario.name}") as advance:
@@ -281,7 +290,6 @@ def capacity_command(
     from cli.errors import CliError
     from simulation.capacity import MetricNotMeasured, capacity
     from simulation.report_html import capacity_report, write_report
-    from simulation.results import METRIC_DESCRIPTIONS
 
     goal = target if target is not None else target_sla
     if goal is None:
@@ -290,7 +298,7 @@ def capacity_command(
         raise typer.BadParameter(f"--max {largest} is below --min {smallest}; give a range with min <= max",
                                  param_hint="--max")
     loaded = _load(scenario)
-    known = {*METRIC_DESCRIPTIONS, *(f"sla_attainment_{tier.name}" for tier in loaded.policy.tiers)}
+    known = _known_metrics(loaded)
     if metric not in known:
         raise typer.BadParameter(f"unknown metric {metric!r}; try one of: {', '.join(sorted(known))}", param_hint="--metric")
     with Progress(TextColumn("[bold]searching headcount"), TimeElapsedColumn(), console=progress_console, transient=True) as progress:
