@@ -16,7 +16,7 @@ the statistics need and lets the rest go; none of them changes a decision or a n
 * ``DormantJourney``: a nurturing lead with nothing to do until its qualifying event is
   kept as compressed bytes, not as a live journey (``Packer``: its records pickled as
   tuples of values, then compressed against a dictionary learnt from the run's first ones).
-* ``BehaviourStream``: a lead's random stream holds its 2.5 kB generator only while in use.
+* ``BehaviourStream``: a lead's random stream holds its 2.5 kB generator only while in use (and its next few numbers).
 * ``collector_tuned``: while a replication runs, what existed before it (policy, calendars,
   name pool) is frozen out of the cyclic garbage collector, and full collections are rarer;
   late in a long run they walked every live journey and took a fifth of the time.
@@ -220,20 +220,28 @@ class BehaviourStream:
 
     A ``random.Random`` holds 2.5 kB of state, more than the rest of a journey in waiting, and
     a rep's lead waits days between calls. So the stream keeps its seed and how many draws
-    it has given; ``rest()`` lets the generator go, and the next draw rebuilds it and skips
-    ahead, giving exactly the numbers one long-lived generator would.
+    it has given; ``rest()`` lets the generator go, keeping the next few numbers it would
+    give (a lead draws one to three per step), and a draw past those rebuilds the generator
+    and skips ahead: exactly the numbers one long-lived generator would give, with a
+    generator rebuilt every few steps, not every step. Pickled, a stream is its seed and count.
     """
 
-    __slots__ = ("seed", "draws", "_rng")
+    __slots__ = ("seed", "draws", "_rng", "_ahead")
+
+    AHEAD = 8  # numbers kept when the generator goes: about 250 bytes, not 2.5 kB
 
     def __init__(self, seed: int):
         self.seed = seed
         self.draws = 0
         self._rng: random.Random | None = None
+        self._ahead: list[float] = []  # the next numbers, last one first
 
     def random(self) -> float:
         rng = self._rng
         if rng is None:
+            if self._ahead:
+                self.draws += 1
+                return self._ahead.pop()
             rng = self._rng = random.Random(self.seed)
             for _ in range(self.draws):
                 rng.random()
@@ -241,7 +249,12 @@ class BehaviourStream:
         return rng.random()
 
     def rest(self) -> None:
-        self._rng = None
+        rng = self._rng
+        if rng is not None:
+            ahead = [rng.random() for _ in range(self.AHEAD)]
+            ahead.reverse()
+            self._ahead = ahead
+            self._rng = None
 
     def __getstate__(self) -> tuple[int, int]:
         return self.seed, self.draws
@@ -249,6 +262,7 @@ class BehaviourStream:
     def __setstate__(self, state: tuple[int, int]) -> None:
         self.seed, self.draws = state
         self._rng = None
+        self._ahead = []
 
 
 # Objects allocated between young collections, and young collections between older ones.

@@ -21,6 +21,7 @@ import copy
 import random
 from collections.abc import Callable
 from datetime import datetime, time, timedelta, timezone
+from functools import partial
 
 import simpy
 
@@ -53,6 +54,7 @@ from leadflow.policy import Policy, Rep
 from leadflow.routing import is_out_of_office
 from leadflow.scoring import decayed, qualifying_event
 from leadflow.waiting_line import tier_priority
+from leadflow.worklist import WorkItem, priority, work_item
 from simulation.behaviour import ContactCurve, likelihood, sample
 from simulation.memory import (
     ArmedDeadline,
@@ -77,7 +79,7 @@ _PRIOR_STREAM = 0x5EED_0F_9A57  # mixed into the seeds of the nurtures running a
 class LeadJourney:
     """One lead: its journey state, fed through ``decide``, and the shell around it."""
 
-    __slots__ = ("model", "person", "state", "owner_work", "timer", "timer_at")
+    __slots__ = ("model", "person", "state", "owner_work", "timer", "timer_at", "task_of", "task")
 
     def __init__(self, model: SimShell, person: Person):
         self.model = model
@@ -85,6 +87,8 @@ class LeadJourney:
         self.owner_work: tuple[str, int] | None = None
         self.timer: ArmedDeadline | None = None
         self.timer_at: datetime | None = None
+        self.task_of: JourneyState | None = None
+        self.task: tuple[WorkItem, tuple[object, ...]] | None = None
         lead_id = f"S{person.index}"
         self.state: JourneyState = new_journey(lead_id, lead_id, model.policy.version, waits_in_line=model.waits_in_line)
 
@@ -167,8 +171,20 @@ class LeadJourney:
         """A journey woken from ``DormantJourney``, as it was put away."""
         journey = cls.__new__(cls)
         journey.model, journey.timer, journey.timer_at = model, None, None
+        journey.task_of = journey.task = None
         journey.person, journey.state, journey.owner_work = person, state, owner_work
         return journey
+
+    def next_task(self) -> tuple[WorkItem, tuple[object, ...]] | None:
+        """The owner's next task and its place on a worklist (the core's ``work_item`` and
+        ``priority``), worked out once per state: a rep's steps ask several times between
+        two decisions, and every decision makes a new state."""
+        state = self.state
+        if self.task_of is not state:
+            item = work_item(state, self.model.policy)
+            self.task = None if item is None else (item, priority(item))
+            self.task_of = state
+        return self.task
 
     def timer_fired(self) -> None:
         """The journey's timer: feed every deadline due by now, in the core's order."""
@@ -239,9 +255,9 @@ class SimShell:
         current = self.now_dt()
         when = moment if moment > current else current
         timeout = self.env.timeout(max(0.0, self.hours(when) - self.env.now))
-        timeout.callbacks.append(lambda _event: self._fire(when, callback, args))
+        timeout.callbacks.append(partial(self._fire, when, callback, args))
 
-    def _fire(self, moment: datetime, callback, args) -> None:
+    def _fire(self, moment: datetime, callback, args, _event: object) -> None:
         self._exact = (self.env.now, moment)
         callback(*args)
 

@@ -26,7 +26,7 @@ import simpy
 from leadflow.actions import MAX_CALL_MINUTES, Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, Reject
 from leadflow.journey import Stage
 from leadflow.policy import Rep
-from leadflow.worklist import Task, WorkItem, priority, work_item
+from leadflow.worklist import Task, WorkItem
 from simulation.behaviour import pick, sample
 from simulation.scenario import Behaviour, Distribution
 from simulation.unvalidated import unvalidated
@@ -66,9 +66,9 @@ class RepDesk:
         self.idle: simpy.Event | None = None
         self.order = itertools.count()
 
-    def add(self, work: OwnerWork, item: WorkItem) -> None:
-        """Put a task on the worklist, in the core's order; wake the rep if idle."""
-        heapq.heappush(self.worklist, (priority(item), next(self.order), work))
+    def add(self, work: OwnerWork, key: tuple[Any, ...]) -> None:
+        """Put a task on the worklist at its place in the core's order (``key``); wake the rep if idle."""
+        heapq.heappush(self.worklist, (key, next(self.order), work))
         idle = self.idle
         if idle is not None:
             self.idle = None
@@ -90,11 +90,12 @@ class RepDesk:
                     continue
                 self.on_until = model.end_of_working_day(self.rep)
             key, _, work = heapq.heappop(worklist)
-            item = work.current_item()
-            if item is None or item.task not in DESK_TASKS:
+            task = work.current_task()
+            if task is None or task[0].task not in DESK_TASKS:
                 continue  # the lead moved on while it waited
-            if priority(item) != key:  # its deadline moved: back in line at its new place
-                heapq.heappush(worklist, (priority(item), next(self.order), work))
+            item, now_key = task
+            if now_key != key:  # its deadline moved: back in line at its new place
+                heapq.heappush(worklist, (now_key, next(self.order), work))
                 continue
             hours = work.perform(item)
             if hours > 0:
@@ -118,10 +119,11 @@ class OwnerWork:
     def owned(self) -> bool:
         return self.journey.owned_by(self.desk.rep.id, self.step)
 
-    def current_item(self) -> WorkItem | None:
+    def current_task(self) -> tuple[WorkItem, tuple[Any, ...]] | None:
+        """The lead's next task and its worklist key, while the rep still owns it."""
         if not self.owned():
             return None
-        return work_item(self.journey.state, self.model.policy)
+        return self.journey.next_task()
 
     def start(self, _event: object = None) -> None:
         """The lead is the rep's: it reaches their worklist after their reaction latency."""
@@ -130,14 +132,14 @@ class OwnerWork:
         model.later(rng, model.working_delay(self.desk.rep, latency), self.on_worklist)
 
     def on_worklist(self, _event: object = None) -> None:
-        item = self.current_item()
-        if item is None or item.task not in DESK_TASKS:
+        task = self.current_task()
+        if task is None or task[0].task not in DESK_TASKS:
             return
-        model = self.model
+        item, model = task[0], self.model
         if item.workable_from is not None and item.workable_from > model.now_dt():
             model.at(item.workable_from, self.on_worklist)  # a cadence step not open yet
         else:
-            self.desk.add(self, item)
+            self.desk.add(self, task[1])
 
     def perform(self, item: WorkItem) -> float:
         """Do the task now; the hours of the rep's time it takes (0: nothing to do after all)."""
@@ -170,8 +172,8 @@ class OwnerWork:
             model.later(rng, model.business_delay(sample(model.behaviour.decide_within_hours, rng.random())), self.decide)
             return
         rng.rest()
-        item = work_item(journey.state, model.policy)
-        if item is None or item.task is not Task.FOLLOW_UP:
+        task = journey.next_task()
+        if task is None or task[0].task is not Task.FOLLOW_UP:
             return
         self.on_worklist()
 
