@@ -10,10 +10,32 @@ from zoneinfo import ZoneInfo
 from temporalio.testing import WorkflowEnvironment
 
 from leadflow.lead import Lead
+from leadflow.policy import Policy, parse_policy
 from workflows.journey_client import JourneyError, show
 from workflows.journey_io import LeadView
 
 NEW_YORK = ZoneInfo("America/New_York")
+
+
+def stretched(policy: Policy, factor: float, capacity: int | None = None) -> Policy:
+    """``policy`` with every SLA window and cadence step ``factor`` times longer (and every
+    rep's capacity ``capacity``, if given).
+
+    The demo's windows (a few seconds) are sized for an idle machine; a test that is not
+    about SLA timing stretches them, so a slow or starved machine does not breach, escalate
+    and reassign leads the test means to stay put.
+    """
+    data = policy.model_dump(mode="json")
+    for tier in data["tiers"]:
+        tier["accept_within_hours"] *= factor
+        tier["first_contact_within_hours"] *= factor
+    data["cadence"]["schedule"] = [step * factor for step in data["cadence"]["schedule"]]
+    data["cadence"]["disposition_within_hours"] *= factor
+    data["version"] = f"{policy.version}-x{factor:g}"
+    if capacity is not None:
+        data["routing"]["default_capacity"] = capacity
+        data["version"] += f"-cap{capacity}"
+    return parse_policy(data)
 
 
 def hot_lead(email: str, **extra) -> Lead:

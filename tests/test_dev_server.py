@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+import yaml
 from temporalio.api.enums.v1 import EventType
 
 from bench.billable_actions import QueryCounter, count_actions
@@ -28,7 +29,7 @@ from leadflow.actions import Accept, AttemptOutcome, Convert, LogAttempt, Qualif
 from leadflow.journey import Stage
 from leadflow.lead import EngagementEvent, EngagementKind, Lead
 from runtime.settings import DEMO_POLICY, REPO_ROOT, Settings
-from tests.journey_helpers import hot_lead, wait_for
+from tests.journey_helpers import hot_lead, stretched, wait_for
 from worker import running_worker
 from workflows import search_attributes as sa
 from workflows.dev_server import DevServer, free_port, port_in_use
@@ -223,9 +224,13 @@ def worker_env(dev_server, queue: str, tmp_path: Path, **extra: str) -> dict[str
     }
 
 
-def test_worker_process_and_cli(dev_server, tmp_path):
+def test_worker_process_and_cli(dev_server, demo_policy, tmp_path):
     queue = unique("cli")
-    env = worker_env(dev_server, queue, tmp_path)
+    # Hour-long windows: the lead must still be ACCEPTED when it is listed a dozen CLI calls
+    # later. With the demo's seconds it breached and was reassigned first on a slow machine.
+    policy_path = tmp_path / "policy.yaml"
+    policy_path.write_text(yaml.safe_dump(stretched(demo_policy, 1000).model_dump(mode="json")))
+    env = worker_env(dev_server, queue, tmp_path, LEADFLOW_POLICY=str(policy_path))
     worker = subprocess.Popen(
         [sys.executable, "worker.py"], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )

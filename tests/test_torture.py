@@ -53,9 +53,10 @@ from leadflow.actions import LogAttempt
 from leadflow.decide import decide, new_journey
 from leadflow.journey import EngagementReceived, LeadSubmitted, Stage
 from leadflow.lead import EngagementEvent, EngagementKind
-from leadflow.policy import Policy, parse_policy
+from leadflow.policy import Policy
 from runtime.id_key import lead_id_of
 from runtime.settings import REPO_ROOT
+from tests.journey_helpers import stretched
 from workflows import search_attributes as sa
 from workflows.core_health import EXIT_RESTART
 from workflows.dev_server import free_port
@@ -106,26 +107,6 @@ def cpu_hogs(count: int = 2) -> Iterator[None]:
         for hog in hogs:
             hog.kill()
             hog.wait()
-
-
-def stretched(policy: Policy, factor: float) -> Policy:
-    """The demo policy with every SLA window and cadence step ``factor`` times longer.
-
-    The demo's windows (a few seconds) are sized for an idle machine; on a starved one a
-    fast rep would breach too. Stretched, only the slow and absent reps breach, escalate
-    and get their leads reassigned, as the script means them to.
-    """
-    data = policy.model_dump(mode="json")
-    for tier in data["tiers"]:
-        tier["accept_within_hours"] *= factor
-        tier["first_contact_within_hours"] *= factor
-    data["cadence"]["schedule"] = [step * factor for step in data["cadence"]["schedule"]]
-    data["cadence"]["disposition_within_hours"] *= factor
-    data["version"] = f"{policy.version}-x{factor:g}"
-    if CAPACITY is not None:
-        data["routing"]["default_capacity"] = int(CAPACITY)
-        data["version"] += f"-cap{CAPACITY}"
-    return parse_policy(data)
 
 
 def qualifies(person: ScriptedLead, policy: Policy) -> bool:
@@ -368,7 +349,7 @@ async def test_journeys_survive_a_starved_worker_with_no_cache(dev_server, dev_c
     queue = f"torture-{uuid.uuid4().hex[:8]}"
     people = synthetic_leads(JOURNEYS, seed=int(os.environ.get("LEADFLOW_TORTURE_SEED", "12")))
     rng = random.Random(5)
-    policy = stretched(demo_policy, STRETCH)
+    policy = stretched(demo_policy, STRETCH, None if CAPACITY is None else int(CAPACITY))
     # The worker is a process of its own, as users run it, so the reps played here do not
     # take its interpreter's time.
     with cpu_hogs(CPU_HOGS), worker_process(dev_server, queue, policy, tmp_path) as worker:
