@@ -13,10 +13,9 @@ import itertools
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from simulation.results import (
     METRIC_DESCRIPTIONS,
@@ -27,6 +26,9 @@ from simulation.results import (
     SimulationResult,
     Timeline,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 TIERS = ("hot", "warm", "cold")
 TTFC_DISTRIBUTIONS = {"ttfc_business_hours": "business hours", "ttfc_wall_hours": "wall-clock hours"}
@@ -266,6 +268,8 @@ def _svg(fig: Figure) -> str:
 
 
 def _new_figure(width: float = 8, height: float = 4, rows: int = 1) -> tuple[Figure, list]:
+    from matplotlib.figure import Figure  # here, not at import: matplotlib is most of every CLI call's start-up
+
     fig = Figure(figsize=(width, height * rows), layout="constrained")
     axes = fig.subplots(rows, 1, squeeze=False)[:, 0]
     return fig, list(axes)

