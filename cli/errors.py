@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -28,18 +29,31 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 def friendly_errors(function: F) -> F:
     """Turn known failures into one line and exit code 1 instead of a traceback."""
-    from workflows.journey_client import JourneyError
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except (CliError, JourneyError, SettingsError) as error:
+        except (CliError, SettingsError) as error:
             raise fail(str(error)) from None
         except PolicyError as error:
             what = "scenario" if type(error).__name__ == "ScenarioError" else "policy"
             raise fail(f"invalid {what} {error.source}: " + "; ".join(error.problems)) from None
         except ValidationError as error:
             raise fail("invalid input: " + "; ".join(describe_validation_error(error))) from None
+        except Exception as error:
+            if _is_journey_error(error):
+                raise fail(str(error)) from None
+            raise
 
     return wrapper  # type: ignore[return-value]
+
+
+def _is_journey_error(error: Exception) -> bool:
+    """A failure the Temporal client reports in words (unknown lead, server down, ...).
+
+    Only a command that talked to Temporal can raise one, and it has loaded the client; the
+    client is not imported here for the other commands, which it would slow by half a second.
+    """
+    client = sys.modules.get("workflows.journey_client")
+    return client is not None and isinstance(error, client.JourneyError)

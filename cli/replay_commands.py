@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from temporalio.service import RPCError
 
 from cli.errors import CliError, friendly_errors
 from runtime.settings import current_settings
@@ -38,6 +37,8 @@ def replay_command(
         None, "--query", help="replay every run a visibility query matches, e.g. \"CloseTime > '2026-11-17T00:00:00Z'\""),
 ) -> None:
     """Replay histories against this checkout's workflow code; exit 1 if any does not replay."""
+    from temporalio.service import RPCError
+
     from workflows.replay import HistoryError, read_history_file, replay_histories, server_histories
 
     if sum(bool(choice) for choice in (history, workflow_id, query)) != 1:
@@ -101,6 +102,8 @@ def export_command(
     out_dir: Path = typer.Option(..., "--out", help="folder to write WORKFLOWID__RUNID.json files into"),
 ) -> None:
     """Write the histories a visibility query matches, in the JSON the Temporal CLI exports."""
+    from temporalio.service import RPCError
+
     from workflows.journey_client import connect
     from workflows.replay import export_histories
 
