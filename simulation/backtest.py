@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, time, timedelta, timezone
 
 from pydantic import BaseModel
@@ -23,6 +22,7 @@ from leadflow.history import History
 from leadflow.journey import Clock
 from leadflow.report import FunnelCounts, SlaReport
 from simulation.closed_loop import simulated_report
+from simulation.runner import process_pool
 from simulation.scenario import LoadedScenario
 
 INTERVAL_METHOD = "95% prediction interval for one period: mean +/- t(0.975, n-1) * s * sqrt(1 + 1/n) over n replications"
@@ -104,7 +104,7 @@ def backtest(loaded: LoadedScenario, history: History, replications: int, seed: 
     jobs = [(moved, seed, replication, tiers) for replication in range(replications)]
     simulated: list[dict[str, tuple[float | None, int]]] = []
     if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with process_pool(workers) as pool:
             for result in pool.map(_replication, jobs):
                 simulated.append(result)
                 if on_done:

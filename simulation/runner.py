@@ -9,6 +9,7 @@ with the same seed see the same leads (common random numbers).
 from __future__ import annotations
 
 import math
+import multiprocessing
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -21,6 +22,19 @@ from simulation.model import JourneyModel
 from simulation.results import SHARE_METRICS, Estimate, SimulationResult, Timeline
 from simulation.scenario import LoadedScenario
 from simulation.statistics import estimate, pooled_ttfc, steady_state
+
+# Worker processes are forked from a clean server process, never from the caller: a caller
+# with threads (the Temporal client's runtime, a web server, a test runner) may hold locks
+# at the fork, and a child that inherits them held hangs (seen: a child stuck in the garbage
+# collection that starts a replication). The server imports the simulator once, so each
+# process still starts in milliseconds.
+_PROCESSES = multiprocessing.get_context("forkserver")
+_PROCESSES.set_forkserver_preload(["simulation.runner"])
+
+
+def process_pool(workers: int, initializer: Callable[[], None] | None = None) -> ProcessPoolExecutor:
+    """A pool of ``workers`` simulator processes (see ``_PROCESSES``)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=_PROCESSES, initializer=initializer)
 
 
 class ReplicationOutcome(BaseModel):
@@ -78,7 +92,7 @@ def run_replications(
             if on_done:
                 on_done(outcomes[-1])
     else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        with process_pool(workers) as pool:
             futures = [pool.submit(run_replication, loaded, seed, replication) for replication in range(first, replications)]
             for future in futures:
                 outcomes.append(future.result())
@@ -95,7 +109,7 @@ class ReplicationPool:
 
     def __init__(self, workers: int, initializer: Callable[[], None] | None = None):
         self.workers = max(1, workers)
-        self.processes = [ProcessPoolExecutor(max_workers=1, initializer=initializer)
+        self.processes = [process_pool(1, initializer)
                           for _ in range(self.workers)] if self.workers > 1 else []
 
     def __enter__(self) -> ReplicationPool:

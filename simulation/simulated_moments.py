@@ -17,7 +17,7 @@ from leadflow.policy import Policy
 from simulation.calibration import Calibration, engagement_rate_target
 from simulation.calibration_stats import Fitted
 from simulation.model import JourneyModel, LeadJourney
-from simulation.runner import replication_seeds
+from simulation.runner import process_pool, replication_seeds
 from simulation.scenario import resolve_scenario
 
 REPLICATIONS = 2
@@ -32,7 +32,7 @@ def engagement_fitter(policy: Policy, on_step: Callable[[], None] | None = None)
 
     def fit(calibration: Calibration) -> None:
         # One pool for every step: a process started per step pays for its imports each time.
-        with ProcessPoolExecutor(max_workers=min(REPLICATIONS, os.cpu_count() or 1)) as pool:
+        with process_pool(min(REPLICATIONS, os.cpu_count() or 1)) as pool:
             fit_with(calibration, pool)
 
     def fit_with(calibration: Calibration, pool: ProcessPoolExecutor) -> None:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import copy
+import gc
 import json
+import multiprocessing
 import pickle
 import random
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 from datetime import datetime, time, timedelta, timezone
 from pathlib import Path
@@ -115,6 +119,50 @@ def test_same_seed_gives_identical_results_whatever_the_workers(small_baseline):
     assert serial.leads_simulated == parallel.leads_simulated > 0
     other_seed, _ = simulate(small_baseline, seed=small_baseline.scenario.seed + 1, workers=2)
     assert other_seed.metrics != serial.metrics
+
+
+class _NeedsTheLock:
+    """Garbage whose finaliser takes a lock: what a Temporal client, a logger or a web server
+    may leave behind in a process with threads."""
+
+    def __init__(self, lock: threading.Lock):
+        self.lock, self.cycle = lock, self  # only the garbage collector frees it
+
+    def __del__(self):
+        with self.lock:
+            pass
+
+
+def test_worker_processes_do_not_inherit_the_callers_threads_locks(small_baseline):
+    """A caller with a thread holding a lock at the moment worker processes start: a forked
+    worker inherited the lock held and the garbage its finaliser needed, and hung in the
+    collection that starts a replication (seen under a test runner with threads; the same
+    holds for ``simulate --from-ledger``, which has the Temporal client's threads)."""
+    lock, held, release = threading.Lock(), threading.Event(), threading.Event()
+
+    def holder() -> None:
+        with lock:
+            held.set()
+            release.wait()
+
+    gc.disable()  # this process must not collect the garbage while the lock is held
+    thread = threading.Thread(target=holder, daemon=True)
+    thread.start()
+    held.wait()
+    _NeedsTheLock(lock)
+    run = concurrent.futures.ThreadPoolExecutor(max_workers=1).submit(simulate, small_baseline, workers=2)
+    try:
+        result, _ = run.result(timeout=120)
+        assert result.leads_simulated > 0
+    except concurrent.futures.TimeoutError:
+        for child in multiprocessing.active_children():
+            child.kill()
+        pytest.fail("a worker process hung on a lock the caller's thread held when it started")
+    finally:
+        release.set()
+        thread.join()
+        gc.enable()
+        gc.collect()
 
 
 def test_replications_draw_independent_streams():
