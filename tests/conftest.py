@@ -23,6 +23,16 @@ from workflows.telemetry import use_logging_runtime
 use_logging_runtime()
 
 
+# The longest test files (minutes each), started first so that neither test process is left
+# running one alone at the end of the suite.
+LONGEST_FIRST = ("test_calibration.py", "test_torture.py", "test_simulation.py", "test_faults.py", "test_dev_server.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 @pytest.fixture(autouse=True)
 def settings_read_per_test():
     """A process reads its settings once; a test that sets ``LEADFLOW_*`` variables is a new "process"."""

@@ -4,6 +4,7 @@ gives its slot to the next, and the safety net finds a slot whose signal was los
 
 from __future__ import annotations
 
+import asyncio
 from datetime import time, timedelta
 
 import pytest
@@ -33,6 +34,19 @@ def _in_line(view) -> bool:
     return view.in_line and view.stage is Stage.MQL and view.owner_id is None
 
 
+async def _line_in_ledger(ledger, expected: list[str], timeout: float = 15.0) -> list[str]:
+    """The ledger's waiting line once it reads ``expected`` (or as it stands at ``timeout``).
+
+    A journey says it is in line as soon as it decided to join; its activity writes the row
+    a moment later, so a check right after the journey's answer can be early under load."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        line = [row["lead_id"] for row in ledger.waiting()]
+        if line == expected or asyncio.get_running_loop().time() > deadline:
+            return line
+        await asyncio.sleep(0.1)
+
+
 async def test_waiting_leads_are_served_in_line_order_by_signal(time_env, task_queue, sqlite_url, one_rep):
     client = time_env.client
     start = next_local(await time_env.get_current_time(), TUESDAY, time(10, 0))
@@ -54,7 +68,7 @@ async def test_waiting_leads_are_served_in_line_order_by_signal(time_env, task_q
             await wait_for(client, lead_id, _in_line)
             hot.append(lead_id)
         gone, served_next, later = hot
-        assert [row["lead_id"] for row in ledger.waiting()] == [gone, served_next, later, warm]
+        assert await _line_in_ledger(ledger, [gone, served_next, later, warm]) == [gone, served_next, later, warm]
 
         # The first in line is gone (an operator terminated it) when Ana's slot frees.
         await journey_handle(client, gone).terminate("test: a journey that is gone")
