@@ -13,6 +13,7 @@ import multiprocessing
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing.context import BaseContext
 
 import numpy as np
 from pydantic import BaseModel
@@ -28,8 +29,12 @@ from simulation.statistics import estimate, pooled_ttfc, steady_state
 # at the fork, and a child that inherits them held hangs (seen: a child stuck in the garbage
 # collection that starts a replication). The server imports the simulator once, so each
 # process still starts in milliseconds.
-_PROCESSES = multiprocessing.get_context("forkserver")
-_PROCESSES.set_forkserver_preload(["simulation.runner"])
+_PROCESSES: BaseContext
+if "forkserver" in multiprocessing.get_all_start_methods():
+    _PROCESSES = multiprocessing.get_context("forkserver")
+    multiprocessing.set_forkserver_preload(["simulation.runner"])
+else:  # Windows: each process starts afresh
+    _PROCESSES = multiprocessing.get_context("spawn")
 
 
 def process_pool(workers: int, initializer: Callable[[], None] | None = None) -> ProcessPoolExecutor:
