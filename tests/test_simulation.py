@@ -150,7 +150,8 @@ def test_worker_processes_do_not_inherit_the_callers_threads_locks(small_baselin
     thread.start()
     held.wait()
     _NeedsTheLock(lock)
-    run = concurrent.futures.ThreadPoolExecutor(max_workers=1).submit(simulate, small_baseline, workers=2)
+    caller = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    run = caller.submit(simulate, small_baseline, workers=2)
     try:
         result, _ = run.result(timeout=120)
         assert result.leads_simulated > 0
@@ -161,6 +162,7 @@ def test_worker_processes_do_not_inherit_the_callers_threads_locks(small_baselin
     finally:
         release.set()
         thread.join()
+        caller.shutdown(wait=False)
         gc.enable()
         gc.collect()
 
