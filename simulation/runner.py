@@ -27,8 +27,8 @@ from simulation.statistics import estimate, pooled_ttfc, steady_state
 # Worker processes are forked from a clean server process, never from the caller: a caller
 # with threads (the Temporal client's runtime, a web server, a test runner) may hold locks
 # at the fork, and a child that inherits them held hangs (seen: a child stuck in the garbage
-# collection that starts a replication). The server imports the simulator once, so each
-# process still starts in milliseconds.
+# collection that starts a replication). The server imports the simulator once, so a
+# process does not import it again.
 _PROCESSES: BaseContext
 if "forkserver" in multiprocessing.get_all_start_methods():
     _PROCESSES = multiprocessing.get_context("forkserver")

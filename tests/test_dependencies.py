@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
 import sys
 import tomllib
 from importlib.metadata import packages_distributions
@@ -67,8 +68,6 @@ def test_the_command_starts_without_loading_what_only_some_commands_use():
     """Every ``leadflow`` call imports every command, so what only some of them use (the
     plotting library, the Temporal client, the simulator) loads when one of them runs: it
     was two thirds of each call's start-up."""
-    import subprocess
-
     heavy = ("matplotlib", "temporalio", "sqlalchemy", "simpy", "scipy")
     loaded = subprocess.run([sys.executable, "-c", f"import sys, cli.main; print([m for m in {heavy!r} if m in sys.modules])"],
                             capture_output=True, text=True, cwd=REPO_ROOT, check=True)
