@@ -8,7 +8,7 @@ workflow with ``workflow.now()``, the simulator with simulated time.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
 from leadflow.actions import (
@@ -322,7 +322,7 @@ class _Transition:
     def disarm_all(self) -> None:
         self.disarm(*sorted(self.state.deadlines))
 
-    def notify(self, kind: NotificationKind, recipients: Sequence[str | None], **detail: str | int | float | bool | None) -> None:
+    def notify(self, kind: NotificationKind, recipients: Iterable[str | None], **detail: str | int | float | bool | None) -> None:
         people = sorted({person for person in recipients if person})
         if people:
             detail = {"lead_id": self.state.lead_id, "tier": self.state.tier, **detail}
@@ -483,7 +483,7 @@ class _Transition:
             return
         self.record(DecisionKind.QUEUED, why=event.why, retry=s.routing_retries)
         if s.routing_retries == 0:
-            self.notify(NotificationKind.UNROUTED, sorted(self.policy.managers), why=event.why)
+            self.notify(NotificationKind.UNROUTED, self.policy.managers, why=event.why)
         s.routing_retries += 1
         if s.waits_in_line:
             s.in_line = True
@@ -523,7 +523,7 @@ class _Transition:
             s.first_contact_met = False
         if s.owner_id is None:
             self.record_typed(BreachDetail(clock=clock, owner_breach=0))
-            self.notify(NotificationKind.SLA_BREACH, sorted(self.policy.managers), clock=str(clock))
+            self.notify(NotificationKind.SLA_BREACH, self.policy.managers, clock=str(clock))
             return
         s.owner_breaches += 1
         self.record_typed(BreachDetail(clock=clock, owner_breach=s.owner_breaches))

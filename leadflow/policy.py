@@ -7,6 +7,7 @@ expected. The core itself never reads files.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
@@ -347,10 +348,7 @@ class Policy(_Strict):
         return self.reps[position] if position is not None else None
 
     def team(self, team_id: str) -> Team | None:
-        for team in self.teams:
-            if team.id == team_id:
-                return team
-        return None
+        return _index(self).teams.get(team_id)
 
     def manager_of(self, rep_id: str | None) -> str | None:
         rep = self.rep(rep_id) if rep_id else None
@@ -358,8 +356,9 @@ class Policy(_Strict):
         return team.manager if team else None
 
     @property
-    def managers(self) -> set[str]:
-        return {team.manager for team in self.teams}
+    def managers(self) -> frozenset[str]:
+        """Every team's manager."""
+        return _index(self).managers
 
 
 class PolicyError(ValueError):
@@ -395,21 +394,35 @@ def parse_policy(data: Any, source: str = "<policy>") -> Policy:
         raise PolicyError(source, describe_validation_error(error)) from None
 
 
-# Where each rep id sits in a policy's roster, built once per policy object: a team of
-# thousands is looked up on every rep action and routing step. Policies are frozen, and the
-# entry keeps its policy alive, so an entry can never describe another object.
-_ROSTER_POSITIONS: dict[int, tuple[Policy, dict[str, int]]] = {}
-_ROSTER_POSITIONS_KEPT = 64
+@dataclass(frozen=True, slots=True)
+class _PolicyIndex:
+    positions: dict[str, int]  # each rep id's index in ``reps`` (the first, should an id repeat)
+    teams: dict[str, Team]  # by id (the first, should an id repeat)
+    managers: frozenset[str]
+
+
+# Looked up by id, built once per policy object: a team of thousands is looked up on every
+# rep action, breach and routing step. Policies are frozen, and the entry keeps its policy
+# alive, so an entry can never describe another object.
+_INDEXES: dict[int, tuple[Policy, _PolicyIndex]] = {}
+_INDEXES_KEPT = 64
+
+
+def _index(policy: Policy) -> _PolicyIndex:
+    entry = _INDEXES.get(id(policy))
+    if entry is None or entry[0] is not policy:
+        if len(_INDEXES) >= _INDEXES_KEPT:
+            _INDEXES.clear()
+        positions: dict[str, int] = {}
+        for index, rep in enumerate(policy.reps):
+            positions.setdefault(rep.id, index)
+        teams: dict[str, Team] = {}
+        for team in policy.teams:
+            teams.setdefault(team.id, team)
+        entry = _INDEXES[id(policy)] = (policy, _PolicyIndex(positions, teams, frozenset(team.manager for team in policy.teams)))
+    return entry[1]
 
 
 def roster_positions(policy: Policy) -> dict[str, int]:
     """Each rep id's index in ``policy.reps`` (the first, should an id repeat)."""
-    entry = _ROSTER_POSITIONS.get(id(policy))
-    if entry is None or entry[0] is not policy:
-        if len(_ROSTER_POSITIONS) >= _ROSTER_POSITIONS_KEPT:
-            _ROSTER_POSITIONS.clear()
-        positions: dict[str, int] = {}
-        for index, rep in enumerate(policy.reps):
-            positions.setdefault(rep.id, index)
-        entry = _ROSTER_POSITIONS[id(policy)] = (policy, positions)
-    return entry[1]
+    return _index(policy).positions

@@ -148,7 +148,13 @@ def pool_roster(policy: Policy, territory: str | None, segment: str | None) -> P
 def _from(positions: list[int], start: int) -> Iterator[int]:
     """``positions`` (sorted) in round-robin order from ``start``, wrapping around."""
     cut = bisect_left(positions, start)
-    return chain(positions[cut:], positions[:cut])
+    return chain(_between(positions, cut, len(positions)), _between(positions, 0, cut))
+
+
+def _between(positions: list[int], lo: int, hi: int) -> Iterator[int]:
+    """``positions[lo:hi]`` read lazily: a walk usually stops at its first rep, so copying
+    thousands of positions to read one would cost more than the whole choice."""
+    return map(positions.__getitem__, range(lo, hi))
 
 
 def _on_shift_in_turn(open_positions: list[list[int]], start: int) -> Iterator[int]:
@@ -157,8 +163,8 @@ def _on_shift_in_turn(open_positions: list[list[int]], start: int) -> Iterator[i
     if len(open_positions) == 1:
         return _from(open_positions[0], start)
     cuts = [bisect_left(positions, start) for positions in open_positions]
-    return chain(heapq.merge(*(positions[cut:] for positions, cut in zip(open_positions, cuts))),
-                 heapq.merge(*(positions[:cut] for positions, cut in zip(open_positions, cuts))))
+    return chain(heapq.merge(*(_between(positions, cut, len(positions)) for positions, cut in zip(open_positions, cuts))),
+                 heapq.merge(*(_between(positions, 0, cut) for positions, cut in zip(open_positions, cuts))))
 
 
 def _next_in_turn(policy: Policy, request: RouteRequest, snapshot: RoutingSnapshot) -> tuple[Rep, bool] | None:
