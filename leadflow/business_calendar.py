@@ -239,9 +239,10 @@ def end_of_business_day(calendar: BusinessCalendar, instant: datetime, days_afte
     day = _local_date(calendar, add_business_time(calendar, instant, timedelta(0)))
     counted = 0
     for _ in range(_MAX_DAYS_SEARCHED):
-        if is_business_day(calendar, day):
+        window = _business_window(calendar, day)  # None on a day that is not a business day
+        if window is not None:
             if counted == days_after:
-                return _local_instant(calendar, day, calendar.closes)
+                return window[1]
             counted += 1
         day += timedelta(days=1)
     raise ValueError(f"no business day found within {_MAX_DAYS_SEARCHED} days of {instant.isoformat()}")

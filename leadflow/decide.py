@@ -232,7 +232,7 @@ class _Transition:
         # previous owners) are replaced, never changed, so the input state keeps its own.
         self.state.deadlines = dict(state.deadlines)
         self._armed_before = frozenset(state.deadlines)
-        self.now = now.astimezone(timezone.utc)
+        self.now = now if now.tzinfo is timezone.utc else now.astimezone(timezone.utc)
         self.at = self.now
         self.policy = policy
         self.commands: list[Command] = []
@@ -286,15 +286,18 @@ class _Transition:
 
     def record_typed(self, detail: TypedDetail) -> None:
         """Record a decision whose detail the shells read (``leadflow.decision_details``)."""
-        self.record(detail.kind, **detail.to_detail())
+        self._record(detail.kind, detail.to_detail())
 
     def record(self, kind: DecisionKind, **detail: str | int | float | bool | None) -> None:
+        self._record(kind, detail)
+
+    def _record(self, kind: DecisionKind, detail: Detail) -> None:
+        """``detail``: a mapping of this decision's own, kept as given."""
         s = self.state
         s.seq += 1
-        entry = DecisionEntry(
-            seq=s.seq, at=self.at, kind=kind, stage=s.stage, owner_id=s.owner_id, tier=s.tier, detail=Detail(detail)
-        )
-        s.log = [*s.log, entry][-LOG_LIMIT:]
+        entry = DecisionEntry(seq=s.seq, at=self.at, kind=kind, stage=s.stage, owner_id=s.owner_id, tier=s.tier, detail=detail)
+        log = s.log
+        s.log = [*log, entry] if len(log) < LOG_LIMIT else [*log[1 - LOG_LIMIT:], entry]
         self.commands.append(Record(entry=entry))
 
     def set_stage(self, stage: Stage) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from enum import Enum
-from typing import Any, ClassVar, Self
+from typing import ClassVar, Self
 
 from leadflow.actions import AttemptOutcome
 from leadflow.journey import Clock, DecisionEntry, DecisionKind, Detail, EscalationLevel
@@ -29,7 +29,11 @@ class TypedDetail:
 
     def to_detail(self) -> Detail:
         """The flat mapping ``decide`` records (enums by value, as the ledger stores them)."""
-        return {name: _plain(getattr(self, name)) for name in _field_names(type(self))}
+        detail: Detail = {}
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
+            detail[name] = value.value if isinstance(value, Enum) else value
+        return detail
 
     @classmethod
     def of(cls, entry: DecisionEntry) -> Self:
@@ -52,12 +56,6 @@ def _field_names(kind: type) -> tuple[str, ...]:
     if names is None:
         names = _FIELD_NAMES[kind] = tuple(item.name for item in fields(kind))
     return names
-
-
-def _plain(value: Any) -> str | int | float | bool | None:
-    if isinstance(value, Enum):
-        return value.value  # type: ignore[no-any-return]
-    return value  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)

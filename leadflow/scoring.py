@@ -140,6 +140,17 @@ def qualifying_event(
     rules, qualification = policy.engagement, policy.qualification
     hand_raises, by_score = qualification.fast_track_kinds, fit >= qualification.fit_threshold
     threshold = qualification.engagement_threshold
+    if not (hand_raised or by_score):
+        # Below the fit threshold only a hand raise qualifies: look for one first, and fold
+        # the score (the same folds, in the same order) only if it comes; most never do.
+        read: list[E] = []
+        for event in events:
+            read.append(event)
+            if event.kind in hand_raises:
+                for earlier in read:
+                    score, as_of = add_engagement(score, as_of, earlier, rules)
+                return event, score
+        return None
     for event in events:
         score, as_of = add_engagement(score, as_of, event, rules)
         if hand_raised or event.kind in hand_raises or (by_score and score >= threshold):
