@@ -54,6 +54,7 @@ from leadflow.journey import (
 from leadflow.lead import EngagementEvent, EngagementKind, Lead
 from leadflow.policy import Policy
 from leadflow.routing import RouteRequest, RoutingSnapshot, choose_rep
+from leadflow.scoring import add_engagement, qualifies, qualifying_event
 from runtime.settings import DEFAULT_POLICY, DEMO_POLICY, load_policy_file
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -231,6 +232,27 @@ def test_poor_fit_lead_never_qualifies_on_engagement_alone(policy):
     commands = journey.engage("demo_request", T0 + timedelta(minutes=5))
     assert journey.state.stage is Stage.MQL and journey.state.tier == "hot"
     assert of(commands, AssignLead)[0].territory is None  # Brazil is in no territory
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fit=st.sampled_from([0.0, 10.0, 29.9, 30.0, 55.0, 90.0]), start_score=st.floats(0, 80), hand_raised=st.booleans(),
+       steps=st.lists(st.tuples(st.sampled_from(list(EngagementKind)), st.integers(0, 20 * 24 * 3600),
+                                st.one_of(st.none(), st.floats(0, 40))), max_size=30))
+def test_the_qualifying_event_is_the_one_a_fold_of_every_event_finds(policy, fit, start_score, hand_raised, steps):
+    # ``qualifying_event`` skips folding the score of a lead only a hand raise can qualify;
+    # it must find the same event and score as folding every event and asking ``qualifies``.
+    events, at = [], T0
+    for kind, seconds, weight in steps:
+        at += timedelta(seconds=seconds)
+        events.append(EngagementEvent(kind=kind, at=at, weight=weight))
+    score, as_of, expected = start_score, T0, None
+    for engagement in events:
+        score, as_of = add_engagement(score, as_of, engagement, policy.engagement)
+        raised = hand_raised or engagement.kind in policy.qualification.fast_track_kinds
+        if qualifies(fit, score, raised, policy) is not None:
+            expected = (engagement, score)
+            break
+    assert qualifying_event(fit, start_score, T0, hand_raised, iter(events), policy) == expected
 
 
 def test_resubmission_merges_and_counts(policy):
