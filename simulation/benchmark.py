@@ -26,7 +26,8 @@ from simulation.scenario import LoadedScenario, NurturesAtStart, load_scenario
 MONTH_HOURS = 30 * 24  # RSS is noted every 30 simulated days
 MMC_DAYS = 60  # the same-queue comparison: 60 days of the bundled M/M/c (about 6,500 customers)
 REFERENCE_CUSTOMERS = 200_000  # at most, through raw SimPy and Ciw
-PROFILED_DAYS = 14  # the profiled replication: long enough for journeys to reach reps
+PROFILED_DAYS = 14  # the profiled replication: long enough for journeys to reach reps,
+PROFILED_LEADS = 20_000  # ...and at most about this many arrivals (a large team's week)
 
 
 def bench_sim(
@@ -73,6 +74,8 @@ def bench_sim(
     raw = simpy_mmc(arrival_rate=4.5, service_rate=1.0, servers=5, customers=reference_customers, seed=seed)
     ciw = ciw_mmc(arrival_rate=4.5, service_rate=1.0, servers=5, customers=reference_customers, seed=seed)
     same_queue = _same_queue(seed, mmc_days)
+    leads_per_day = loaded.scenario.population.leads_per_week / 7
+    profiled_days = min(profiled_days, max(1.0, PROFILED_LEADS / leads_per_day))
     calls_per_lead, where = _profile(loaded, seed, profiled_days)
     decide_time = _decide_time(loaded, seed, profiled_days)
     return {
@@ -87,6 +90,7 @@ def bench_sim(
         "ratio_vs_simpy": round(leads_per_s / raw.customers_per_s, 4),
         "ratio_vs_ciw": round(leads_per_s / ciw.customers_per_s, 4),
         **same_queue,
+        "profiled_days": round(profiled_days, 2),
         "python_calls_per_lead": calls_per_lead,
         **decide_time,
         "time_by_function": where,

@@ -61,7 +61,7 @@ from simulation.memory import (
     BehaviourStream,
     DormantJourney,
     Packer,
-    collector_tuned,
+    collector_off,
     forget_observed,
     never_armed,
 )
@@ -396,7 +396,7 @@ class JourneyModel(SimShell):
         self.prepare()
         self._rep_capacity()
         self._absences_end()
-        with collector_tuned():
+        with collector_off():
             self.env.run(until=self.horizon)
         end = self.start + timedelta(hours=self.horizon)
         self.stats.finish(
