@@ -27,7 +27,7 @@ MONTH_HOURS = 30 * 24  # RSS is noted every 30 simulated days
 MMC_DAYS = 60  # the same-queue comparison: 60 days of the bundled M/M/c (about 6,500 customers)
 REFERENCE_CUSTOMERS = 200_000  # at most, through raw SimPy and Ciw
 PROFILED_DAYS = 14  # the profiled replication: long enough for journeys to reach reps,
-PROFILED_LEADS = 20_000  # ...and at most about this many arrivals (a large team's week)
+PROFILED_LEADS = 10_000  # ...and at most about this many arrivals (a large team's few days)
 
 
 def bench_sim(
