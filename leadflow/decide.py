@@ -211,6 +211,9 @@ def view_score(state: JourneyState, now: datetime, policy: Policy) -> float:
     return round(state.fit_score + engagement, 2)
 
 
+_CLOCK_RANK = {clock: rank for rank, clock in enumerate(Clock)}
+
+
 def due_deadlines(state: JourneyState, now: datetime) -> list[DeadlineReached]:
     """The deadlines due at or before ``now``, in the order ``decide`` must see them.
 
@@ -218,8 +221,7 @@ def due_deadlines(state: JourneyState, now: datetime) -> list[DeadlineReached]:
     first-contact deadline often do) are taken by time, then in ``Clock`` order, so every
     shell makes the same decisions whatever order its timers fire in.
     """
-    order = {clock: rank for rank, clock in enumerate(Clock)}
-    due = sorted((at, order[clock], clock) for clock, at in state.deadlines.items() if at <= now)
+    due = sorted((at, _CLOCK_RANK[clock], clock) for clock, at in state.deadlines.items() if at <= now)
     return [DeadlineReached(clock=clock, due_at=at) for at, _, clock in due]
 
 
@@ -240,19 +242,20 @@ class _Transition:
     # -- dispatch ---------------------------------------------------------------------
 
     def apply(self, event: JourneyEvent) -> None:
-        if isinstance(event, LeadSubmitted):
-            self._submitted(event)
-        elif isinstance(event, EngagementReceived):
-            self._engaged(event.event if event.as_sent else bounded(event.event, self.at, self.policy.engagement))
-        elif isinstance(event, RepActed):
+        # By exact type, the most frequent first: events are plain dataclasses, never subclassed.
+        if type(event) is RepActed:
             self._acted(event.action)
-        elif isinstance(event, DeadlineReached):
-            self._deadline(event)
-        elif isinstance(event, RepAssigned):
+        elif type(event) is LeadSubmitted:
+            self._submitted(event)
+        elif type(event) is RepAssigned:
             self._assigned(event)
-        elif isinstance(event, NoRepAvailable):
+        elif type(event) is DeadlineReached:
+            self._deadline(event)
+        elif type(event) is EngagementReceived:
+            self._engaged(event.event if event.as_sent else bounded(event.event, self.at, self.policy.engagement))
+        elif type(event) is NoRepAvailable:
             self._unrouted(event)
-        elif isinstance(event, PolicyAdopted):
+        elif type(event) is PolicyAdopted:
             self._adopted(event)
         else:  # pragma: no cover - the union is closed
             raise TypeError(f"unknown event {event!r}")

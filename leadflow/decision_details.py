@@ -11,7 +11,7 @@ not a silent zero.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from enum import Enum
 from typing import ClassVar, Self
 
@@ -29,11 +29,8 @@ class TypedDetail:
 
     def to_detail(self) -> Detail:
         """The flat mapping ``decide`` records (enums by value, as the ledger stores them)."""
-        detail: Detail = {}
-        for name in _field_names(type(self)):
-            value = getattr(self, name)
-            detail[name] = value.value if isinstance(value, Enum) else value
-        return detail
+        # A detail's ``__dict__`` holds exactly its fields, in their order (``kind`` is a ClassVar).
+        return {name: value.value if isinstance(value, Enum) else value for name, value in self.__dict__.items()}
 
     @classmethod
     def of(cls, entry: DecisionEntry) -> Self:
@@ -45,17 +42,6 @@ class TypedDetail:
     @classmethod
     def _read(cls, detail: Detail) -> Self:
         raise NotImplementedError
-
-
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
-
-
-def _field_names(kind: type) -> tuple[str, ...]:
-    """A detail class's field names, read once (``dataclasses.fields`` rebuilds them each call)."""
-    names = _FIELD_NAMES.get(kind)
-    if names is None:
-        names = _FIELD_NAMES[kind] = tuple(item.name for item in fields(kind))
-    return names
 
 
 @dataclass(frozen=True)

@@ -215,18 +215,21 @@ def sla_settled(before: JourneyState, after: JourneyState, entries: list[Decisio
     first_contact = first_contact_settled(before, after)
     if first_contact is not None:
         settled.append(SlaSettled(Clock.FIRST_CONTACT, tier, first_contact))
-    running = set(before.deadlines)
+    # A window running before the transition is settled met by its first acceptance or attempt.
+    acceptance_running = Clock.ACCEPTANCE in before.deadlines
+    follow_up_running = Clock.FOLLOW_UP in before.deadlines
     for entry in entries:
-        if entry.kind is DecisionKind.BREACH:
+        kind = entry.kind
+        if kind is DecisionKind.BREACH:
             clock = BreachDetail.of(entry).clock
             if clock in _WINDOWED_CLOCKS:
                 settled.append(SlaSettled(clock, tier, ContactSla.MISSED))
-        elif entry.kind is DecisionKind.ACCEPTED and Clock.ACCEPTANCE in running:
-            running.discard(Clock.ACCEPTANCE)
+        elif kind is DecisionKind.ACCEPTED and acceptance_running:
+            acceptance_running = False
             if not AcceptedDetail.of(entry).auto:  # the policy's auto-accept is not the rep meeting the window
                 settled.append(SlaSettled(Clock.ACCEPTANCE, tier, ContactSla.MET))
-        elif entry.kind is DecisionKind.ATTEMPT and Clock.FOLLOW_UP in running:
-            running.discard(Clock.FOLLOW_UP)
+        elif kind is DecisionKind.ATTEMPT and follow_up_running:
+            follow_up_running = False
             settled.append(SlaSettled(Clock.FOLLOW_UP, tier, ContactSla.MET))
     return settled
 

@@ -136,11 +136,13 @@ def pool_roster(policy: Policy, territory: str | None, segment: str | None) -> P
         if len(_POOL_ROSTERS) >= _POOL_ROSTERS_KEPT:
             _POOL_ROSTERS.clear()
         everyone: list[int] = []
-        by_calendar: dict[int, tuple[BusinessCalendar, list[int]]] = {}
+        # Reps whose hours say the same share one list, however each was written down: one
+        # list walks in turn with no merge.
+        by_calendar: dict[tuple[object, ...], tuple[BusinessCalendar, list[int]]] = {}
         for index, rep in enumerate(policy.reps):
             if covers(rep, territory, segment):
                 everyone.append(index)
-                by_calendar.setdefault(id(rep.hours), (rep.hours, []))[1].append(index)
+                by_calendar.setdefault(rep.hours.content, (rep.hours, []))[1].append(index)
         entry = _POOL_ROSTERS[key] = (policy, PoolRoster(everyone, list(by_calendar.values())))
     return entry[1]
 

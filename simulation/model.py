@@ -37,6 +37,7 @@ from leadflow.journey import (
     ClaimLead,
     Clock,
     DecisionEntry,
+    DecisionKind,
     EngagementReceived,
     JoinWaitingLine,
     JourneyEvent,
@@ -100,32 +101,36 @@ class LeadJourney:
         now = model.now_dt()
         before = self.state
         self.state, commands = decide(before, event, now, model.policy)
-        entries = [command.entry for command in commands if isinstance(command, Record)]
-        for settled in sla_settled(before, self.state, entries):
-            model.sla_settled(self, settled)
+        entries: list[DecisionEntry] = []
         assignment = None
         freed: list[str] = []
-        for command in commands:
-            if isinstance(command, Record):
-                model.observe(self, command.entry)
-            elif isinstance(command, AssignLead):
+        routing = model.routing
+        for command in commands:  # by exact type: commands are plain dataclasses, never subclassed
+            if type(command) is Record:
+                entries.append(command.entry)
+            elif type(command) is AssignLead:
                 assignment = command
-            elif isinstance(command, ReleaseLead):
-                model.routing.release(command.rep_id)
+            elif type(command) is ReleaseLead:
+                routing.release(command.rep_id)
                 freed.append(command.rep_id)
-            elif isinstance(command, ClaimLead):
-                model.routing.take(command.rep_id)
-            elif isinstance(command, JoinWaitingLine):
+            elif type(command) is ClaimLead:
+                routing.take(command.rep_id)
+            elif type(command) is JoinWaitingLine:
                 model.join_line(self, command)
-            elif isinstance(command, LeaveWaitingLine):
+            elif type(command) is LeaveWaitingLine:
                 model.leave_line(self)
+        # Routing's and the line's books are kept above; the statistics read neither.
+        for settled in sla_settled(before, self.state, entries):
+            model.sla_settled(self, settled)
+        for entry in entries:
+            model.observe(self, entry)
         if model.traces is None:
             forget_observed(self.state)
         self._retime()
         if assignment is not None:
             if assignment.release_rep_id:
                 freed.append(assignment.release_rep_id)
-            self.feed(model.routing.assign(assignment, now))
+            self.feed(routing.assign(assignment, now))
         else:
             self._after_decision()
         for rep_id in freed:
@@ -471,7 +476,7 @@ class JourneyModel(SimShell):
 
     def observe(self, journey: LeadJourney, entry: DecisionEntry) -> None:
         if entry.at >= self.start:  # not the prior history's (``simulation.prior_history``)
-            due = journey.state.first_contact_due
+            due = journey.state.first_contact_due if entry.kind is DecisionKind.MQL else None  # read only of an MQL
             self.stats.decided(
                 journey.person.index, entry, journey.state, self.env.now, self.hours(due) if due else None
             )

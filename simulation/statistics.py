@@ -79,7 +79,7 @@ class ReplicationStats:
             self.leads += 1
 
     def decided(self, index: int, entry: DecisionEntry, state: JourneyState, now: float, due: float | None) -> None:
-        """Fold one decision of lead ``index`` in (``due``: its first-contact due time, hours).
+        """Fold one decision of lead ``index`` in (``due``: its first-contact due time, hours, read of an MQL only).
 
         Counted by when it happened, as the live counters count (``leadflow.kpis``): a decision
         of the measured period counts whenever its lead arrived; a first contact counts with
