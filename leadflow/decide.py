@@ -234,6 +234,7 @@ class _Transition:
         # previous owners) are replaced, never changed, so the input state keeps its own.
         self.state.deadlines = dict(state.deadlines)
         self._armed_before = frozenset(state.deadlines)
+        self._armed_here: set[Clock] = set()  # clocks with a StartDeadline among this transition's commands
         self.now = now if now.tzinfo is timezone.utc else now.astimezone(timezone.utc)
         self.at = self.now
         self.policy = policy
@@ -312,13 +313,14 @@ class _Transition:
         due_at = max(due_at, self.at)
         self.state.deadlines[clock] = due_at
         self.commands.append(StartDeadline(clock=clock, due_at=due_at))
+        self._armed_here.add(clock)
 
     def disarm(self, *clocks: Clock) -> None:
         for clock in clocks:
             if self.state.deadlines.pop(clock, None) is None:
                 continue
-            armed_here = [c for c in self.commands if isinstance(c, StartDeadline) and c.clock is clock]
-            if armed_here:  # armed and disarmed in one step: the shell never needs a timer
+            if clock in self._armed_here:  # armed and disarmed in one step: the shell never needs a timer
+                self._armed_here.discard(clock)
                 self.commands = [c for c in self.commands if not (isinstance(c, StartDeadline) and c.clock is clock)]
                 if clock in self._armed_before:
                     self.commands.append(CancelDeadline(clock=clock))
@@ -513,7 +515,7 @@ class _Transition:
             self._recycle("stalled", by=None)
         elif event.clock is Clock.AUTO_ACCEPT:
             if s.stage is Stage.ASSIGNED and s.owner_id is not None:
-                self._accept(Accept(by=s.owner_id), automatically=True)
+                self._accept(s.owner_id, automatically=True)
         elif event.clock is Clock.ROUTING_RETRY:
             if s.stage is Stage.MQL and s.owner_id is None and s.queued_team is None:
                 self._request_assignment()
@@ -586,7 +588,7 @@ class _Transition:
 
     def _acted(self, action: RepAction) -> None:
         if isinstance(action, Accept):
-            self._accept(action)
+            self._accept(action.by)
         elif isinstance(action, LogAttempt):
             self._attempt(action)
         elif isinstance(action, Qualify):
@@ -601,23 +603,24 @@ class _Transition:
         elif isinstance(action, Reject):
             self._back_to_marketing(RejectedDetail(by=action.by, reason=action.reason or ""))
 
-    def _accept(self, action: Accept, automatically: bool = False) -> None:
+    def _accept(self, by: str, automatically: bool = False) -> None:
+        """``by`` accepts the lead (claims it from the team queue, if it is there)."""
         s = self.state
         if s.stage is Stage.MQL and s.queued_team:
-            rep = self.policy.rep(action.by)
+            rep = self.policy.rep(by)
             s.assignment_step += 1
-            self.commands.append(ClaimLead(step=s.assignment_step, rep_id=action.by))
-            self._take_ownership(action.by, rep.team if rep else s.queued_team)
+            self.commands.append(ClaimLead(step=s.assignment_step, rep_id=by))
+            self._take_ownership(by, rep.team if rep else s.queued_team)
             self.record(DecisionKind.ASSIGNED, step=s.assignment_step, team=s.owner_team, claimed=True)
         s.accepted_at = self.at
         self.set_stage(Stage.ACCEPTED)
         self.disarm(Clock.ACCEPTANCE, Clock.AUTO_ACCEPT)
-        self.record_typed(AcceptedDetail(by=action.by, auto=automatically))  # auto: the SAL gate's, on the owner's behalf
+        self.record_typed(AcceptedDetail(by=by, auto=automatically))  # auto: the SAL gate's, on the owner's behalf
 
     def _attempt(self, action: LogAttempt) -> None:
         s, cadence = self.state, self.policy.cadence
         if s.stage is Stage.ASSIGNED:
-            self._accept(Accept(by=action.by))
+            self._accept(action.by)
         self.set_stage(Stage.WORKING)
         s.attempts += 1
         s.owner_attempts += 1

@@ -11,37 +11,36 @@ from __future__ import annotations
 import heapq
 from bisect import bisect_left
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from leadflow.business_calendar import BusinessCalendar, is_open
 from leadflow.policy import Policy, Rep, Routing, RoutingMethod, roster_positions
 
 
-class RoutingSnapshot(BaseModel):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoutingSnapshot:
     """Routing state at the moment of a decision."""
 
-    model_config = ConfigDict(frozen=True)
-
-    open_leads: dict[str, int] = Field(default_factory=dict)
-    assigned_total: dict[str, int] = Field(default_factory=dict)
-    last_assigned: str | None = Field(default=None, description="round-robin pointer of the pool")
+    open_leads: dict[str, int] = field(default_factory=dict)
+    assigned_total: dict[str, int] = field(default_factory=dict)
+    last_assigned: str | None = None  # the round-robin pointer of the pool
 
 
-class RouteRequest(BaseModel):
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteRequest:
+    """The lead to route: its pool, the reps who already had it, and when."""
 
     territory: str | None = None
     segment: str | None = None
-    exclude: list[str] = Field(default_factory=list, description="reps who already had the lead")
+    exclude: list[str] = field(default_factory=list)
     at: datetime
 
 
-class RouteDecision(BaseModel):
-    model_config = ConfigDict(frozen=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteDecision:
+    """The rep chosen for a lead, or why nobody can take it (``why_none``)."""
 
     pool: str
     rep_id: str | None = None

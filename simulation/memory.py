@@ -8,7 +8,7 @@ the statistics need and lets the rest go; none of them changes a decision or a n
 
 * ``forget_observed``: once every decision has been observed, a journey's state keeps only
   its latest log entry and stage change (all that ``decide`` reads).
-* ``never_armed``: a nurture expiry is not timed when no trace is kept; it changes no
+* ``untimed_clocks``: a nurture expiry is not timed when no trace is kept; it changes no
   statistic, and the lead's qualifying engagement (found in advance) cancels it anyway.
 * ``ArmedDeadline``: a journey keeps one timer, at its earliest deadline. SimPy cannot take
   a timeout out of its queue, so a timer no longer needed is cut loose from its journey and
@@ -50,9 +50,9 @@ def forget_observed(state: JourneyState) -> None:
         state.stage_history = state.stage_history[-1:]
 
 
-def never_armed(clock: Clock, keeping_traces: bool) -> bool:
-    """Whether a deadline on ``clock`` is left untimed (see the module doc)."""
-    return clock is Clock.NURTURE and not keeping_traces
+def untimed_clocks(keeping_traces: bool) -> frozenset[Clock]:
+    """The clocks whose deadlines are left untimed (see the module doc)."""
+    return frozenset() if keeping_traces else frozenset({Clock.NURTURE})
 
 
 class _Journey(Protocol):

@@ -64,7 +64,7 @@ from simulation.memory import (
     Packer,
     collector_off,
     forget_observed,
-    never_armed,
+    untimed_clocks,
 )
 from simulation.population import RESUMED_INDEX, Arrivals, People, Person, engagement_after
 from simulation.prior_history import prior_leads
@@ -147,9 +147,9 @@ class LeadJourney:
         """
         state, earliest = self.state, None
         if state.outcome is None:
-            keeping_traces = self.model.traces is not None
+            untimed = self.model.untimed
             for clock, due_at in state.deadlines.items():
-                if (earliest is None or due_at < earliest) and not never_armed(clock, keeping_traces):
+                if (earliest is None or due_at < earliest) and clock not in untimed:
                     earliest = due_at
         timer = self.timer
         if timer is not None:
@@ -240,6 +240,7 @@ class SimShell:
         self.packer = Packer(dataclasses=(Person,))
         self.decisions = 0  # events fed to ``decide``
         self.traces: dict[str, list[DecisionEntry]] | None = {} if keep_traces else None
+        self.untimed = untimed_clocks(keep_traces)
         self._exact: tuple[float, datetime] = (0.0, start)
 
     def now_dt(self) -> datetime:

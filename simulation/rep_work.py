@@ -19,9 +19,10 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import simpy
+from pydantic import BaseModel
 
 from leadflow.actions import MAX_CALL_MINUTES, Accept, AttemptOutcome, Convert, Disqualify, LogAttempt, Qualify, Reject
 from leadflow.journey import Stage
@@ -37,6 +38,15 @@ if TYPE_CHECKING:
 # Tasks a rep spends desk time on; the rest (qualify, close) follow a connected call by
 # the behaviour's own delays.
 DESK_TASKS = frozenset({Task.ACCEPT, Task.FIRST_ATTEMPT, Task.FOLLOW_UP})
+
+
+A = TypeVar("A", bound=BaseModel)
+
+
+def drawn(kind: type[A], **values: Any) -> A:
+    """A rep action the simulator made from values it drew or holds (a reason from the
+    scenario's own codes, a rep of the roster): every field given, built unvalidated."""
+    return unvalidated(kind, {"type": kind.model_fields["type"].default, **values})
 
 
 def reaction_minutes(behaviour: Behaviour, rep: Rep) -> Distribution:
@@ -147,7 +157,7 @@ class OwnerWork:
         rep_id, behaviour, rng = self.desk.rep.id, model.behaviour, journey.person.behaviour_rng
         if item.task is Task.ACCEPT:
             if behaviour.reject_probability and rng.random() < behaviour.reject_probability:
-                journey.act(Reject(by=rep_id, reason=pick(behaviour.reject_reasons, rng.random())))
+                journey.act(drawn(Reject, by=rep_id, reason=pick(behaviour.reject_reasons, rng.random())))
                 return 0.0
             # Accepting is the dial itself: the core takes an owner's attempt on an assigned
             # lead as its acceptance too (the same decisions, in one transition, not two).
@@ -157,7 +167,7 @@ class OwnerWork:
         outcome = AttemptOutcome.CONNECTED if connected else AttemptOutcome.NO_ANSWER
         minutes = sample(self.desk.call, rng.random())
         logged = round(min(minutes, MAX_CALL_MINUTES), 2)  # a day at most, as the API takes it
-        attempt = unvalidated(LogAttempt, {"by": rep_id, "type": "attempt", "outcome": outcome, "minutes": logged})
+        attempt = drawn(LogAttempt, by=rep_id, outcome=outcome, minutes=logged)
         if not journey.act(attempt):
             return 0.0
         return minutes / 60
@@ -184,9 +194,9 @@ class OwnerWork:
             return
         rng, rep_id, behaviour = journey.person.behaviour_rng, self.desk.rep.id, model.behaviour
         if rng.random() >= model.chance(behaviour.qualify_rates, behaviour.qualify, journey):
-            journey.act(Disqualify(by=rep_id, reason=pick(behaviour.disqualify_reasons, rng.random())))
+            journey.act(drawn(Disqualify, by=rep_id, reason=pick(behaviour.disqualify_reasons, rng.random())))
             return
-        if not journey.act(Qualify(by=rep_id, budget=True, authority=True, need="simulated")):
+        if not journey.act(drawn(Qualify, by=rep_id, budget=True, authority=True, need="simulated", timeline_days=None)):
             return
         model.later(rng, sample(behaviour.close_within_days, rng.random()) * 24, self.close)
 
@@ -196,9 +206,9 @@ class OwnerWork:
             return
         rng, rep_id, behaviour = journey.person.behaviour_rng, self.desk.rep.id, model.behaviour
         if rng.random() < model.chance(behaviour.convert_rates, behaviour.convert, journey):
-            journey.act(Convert(by=rep_id))
+            journey.act(drawn(Convert, by=rep_id, opportunity_id=None))
         else:
-            journey.act(Disqualify(by=rep_id, reason=pick(behaviour.disqualify_reasons, rng.random())))
+            journey.act(drawn(Disqualify, by=rep_id, reason=pick(behaviour.disqualify_reasons, rng.random())))
 
 
 class QueueClaim:
@@ -223,4 +233,4 @@ class QueueClaim:
         state = self.journey.state
         if (state.outcome is None and state.stage is Stage.MQL and state.queued_team == self.team
                 and state.assignment_step == self.step):
-            self.journey.act(Accept(by=self.rep_id))
+            self.journey.act(drawn(Accept, by=self.rep_id))

@@ -13,7 +13,6 @@ from leadflow.journey import AssignLead, JoinWaitingLine, NoRepAvailable, RepAss
 from leadflow.policy import Policy
 from leadflow.routing import RouteRequest, RoutingSnapshot, choose_rep, on_shift, pool_key
 from leadflow.waiting_line import WaitingLead, WaitingLine, may_serve
-from simulation.unvalidated import unvalidated
 
 
 class RoutingBook:
@@ -27,13 +26,10 @@ class RoutingBook:
     def assign(self, command: AssignLead, at: datetime) -> RepAssigned | NoRepAvailable:
         if command.release_rep_id:
             self.release(command.release_rep_id)
-        # Built from the core's command and this book's own consistent state: no need to
-        # validate (and copy) them per lead.
-        request = unvalidated(RouteRequest, {"territory": command.territory, "segment": command.segment,
-                                             "exclude": command.exclude, "at": at})
+        request = RouteRequest(territory=command.territory, segment=command.segment, exclude=command.exclude, at=at)
         pool = pool_key(command.territory, command.segment)
-        snapshot = unvalidated(RoutingSnapshot, {"open_leads": self.open_leads, "assigned_total": self.assigned_total,
-                                                 "last_assigned": self.pointers.get(pool)})
+        snapshot = RoutingSnapshot(open_leads=self.open_leads, assigned_total=self.assigned_total,
+                                   last_assigned=self.pointers.get(pool))
         decision = choose_rep(self.policy, request, snapshot)
         if decision.rep_id is None:
             return NoRepAvailable(step=command.step, why=decision.why_none or "no rep available")
