@@ -530,8 +530,15 @@ def _fit_outcomes(calibration: Calibration, episodes: list[_Episode], policy: Po
         calibration.add(Fitted("behaviour.reject_probability", share, len(touched), interval,
                                "rejected / MQLs a rep answered; Wilson score interval"))
         behaviour["reject_probability"] = round(share, 5)
-    if rejects:
-        behaviour["reject_reasons"] = _shares(calibration, "behaviour.reject_reasons", rejects)
+    if rejects:  # reasons the simulated reps may give: the policy's reject codes (the core refuses others)
+        known_rejects = set(policy.reason_codes.reject)
+        uncoded = Counter(reason for reason in rejects if reason not in known_rejects)
+        if uncoded:
+            calibration.warn("behaviour.reject_reasons: reason(s) not among the policy's reject codes left out: "
+                             + ", ".join(f"{reason} ({count})" for reason, count in uncoded.most_common()))
+        coded_rejects = [reason for reason in rejects if reason in known_rejects]
+        behaviour["reject_reasons"] = (_shares(calibration, "behaviour.reject_reasons", coded_rejects) if coded_rejects
+                                       else dict.fromkeys(policy.reason_codes.reject, 1.0))  # none coded: evenly
     losses = [episode.loss for episode in episodes if episode.loss]
     known = set(policy.reason_codes.disqualify)
     unknown = Counter(loss for loss in losses if loss not in known)

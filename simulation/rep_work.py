@@ -46,7 +46,9 @@ A = TypeVar("A", bound=BaseModel)
 def drawn(kind: type[A], **values: Any) -> A:
     """A rep action the simulator made from values it drew or holds (a reason from the
     scenario's own codes, a rep of the roster): every field given, built unvalidated."""
-    return unvalidated(kind, {"type": kind.model_fields["type"].default, **values})
+    given = {**values, "type": kind.model_fields["type"].default}
+    in_order = {name: given.pop(name) for name in kind.model_fields if name in given}  # as validation orders them
+    return unvalidated(kind, {**in_order, **given})  # a name left over is refused
 
 
 def reaction_minutes(behaviour: Behaviour, rep: Rep) -> Distribution:

@@ -341,8 +341,14 @@ def resolve_scenario(data: dict[str, Any], source: str, base_dir: Path = Path(".
     reasons = sorted(set(scenario.behaviour.disqualify_reasons) - set(policy.reason_codes.disqualify))
     if reasons:
         problems.append(
-            f"behaviour.disqualify_reasons: {', '.join(reasons)} not in the policy's reason codes "
+            f"behaviour.disqualify_reasons: {', '.join(map(repr, reasons))} not in the policy's reason codes "
             f"({', '.join(policy.reason_codes.disqualify)})"
+        )
+    rejects = sorted(set(scenario.behaviour.reject_reasons) - set(policy.reason_codes.reject))
+    if rejects and scenario.behaviour.reject_probability > 0:
+        problems.append(
+            f"behaviour.reject_reasons: {', '.join(map(repr, rejects))} not in the policy's reject codes "
+            f"({', '.join(policy.reason_codes.reject)})"
         )
     if problems:
         raise ScenarioError(source, problems)

@@ -355,8 +355,20 @@ def test_absences_keep_reps_out_of_routing(tmp_path: Path):
 def test_disqualify_reasons_must_be_policy_reason_codes(tmp_path: Path):
     path = tmp_path / "reasons.yaml"
     path.write_text(f"extends: {SCENARIOS_DIR / 'baseline.yaml'}\nbehaviour:\n  disqualify_reasons: {{bad_timing: 1}}\n")
-    with pytest.raises(ScenarioError, match="bad_timing not in the policy's reason codes"):
+    with pytest.raises(ScenarioError, match="'bad_timing' not in the policy's reason codes"):
         load_scenario(path)
+
+
+def test_reject_reasons_must_be_policy_reject_codes_when_reps_reject(tmp_path: Path):
+    # A reason the core refuses would be a reject silently not made: the scenario says so at load.
+    path = tmp_path / "rejects.yaml"
+    path.write_text(f"extends: {SCENARIOS_DIR / 'baseline.yaml'}\nbehaviour:\n  reject_probability: 0.1\n"
+                    "  reject_reasons: {not_icp: 1, ' no_intent': 1}\n")
+    with pytest.raises(ScenarioError, match="behaviour.reject_reasons: ' no_intent' not in the policy's reject codes"):
+        load_scenario(path)
+    never = tmp_path / "never.yaml"  # reps who never reject: their reasons are never used
+    never.write_text(f"extends: {SCENARIOS_DIR / 'baseline.yaml'}\nbehaviour:\n  reject_reasons: {{sometime: 1}}\n")
+    assert load_scenario(never).scenario.behaviour.reject_probability == 0
 
 
 def test_a_resting_random_stream_gives_the_numbers_of_one_generator():
