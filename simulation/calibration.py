@@ -362,6 +362,17 @@ def _shares(calibration: Calibration, name: str, values: list[Any], top: int | N
     return {key: round(count / kept_total, 5) for key, count in kept.items()}
 
 
+def _coded_shares(calibration: Calibration, name: str, reasons: list[str], codes: list[str]) -> dict[str, float]:
+    """The shares of ``reasons`` among the policy's ``codes``: the only reasons the simulated
+    reps may give (the core refuses others); the rest are left out with a warning."""
+    known = set(codes)
+    uncoded = Counter(reason for reason in reasons if reason not in known)
+    if uncoded:
+        calibration.warn(f"{name}: reason(s) not among the policy's codes left out: "
+                         + ", ".join(f"{reason} ({count})" for reason, count in uncoded.most_common()))
+    return _shares(calibration, name, [reason for reason in reasons if reason in known])
+
+
 # -- reps -----------------------------------------------------------------------------------------
 
 
@@ -530,24 +541,14 @@ def _fit_outcomes(calibration: Calibration, episodes: list[_Episode], policy: Po
         calibration.add(Fitted("behaviour.reject_probability", share, len(touched), interval,
                                "rejected / MQLs a rep answered; Wilson score interval"))
         behaviour["reject_probability"] = round(share, 5)
-    if rejects:  # reasons the simulated reps may give: the policy's reject codes (the core refuses others)
-        known_rejects = set(policy.reason_codes.reject)
-        uncoded = Counter(reason for reason in rejects if reason not in known_rejects)
-        if uncoded:
-            calibration.warn("behaviour.reject_reasons: reason(s) not among the policy's reject codes left out: "
-                             + ", ".join(f"{reason} ({count})" for reason, count in uncoded.most_common()))
-        coded_rejects = [reason for reason in rejects if reason in known_rejects]
-        behaviour["reject_reasons"] = (_shares(calibration, "behaviour.reject_reasons", coded_rejects) if coded_rejects
-                                       else dict.fromkeys(policy.reason_codes.reject, 1.0))  # none coded: evenly
+    if rejects:  # none of them a reject code: the policy's codes evenly
+        behaviour["reject_reasons"] = (_coded_shares(calibration, "behaviour.reject_reasons", rejects,
+                                                     policy.reason_codes.reject)
+                                       or dict.fromkeys(policy.reason_codes.reject, 1.0))
     losses = [episode.loss for episode in episodes if episode.loss]
-    known = set(policy.reason_codes.disqualify)
-    unknown = Counter(loss for loss in losses if loss not in known)
-    if unknown:
-        calibration.warn("behaviour.disqualify_reasons: reason(s) not among the policy's codes left out: "
-                         + ", ".join(f"{reason} ({count})" for reason, count in unknown.most_common()))
-    coded = [loss for loss in losses if loss in known]
-    if coded:
-        behaviour["disqualify_reasons"] = _shares(calibration, "behaviour.disqualify_reasons", coded)
+    coded_losses = _coded_shares(calibration, "behaviour.disqualify_reasons", losses, policy.reason_codes.disqualify)
+    if coded_losses:
+        behaviour["disqualify_reasons"] = coded_losses
     end = calibration.until
 
     def business_hours(start: datetime, stop: datetime) -> float:
