@@ -541,7 +541,7 @@ def _fit_outcomes(calibration: Calibration, episodes: list[_Episode], policy: Po
         calibration.add(Fitted("behaviour.reject_probability", share, len(touched), interval,
                                "rejected / MQLs a rep answered; Wilson score interval"))
         behaviour["reject_probability"] = round(share, 5)
-    if rejects:  # none of them a reject code: the policy's codes evenly
+    if rejects:  # when none of them is one of the policy's reject codes, its codes evenly
         behaviour["reject_reasons"] = (_coded_shares(calibration, "behaviour.reject_reasons", rejects,
                                                      policy.reason_codes.reject)
                                        or dict.fromkeys(policy.reason_codes.reject, 1.0))
