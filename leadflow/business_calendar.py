@@ -20,6 +20,8 @@ _MAX_DAYS_SEARCHED = 3660
 _WINDOWS_KEPT = 65536  # days of business hours memoised per calendar (179 years)
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
 _ONE_MICROSECOND = timedelta(microseconds=1)
+_ZERO = timedelta(0)
+_ONE_DAY = timedelta(days=1)
 
 
 class BusinessCalendar(BaseModel):
@@ -88,6 +90,12 @@ class BusinessCalendar(BaseModel):
         return {}
 
     @cached_property
+    def closings(self) -> dict[tuple[date, int], datetime]:
+        """``end_of_business_day``'s answers so far, by the business day counted from and the
+        days after it: a follow-up cadence asks the same few all day."""
+        return {}
+
+    @cached_property
     def last_day(self) -> list[tuple[datetime, datetime, date | None]]:
         """``[(begins, ends, day)]``: the UTC span of the local date asked about last, when the
         UTC offset is the same all that day (a day with a daylight-saving change is never kept).
@@ -109,6 +117,7 @@ class BusinessCalendar(BaseModel):
 def _forget_memos(calendar: BusinessCalendar) -> BusinessCalendar:
     calendar.__dict__.pop("always_open", None)
     calendar.__dict__.pop("windows", None)
+    calendar.__dict__.pop("closings", None)
     calendar.__dict__.pop("last_day", None)
     return calendar
 
@@ -183,7 +192,7 @@ def add_business_time(calendar: BusinessCalendar, start: datetime, amount: timed
     A start outside business hours counts from the next opening; ``amount`` zero gives that
     opening (or ``start`` itself when open).
     """
-    if amount < timedelta(0):
+    if amount < _ZERO:
         raise ValueError("business time to add must not be negative")
     cursor = _require_aware(start)
     if calendar.always_open:
@@ -200,7 +209,7 @@ def add_business_time(calendar: BusinessCalendar, start: datetime, amount: timed
                 if remaining <= available:
                     return begin + remaining
                 remaining -= available
-        day += timedelta(days=1)
+        day += _ONE_DAY
     raise ValueError(f"no business hours found within {_MAX_DAYS_SEARCHED} days of {start.isoformat()}")
 
 
@@ -225,7 +234,7 @@ def business_time_between(calendar: BusinessCalendar, start: datetime, end: date
             begin, finish = max(window[0], start), min(window[1], end)
             if finish > begin:
                 total += finish - begin
-        day += timedelta(days=1)
+        day += _ONE_DAY
     return total
 
 
@@ -236,13 +245,19 @@ def end_of_business_day(calendar: BusinessCalendar, instant: datetime, days_afte
     """
     if days_after < 0:
         raise ValueError("days_after must not be negative")
-    day = _local_date(calendar, add_business_time(calendar, instant, timedelta(0)))
-    counted = 0
+    day = _local_date(calendar, add_business_time(calendar, instant, _ZERO))
+    closings = calendar.closings
+    closing = closings.get((day, days_after))
+    if closing is not None:
+        return closing
+    counted, counted_from = 0, day
     for _ in range(_MAX_DAYS_SEARCHED):
         window = _business_window(calendar, day)  # None on a day that is not a business day
         if window is not None:
             if counted == days_after:
+                if len(closings) < _WINDOWS_KEPT:
+                    closings[counted_from, days_after] = window[1]
                 return window[1]
             counted += 1
-        day += timedelta(days=1)
+        day += _ONE_DAY
     raise ValueError(f"no business day found within {_MAX_DAYS_SEARCHED} days of {instant.isoformat()}")

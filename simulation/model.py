@@ -73,6 +73,7 @@ from simulation.routing_book import RoutingBook
 from simulation.scenario import Likelihood, LoadedScenario, NurturesAtStart
 from simulation.start_state import StartState
 from simulation.statistics import ReplicationStats
+from simulation.timers import Cancellable, Timers
 
 _PRIOR_STREAM = 0x5EED_0F_9A57  # mixed into the seeds of the nurtures running at the start
 
@@ -143,7 +144,8 @@ class LeadJourney:
         its ``deadlines`` are exactly the armed ones. A timer left behind by a cancelled or
         later re-armed deadline fires, finds nothing due, and times the next one, which is
         what ``decide`` would do with a stale timer; a timer no longer needed is cut loose
-        (``ArmedDeadline``), so few cancelled timers stay in SimPy's queue.
+        (``ArmedDeadline``), and dropped if it is still held back (``simulation.timers``), so
+        few cancelled timers stay in SimPy's queue.
         """
         state, earliest = self.state, None
         if state.outcome is None:
@@ -160,7 +162,7 @@ class LeadJourney:
         if earliest is not None:
             timer = self.timer = ArmedDeadline(self)
             self.timer_at = earliest
-            self.model.at(earliest, timer.fire)
+            self.model.at(earliest, timer.fire, cancellable=timer)
 
     def act(self, action: RepAction) -> bool:
         """A rep action; False if the journey had moved on and the core refused it."""
@@ -234,6 +236,7 @@ class SimShell:
     def __init__(self, policy: Policy, start: datetime, keep_traces: bool = False):
         self.policy = policy
         self.env = simpy.Environment()
+        self.timers = Timers(self.env)
         self.start = start
         self.routing = RoutingBook(policy)
         self.in_line: dict[str, LeadJourney] = {}
@@ -256,12 +259,12 @@ class SimShell:
     def hours(self, moment: datetime) -> float:
         return (moment - self.start).total_seconds() / 3600
 
-    def at(self, moment: datetime, callback, *args) -> None:
-        """Call ``callback(*args)`` at ``moment`` (at once if it is not in the future)."""
+    def at(self, moment: datetime, callback, *args, cancellable: Cancellable | None = None) -> None:
+        """Call ``callback(*args)`` at ``moment`` (at once if it is not in the future); not at
+        all if ``cancellable`` is cut while the timer is still held back (``simulation.timers``)."""
         current = self.now_dt()
         when = moment if moment > current else current
-        timeout = self.env.timeout(max(0.0, self.hours(when) - self.env.now))
-        timeout.callbacks.append(partial(self._fire, when, callback, args))
+        self.timers.after(max(0.0, self.hours(when) - self.env.now), partial(self._fire, when, callback, args), cancellable)
 
     def _fire(self, moment: datetime, callback, args, _event: object) -> None:
         self._exact = (self.env.now, moment)
@@ -582,7 +585,7 @@ class JourneyModel(SimShell):
         """Carry a rep's work on a lead on after ``hours``; meanwhile the lead's random stream
         lets its generator go (``simulation.memory``)."""
         rng.rest()
-        self.env.timeout(hours).callbacks.append(callback)
+        self.timers.after(hours, callback)
 
     def business_delay(self, hours: float) -> float:
         return self.hours(add_business_time(self.policy.calendar, self.now_dt(), timedelta(hours=hours))) - self.env.now

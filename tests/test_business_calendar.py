@@ -192,8 +192,11 @@ def test_a_copy_with_other_hours_is_not_answered_from_the_originals_memo():
     assert add_business_hours(with_holiday, start, 24) == start + timedelta(hours=48)
     office = OFFICE_NY.model_copy()
     assert is_open(office, ny(2026, 11, 23, 10, 0))
+    friday = ny(2026, 11, 20, 10, 0)
+    assert end_of_business_day(office, friday, 1) == ny(2026, 11, 23, 17, 0)
     closed = office.model_copy(update={"holidays": [date(2026, 11, 23)]}, deep=True)
     assert not is_open(closed, ny(2026, 11, 23, 10, 0)) and is_open(office, ny(2026, 11, 23, 10, 0))
+    assert end_of_business_day(closed, friday, 1) == ny(2026, 11, 24, 17, 0)
 
 
 # --- is_open and end_of_business_day ---------------------------------------------------------
@@ -384,6 +387,16 @@ def test_the_local_date_memo_answers_as_the_time_zone_does(calendar, moments):
         instant = moment.astimezone(UTC)
         assert _local_date(calendar, instant) == instant.astimezone(calendar.zone).date()
         assert _local_date(calendar, instant - TICK) == (instant - TICK).astimezone(calendar.zone).date()
+
+
+@PROPERTY
+@given(calendar=calendars(), asks=st.lists(st.tuples(instants, st.integers(0, 12)), min_size=1, max_size=20))
+def test_the_closing_time_memo_answers_as_counting_afresh(calendar, asks):
+    # ``end_of_business_day`` keeps its answers by the day counted from: asked in any order,
+    # the same as a copy of the calendar (which starts with no memo) counts for itself.
+    for moment, days_after in asks:
+        assert end_of_business_day(calendar, moment, days_after) == end_of_business_day(
+            calendar.model_copy(), moment, days_after)
 
 
 def test_the_local_date_memo_is_not_kept_across_a_daylight_saving_change():
