@@ -233,7 +233,7 @@ class _Transition:
         # The deadlines change in place, so they are copied; the lists (log, stage history,
         # previous owners) are replaced, never changed, so the input state keeps its own.
         self.state.deadlines = dict(state.deadlines)
-        self._armed_before = frozenset(state.deadlines)
+        self._armed_before = state.deadlines  # the input state's, never changed
         self._armed_here: set[Clock] = set()  # clocks with a StartDeadline among this transition's commands
         self.now = now if now.tzinfo is timezone.utc else now.astimezone(timezone.utc)
         self.at = self.now
