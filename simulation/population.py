@@ -216,41 +216,18 @@ def engagement_after(
 
 def _drawn(rng: random.Random, rate: float, intent: float, behaviour: Behaviour, start: datetime,
            after_hours: float, until_hours: float) -> Iterator[DrawnEngagement]:
-    # A nurture's scan reads every event of months of engagement, so the loop is spelt out:
-    # ``rng.expovariate(rate)`` and ``pick`` over the mix's running totals (worked out once,
-    # by the same additions ``pick`` makes), the same numbers from the same draws.
-    random_, log = rng.random, math.log
-    mix = _running_totals(behaviour.engagement_mix)
-    last_kind = mix[-1][1] if mix else None
+    # A nurture's scan reads every event of months of engagement: ``rng.expovariate(rate)``
+    # is spelt out, the same numbers from the same draws.
+    random_, log, mix = rng.random, math.log, behaviour.engagement_mix
     hours = after_hours
     while True:
         hours += -log(1.0 - random_()) / rate
         if hours > until_hours:
             return
-        uniform, kind = random_(), last_kind
-        for total, key in mix:
-            if uniform < total:
-                kind = key
-                break
+        kind = pick(mix, random_())
         if kind is EngagementKind.DEMO_REQUEST and random_() > intent:
             kind = EngagementKind.PRICING_PAGE  # hand-raising needs intent
         yield _new_tuple(DrawnEngagement, (kind, start + timedelta(hours=hours), None))
 
 
 _new_tuple = tuple.__new__  # a named tuple built without its Python-level ``__new__``
-
-
-def _running_totals(weights: dict[EngagementKind, float]) -> list[tuple[float, EngagementKind]]:
-    """``pick``'s running totals over ``weights``, in its order (kept for the last mix asked about)."""
-    kept_for, totals = _LAST_TOTALS
-    if kept_for is weights:
-        return totals
-    totals, total = [], 0.0
-    for key, weight in weights.items():
-        total += weight
-        totals.append((total, key))
-    _LAST_TOTALS[:] = weights, totals
-    return totals
-
-
-_LAST_TOTALS: list = [None, []]  # (the mix, its running totals)
