@@ -7,8 +7,8 @@ take a timeout out of its queue). Every one of them makes each step of SimPy's h
 and colder, and a cancelled one still has to be popped.
 
 So a timer due after tomorrow waits in a bucket of its day, outside SimPy. At the start of
-each day (``_move``), the buckets of the day after are put into SimPy's queue, in the order
-they were set, leaving out the deadlines cancelled meanwhile. Nothing fires at another time
+each day (``_move``), the bucket of the day after is put into SimPy's queue, in the order
+its timers were set, leaving out the deadlines cancelled meanwhile. Nothing fires at another time
 or in another order than it would have straight from SimPy's queue:
 
 * A timer fires at the very instant it was set for: a bucket is moved at a whole number of
@@ -42,6 +42,9 @@ class Timers:
     __slots__ = ("env", "_far", "_moved_through")
 
     def __init__(self, env: simpy.Environment):
+        """``env``: a new environment (at hour 0, so that days start at whole hours)."""
+        if env.now != 0:
+            raise ValueError(f"Timers need a new SimPy environment (at 0), not one at {env.now}")
         self.env = env
         self._far: dict[int, list[tuple[float, Callable[[Any], None], Cancellable | None]]] = {}
         self._moved_through = 1  # the last day whose timers go straight into SimPy's queue
