@@ -24,6 +24,7 @@ from simulation.runner import replication_seeds, run_replication
 from simulation.scenario import LoadedScenario, NurturesAtStart, load_scenario
 
 MONTH_HOURS = 30 * 24  # RSS is noted every 30 simulated days
+MMC_TARGET_RATIO = 0.1  # issue 16's target for mmc_same_queue_ratio
 MMC_DAYS = 60  # the same-queue comparison: 60 days of the bundled M/M/c (about 6,500 customers)
 REFERENCE_CUSTOMERS = 200_000  # at most, through raw SimPy and Ciw
 PROFILED_DAYS = 14  # the profiled replication: long enough for journeys to reach reps,
@@ -157,6 +158,22 @@ def _same_queue(seed: int, days: float) -> dict[str, float]:
         # The ratio if the shell around the rules cost nothing: the most the design allows
         # while every customer's steps go through the same ``decide`` as the live workflow.
         "mmc_ratio_ceiling_decide_only": round(1 / decide_per_customer / raw.customers_per_s, 4),
+        **_per_customer(stack_per_s, raw.customers_per_s, decide_per_customer),
+    }
+
+
+def _per_customer(stack_per_s: float, simpy_per_s: float, decide_seconds: float) -> dict[str, float]:
+    """Where an M/M/c customer's time goes, in microseconds, against what the target allows:
+    ``mmc_shell_budget_us_at_target`` is the most everything but ``decide`` (SimPy, routing,
+    the waiting line, the reps' behaviour, statistics) may cost a customer for the stack to
+    reach ``MMC_TARGET_RATIO`` of raw SimPy's speed, with ``decide`` as it is."""
+    stack_us, decide_us, simpy_us = 1e6 / stack_per_s, decide_seconds * 1e6, 1e6 / simpy_per_s
+    return {
+        "mmc_us_per_customer": round(stack_us, 1),
+        "mmc_decide_us_per_customer": round(decide_us, 1),
+        "mmc_shell_us_per_customer": round(stack_us - decide_us, 1),
+        "mmc_simpy_us_per_customer": round(simpy_us, 1),
+        "mmc_shell_budget_us_at_target": round(simpy_us / MMC_TARGET_RATIO - decide_us, 1),
     }
 
 

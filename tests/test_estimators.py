@@ -180,6 +180,14 @@ def test_bench_sim_reports_its_ratios_and_where_the_time_goes():
     assert figures["decide_calls_per_lead"] > 1 and figures["mmc_decide_calls_per_customer"] > 3
     assert 0 < figures["decide_share"] < 1 and 0 < figures["mmc_decide_share"] < 1
     assert figures["mmc_ratio_ceiling_decide_only"] > figures["mmc_same_queue_ratio"]
+    # a customer's microseconds: the rules' part and the rest add up to the whole, and the
+    # budget the target leaves the rest follows from raw SimPy's time and the rules' part
+    assert figures["mmc_us_per_customer"] == pytest.approx(1e6 / figures["mmc_stack_customers_per_s"], rel=0.01)
+    assert figures["mmc_decide_us_per_customer"] + figures["mmc_shell_us_per_customer"] == pytest.approx(
+        figures["mmc_us_per_customer"], abs=0.2)
+    assert figures["mmc_simpy_us_per_customer"] == pytest.approx(1e6 / figures["mmc_simpy_customers_per_s"], rel=0.01)
+    assert figures["mmc_shell_budget_us_at_target"] == pytest.approx(
+        figures["mmc_simpy_us_per_customer"] * 10 - figures["mmc_decide_us_per_customer"], abs=0.5)
 
 
 def test_replications_added_later_are_the_ones_a_longer_run_draws():
