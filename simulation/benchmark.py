@@ -162,12 +162,13 @@ def _same_queue(seed: int, days: float) -> dict[str, float]:
     }
 
 
-def _per_customer(stack_per_s: float, simpy_per_s: float, decide_seconds: float) -> dict[str, float]:
-    """Where an M/M/c customer's time goes, in microseconds, against what the target allows:
+def _per_customer(stack_per_s: float, simpy_per_s: float, decide_seconds_per_customer: float) -> dict[str, float]:
+    """Where an M/M/c customer's time goes, in microseconds, against what the target allows
+    (``decide``'s part timed per call in a second run of the same replication):
     ``mmc_shell_budget_us_at_target`` is the most everything but ``decide`` (SimPy, routing,
     the waiting line, the reps' behaviour, statistics) may cost a customer for the stack to
     reach ``MMC_TARGET_RATIO`` of raw SimPy's speed, with ``decide`` as it is."""
-    stack_us, decide_us, simpy_us = 1e6 / stack_per_s, decide_seconds * 1e6, 1e6 / simpy_per_s
+    stack_us, decide_us, simpy_us = 1e6 / stack_per_s, decide_seconds_per_customer * 1e6, 1e6 / simpy_per_s
     return {
         "mmc_us_per_customer": round(stack_us, 1),
         "mmc_decide_us_per_customer": round(decide_us, 1),
